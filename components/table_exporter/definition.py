@@ -1,0 +1,419 @@
+"""Amazon States Language for the two state machines, built from plain data.
+
+``run`` machine (one execution per scheduled run)
+    Maps over the tables with a bounded concurrency and starts one ``table export``
+    execution per table (``startExecution.sync:2``), so each table's long polling loop
+    lives in its own small execution history. Failures are collected per table; the
+    run fails at the end, naming every failed table, after the others have finished.
+
+``table export`` machine (one execution per table per run)
+    Calls ``ExportTableToPointInTime`` directly (no Lambda) with an idempotency token,
+    then polls ``DescribeExport`` by export ARN with a wait proportional to the time
+    already spent, until the export is ``COMPLETED`` or ``FAILED``.
+
+Both use JSONata. Nothing here touches Pulumi or AWS: the component feeds these
+functions resolved values and serialises the result.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .polling import PollPolicy
+from .targets import ExportTarget
+
+EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
+SSE_ALGORITHMS = ("AES256", "KMS")
+MAX_CONCURRENT_EXPORTS = 300
+"""DynamoDB's quota of concurrent export tasks per account and region."""
+
+# Errors worth retrying. Everything else (PITR off, table missing, access denied,
+# bucket missing, bad parameters) is permanent and fails the table at once.
+EXPORT_QUOTA_ERRORS = ["DynamoDb.LimitExceededException"]
+# Step Functions names aws-sdk errors "DynamoDb.<exception>"; names that do not end in
+# "Exception" are reported with that suffix added, so both spellings are listed.
+TRANSIENT_DYNAMODB_ERRORS = [
+    "DynamoDb.InternalServerError",
+    "DynamoDb.InternalServerErrorException",
+    "DynamoDb.ThrottlingException",
+    "DynamoDb.RequestLimitExceeded",
+    "DynamoDb.RequestLimitExceededException",
+]
+TRANSIENT_SFN_ERRORS = [
+    "StepFunctions.ExecutionLimitExceededException",
+    "StepFunctions.ThrottlingException",
+]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """One Retry rule: exponential back-off with full jitter."""
+
+    errors: Sequence[str]
+    interval_seconds: int
+    max_attempts: int
+    backoff_rate: float = 2.0
+    max_delay_seconds: int = 900
+
+    def to_asl(self) -> dict[str, Any]:
+        return {
+            "ErrorEquals": list(self.errors),
+            "IntervalSeconds": self.interval_seconds,
+            "MaxAttempts": self.max_attempts,
+            "BackoffRate": self.backoff_rate,
+            "MaxDelaySeconds": self.max_delay_seconds,
+            "JitterStrategy": "FULL",
+        }
+
+
+# Too many exports in flight: wait minutes, not seconds (up to ~1.5 h in all).
+QUOTA_BACKOFF = Backoff(EXPORT_QUOTA_ERRORS, interval_seconds=60, max_attempts=8)
+TRANSIENT_BACKOFF = Backoff(
+    TRANSIENT_DYNAMODB_ERRORS, interval_seconds=2, max_attempts=6, max_delay_seconds=60
+)
+START_CHILD_BACKOFF = Backoff(
+    TRANSIENT_SFN_ERRORS, interval_seconds=5, max_attempts=8, max_delay_seconds=300
+)
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where and how exports are written."""
+
+    bucket: str
+    export_format: str = "DYNAMODB_JSON"
+    sse_algorithm: str = "AES256"
+    kms_key_arn: str | None = None
+    bucket_owner: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.export_format not in EXPORT_FORMATS:
+            raise ValueError(f"export format must be one of {EXPORT_FORMATS}, got {self.export_format!r}")
+        if self.sse_algorithm not in SSE_ALGORITHMS:
+            raise ValueError(f"SSE algorithm must be one of {SSE_ALGORITHMS}, got {self.sse_algorithm!r}")
+        if (self.sse_algorithm == "KMS") != (self.kms_key_arn is not None):
+            raise ValueError("a KMS key ARN is required with SSE algorithm KMS, and only with it")
+
+
+@dataclass(frozen=True)
+class TableExportSpec:
+    """Everything the table export machine needs besides its input."""
+
+    destination: Destination
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    timeout_seconds: int = 24 * 3600
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the run machine needs."""
+
+    table_machine_arn: str
+    targets: Sequence[ExportTarget]
+    max_concurrency: int = 10
+    timeout_seconds: int = 48 * 3600
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_concurrency <= MAX_CONCURRENT_EXPORTS:
+            raise ValueError(
+                f"max concurrency must be 1..{MAX_CONCURRENT_EXPORTS} "
+                "(DynamoDB runs at most 300 exports at once per account and region)"
+            )
+        if not self.targets:
+            raise ValueError("at least one table is required")
+
+
+def _jsonata(expression: str) -> str:
+    return "{% " + expression + " %}"
+
+
+TABLE_NAME = "$substringAfter($states.context.Execution.Input.tableArn, ':table/')"
+
+
+def _failure_record(error: str, cause: str) -> str:
+    """JSON text every failed table export carries as its Cause: the parent parses it."""
+    return _jsonata(
+        f"$string({{'table': {TABLE_NAME}, "
+        "'tableArn': $states.context.Execution.Input.tableArn, "
+        f"'error': {error}, 'cause': {cause}}})"
+    )
+
+
+def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
+    """Export one table (given in the execution input) and wait for it to finish.
+
+    Input: ``{"tableArn", "s3Prefix", "clientToken"}``. Output on success: the table's
+    export ARN, status, item count, billed bytes and S3 location. A permanent failure
+    ends the execution FAILED with the DynamoDB error name as Error and a JSON Cause
+    naming the table, the error code and its cause.
+    """
+    dest = spec.destination
+    export_args: dict[str, Any] = {
+        "TableArn": _jsonata("$states.input.tableArn"),
+        "S3Bucket": dest.bucket,
+        "S3Prefix": _jsonata("$states.input.s3Prefix"),
+        "ExportFormat": dest.export_format,
+        "ExportType": "FULL_EXPORT",
+        "S3SseAlgorithm": dest.sse_algorithm,
+        "ClientToken": _jsonata("$states.input.clientToken"),
+    }
+    if dest.kms_key_arn:
+        export_args["S3SseKmsKeyId"] = dest.kms_key_arn
+    if dest.bucket_owner:
+        export_args["S3BucketOwner"] = dest.bucket_owner
+
+    catch_rejected = [
+        {
+            "ErrorEquals": ["States.ALL"],
+            "Output": _jsonata("$states.errorOutput"),
+            "Next": "ExportRejected",
+        }
+    ]
+    first_wait = spec.poll.min_seconds
+    return {
+        "Comment": "Export one DynamoDB table to S3 and wait until the export has finished.",
+        "QueryLanguage": "JSONata",
+        "TimeoutSeconds": spec.timeout_seconds,
+        "StartAt": "StartExport",
+        "States": {
+            "StartExport": {
+                "Type": "Task",
+                "Comment": "ClientToken makes a repeated request return the export already started.",
+                "Resource": "arn:aws:states:::aws-sdk:dynamodb:exportTableToPointInTime",
+                "Arguments": export_args,
+                "Assign": {
+                    "exportArn": _jsonata("$states.result.ExportDescription.ExportArn"),
+                    "elapsed": 0,
+                    "wait": first_wait,
+                },
+                "Output": {},
+                "Retry": [QUOTA_BACKOFF.to_asl(), TRANSIENT_BACKOFF.to_asl()],
+                "Catch": catch_rejected,
+                "Next": "WaitForExport",
+            },
+            "WaitForExport": {
+                "Type": "Wait",
+                "Seconds": _jsonata("$wait"),
+                "Next": "DescribeExport",
+            },
+            "DescribeExport": {
+                "Type": "Task",
+                "Resource": "arn:aws:states:::aws-sdk:dynamodb:describeExport",
+                "Arguments": {"ExportArn": _jsonata("$exportArn")},
+                "Assign": {
+                    "export": _jsonata("$states.result.ExportDescription"),
+                    "elapsed": _jsonata("$elapsed + $wait"),
+                    "wait": _jsonata(spec.poll.jsonata_next_wait("$elapsed + $wait")),
+                },
+                "Output": {},
+                "Retry": [TRANSIENT_BACKOFF.to_asl()],
+                "Catch": catch_rejected,
+                "Next": "ExportFinished",
+            },
+            "ExportFinished": {
+                "Type": "Choice",
+                "Choices": [
+                    {"Condition": _jsonata("$export.ExportStatus = 'COMPLETED'"), "Next": "ExportCompleted"},
+                    {"Condition": _jsonata("$export.ExportStatus = 'FAILED'"), "Next": "ExportFailed"},
+                ],
+                "Default": "WaitForExport",
+            },
+            "ExportCompleted": {
+                "Type": "Succeed",
+                "Output": {
+                    "table": _jsonata(TABLE_NAME),
+                    "tableArn": _jsonata("$export.TableArn"),
+                    "status": _jsonata("$export.ExportStatus"),
+                    "exportArn": _jsonata("$export.ExportArn"),
+                    "itemCount": _jsonata("$export.ItemCount"),
+                    "billedSizeBytes": _jsonata("$export.BilledSizeBytes"),
+                    "s3Location": _jsonata(
+                        "'s3://' & $export.S3Bucket & '/' & $export.S3Prefix & '/AWSDynamoDB/' & "
+                        "$substringAfter($export.ExportArn, '/export/') & '/'"
+                    ),
+                },
+            },
+            "ExportFailed": {
+                "Type": "Fail",
+                "Comment": "DynamoDB accepted the export but it ended FAILED.",
+                "Error": "ExportFailed",
+                "Cause": _failure_record(
+                    "$export.FailureCode ? $export.FailureCode : 'ExportFailed'",
+                    "$export.FailureMessage ? $export.FailureMessage : 'export ended FAILED'",
+                ),
+            },
+            "ExportRejected": {
+                "Type": "Fail",
+                "Comment": "A permanent error, or a transient one that outlasted its retries.",
+                "Error": _jsonata("$states.input.Error"),
+                "Cause": _failure_record("$states.input.Error", "$states.input.Cause"),
+            },
+        },
+    }
+
+
+# Reads a failed child's details out of the error startExecution.sync:2 reports: its
+# Cause is the child's DescribeExecution output as JSON, whose Cause is ours (above).
+_FAILURE_FROM_CHILD = """(
+  $e := $states.input.error;
+  $isJson := function($s) { $type($s) = 'string' and $substring($s, 0, 1) = '{' };
+  $child := $isJson($e.Cause) ? $parse($e.Cause) : {};
+  $childError := $child.Error ? $child.Error : $child.error;
+  $childCause := $child.Cause ? $child.Cause : $child.cause;
+  $detail := $isJson($childCause) ? $parse($childCause) : {};
+  {
+    'table': $substringAfter($states.input.tableArn, ':table/'),
+    'tableArn': $states.input.tableArn,
+    'status': 'FAILED',
+    'error': $detail.error ? $detail.error : ($childError ? $childError : $e.Error),
+    'cause': $detail.cause ? $detail.cause : ($childCause ? $childCause : $e.Cause)
+  }
+)"""
+
+_RUN_FAILURE_CAUSE = """(
+  $failed := [$results[status = 'FAILED']];
+  $message := $string($count($failed)) & ' of ' & $string($count($results)) &
+    ' table exports failed: ' & $join($failed.(table & ' (' & error & ')'), ', ');
+  $substring($string({
+    'message': $message,
+    'failed': [$failed.{'table': table, 'error': error, 'cause': $substring($string(cause), 0, 400)}],
+    'succeeded': [$results[status != 'FAILED'].table]
+  }), 0, 32768)
+)"""
+
+# Scheduled runs carry the scheduler's scheduled time, identical when the scheduler
+# redelivers the same run; manual runs are keyed by their (unique) execution name.
+_RUN_KEY = (
+    "$exists($states.input.scheduledTime) ? 'scheduled/' & $states.input.scheduledTime"
+    " : 'execution/' & $states.context.Execution.Name"
+)
+_RUN_DATE = (
+    "$substring($exists($states.input.scheduledTime) ? $states.input.scheduledTime"
+    " : $states.context.Execution.StartTime, 0, 10)"
+)
+_CHILD_NAME = (
+    "$substring($replace($substringAfter($states.input.tableArn, ':table/'), '.', '_'), 0, 40)"
+    " & '-' & $substring($hash($states.input.parent & '|' & $states.input.tableArn, 'SHA-256'), 0, 24)"
+)
+
+
+def run_definition(spec: RunSpec) -> dict[str, Any]:
+    """Export every configured table once (or the ``tables`` given in the input)."""
+    configured = [{"tableArn": t.table_arn, "prefix": t.prefix} for t in spec.targets]
+    return {
+        "Comment": "Export DynamoDB tables to S3: one table export execution per table.",
+        "QueryLanguage": "JSONata",
+        "TimeoutSeconds": spec.timeout_seconds,
+        "StartAt": "PlanRun",
+        "States": {
+            "PlanRun": {
+                "Type": "Pass",
+                "Assign": {
+                    "runKey": _jsonata(_RUN_KEY),
+                    "runDate": _jsonata(_RUN_DATE),
+                    "configuredTables": configured,
+                },
+                "Next": "ExportTables",
+            },
+            "ExportTables": {
+                "Type": "Map",
+                "Items": _jsonata(
+                    "$exists($states.input.tables) ? $states.input.tables : $configuredTables"
+                ),
+                "MaxConcurrency": spec.max_concurrency,
+                "ItemSelector": {
+                    "tableArn": _jsonata("$states.context.Map.Item.Value.tableArn"),
+                    "prefix": _jsonata("$states.context.Map.Item.Value.prefix"),
+                    "runKey": _jsonata("$runKey"),
+                    "runDate": _jsonata("$runDate"),
+                    "parent": _jsonata("$states.context.Execution.Id"),
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "ExportTable",
+                    "States": {
+                        "ExportTable": {
+                            "Type": "Task",
+                            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                            "Arguments": {
+                                "StateMachineArn": spec.table_machine_arn,
+                                "Name": _jsonata(_CHILD_NAME),
+                                "Input": {
+                                    "tableArn": _jsonata("$states.input.tableArn"),
+                                    "s3Prefix": _jsonata(
+                                        "$states.input.prefix & '/' & "
+                                        "$substringAfter($states.input.tableArn, ':table/') & "
+                                        "'/full/' & $states.input.runDate"
+                                    ),
+                                    "clientToken": _jsonata(
+                                        "$hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256')"
+                                    ),
+                                    "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": _jsonata(
+                                        "$states.context.Execution.Id"
+                                    ),
+                                },
+                            },
+                            "Output": _jsonata("$states.result.Output"),
+                            "Retry": [START_CHILD_BACKOFF.to_asl()],
+                            "Catch": [
+                                {
+                                    "ErrorEquals": ["States.ALL"],
+                                    "Output": _jsonata(
+                                        "{'tableArn': $states.input.tableArn, 'error': $states.errorOutput}"
+                                    ),
+                                    "Next": "RecordFailure",
+                                }
+                            ],
+                            "End": True,
+                        },
+                        "RecordFailure": {
+                            "Type": "Pass",
+                            "Output": _jsonata(_FAILURE_FROM_CHILD),
+                            "End": True,
+                        },
+                    },
+                },
+                "Assign": {"results": _jsonata("$states.result")},
+                "Next": "AnyTableFailed",
+            },
+            "AnyTableFailed": {
+                "Type": "Choice",
+                "Choices": [
+                    {
+                        "Condition": _jsonata("$count($results[status = 'FAILED']) > 0"),
+                        "Next": "RunFailed",
+                    }
+                ],
+                "Default": "RunSucceeded",
+            },
+            "RunFailed": {
+                "Type": "Fail",
+                "Error": "TableExportsFailed",
+                "Cause": _jsonata(_RUN_FAILURE_CAUSE),
+            },
+            "RunSucceeded": {
+                "Type": "Succeed",
+                "Output": {
+                    "runKey": _jsonata("$runKey"),
+                    "runDate": _jsonata("$runDate"),
+                    "tables": _jsonata("$results"),
+                },
+            },
+        },
+    }
+
+
+SCHEDULED_TIME_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
+
+
+def schedule_input() -> dict[str, Any]:
+    """What the scheduler passes to each run: only the scheduled time, which keys the
+    run (the table list lives in the definition, so the input stays tiny)."""
+    return {"scheduledTime": SCHEDULED_TIME_PLACEHOLDER}
+
+
+def to_json(definition: dict[str, Any]) -> str:
+    return json.dumps(definition, indent=2, sort_keys=False)

@@ -1,0 +1,38 @@
+"""A local AWS for running the exporter's state machines: moto plus the fidelity it lacks.
+
+moto interprets Amazon States Language but, out of the box, cannot evaluate JSONata,
+sleeps for real in Wait states and retries, hands datetimes (not ISO strings) to
+aws-sdk tasks, skips parameter validation, and models DynamoDB exports as instant and
+infallible. ``install()`` closes those gaps without changing what a definition says:
+
+- ``jsonata_engine``: JSONata evaluation, including Step Functions' ``$hash``,
+  ``$uuid`` and ``$parse``;
+- ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls;
+- ``clock``: virtual time for Wait states and retry back-off;
+- ``export_model``: DynamoDB exports that take time, honour ``ClientToken``, can be
+  throttled or end ``FAILED``, and write AWS's S3 layout.
+"""
+
+from __future__ import annotations
+
+from . import clock, export_model, jsonata_engine, sfn_fidelity
+
+_installed = False
+
+
+def install() -> None:
+    """Apply every patch once per process (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    jsonata_engine.install()
+    sfn_fidelity.install()
+    clock.install()
+    export_model.install()
+    _installed = True
+
+
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+"""Config for ``moto.mock_aws`` (in-process) that makes it run executions."""
+
+__all__ = ["MOTO_CONFIG", "clock", "export_model", "install"]

@@ -1,0 +1,148 @@
+"""Deploys the exporter's generated definitions into the emulator and runs them.
+
+Used by the emulator tests, the demo and the benchmark, so all three exercise the
+same definitions the Pulumi component deploys.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+from table_exporter.definition import (
+    Destination,
+    RunSpec,
+    TableExportSpec,
+    run_definition,
+    table_export_definition,
+)
+from table_exporter.polling import PollPolicy
+from table_exporter.targets import AwsScope, ExportTarget
+
+REGION = "ap-northeast-1"
+ACCOUNT = "123456789012"
+SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
+
+
+def clients(endpoint_url: str | None = None) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"region_name": REGION}
+    if endpoint_url:
+        kwargs.update(endpoint_url=endpoint_url, aws_access_key_id="ak", aws_secret_access_key="sk")
+    return {name: boto3.client(name, **kwargs) for name in ("dynamodb", "s3", "stepfunctions")}
+
+
+def create_table(
+    ddb: Any, name: str, items: Iterable[dict[str, Any]] = (), *, pitr: bool = True
+) -> str:
+    """A table keyed by ``pk`` (string) with point-in-time recovery as asked."""
+    arn = ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )["TableDescription"]["TableArn"]
+    if pitr:
+        ddb.update_continuous_backups(
+            TableName=name,
+            PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},
+        )
+    for item in items:
+        ddb.put_item(TableName=name, Item=item)
+    return str(arn)
+
+
+def create_bucket(s3: Any, name: str) -> None:
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+@dataclass
+class Exporter:
+    """The two deployed state machines."""
+
+    sfn: Any
+    run_arn: str
+    table_arn: str
+
+    def start(self, name: str, payload: dict[str, Any] | None = None) -> str:
+        return str(
+            self.sfn.start_execution(
+                stateMachineArn=self.run_arn, name=name, input=json.dumps(payload or {})
+            )["executionArn"]
+        )
+
+    def wait(self, execution_arn: str, timeout: float = 60.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            described = self.sfn.describe_execution(executionArn=execution_arn)
+            if described["status"] != "RUNNING":
+                return dict(described)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still RUNNING after {timeout}s")
+            time.sleep(0.05)
+
+    def run(self, name: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+        return self.wait(self.start(name, payload), timeout)
+
+    def history(self, execution_arn: str) -> list[dict[str, Any]]:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def table_executions(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"stateMachineArn": self.table_arn, "maxResults": 1000}
+        while True:
+            page = self.sfn.list_executions(**kwargs)
+            out.extend(page["executions"])
+            if not page.get("nextToken"):
+                return out
+            kwargs["nextToken"] = page["nextToken"]
+
+
+def deploy(
+    sfn: Any,
+    *,
+    bucket: str,
+    tables: Sequence[str],
+    prefix: str = "exports",
+    name: str = "exporter",
+    max_concurrency: int = 10,
+    poll: PollPolicy | None = None,
+    destination: Destination | None = None,
+    run_definition_json: str | None = None,
+    table_definition_json: str | None = None,
+) -> Exporter:
+    """Create both machines from the generated definitions (or given JSON)."""
+    table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
+    table_def = table_definition_json or json.dumps(
+        table_export_definition(
+            TableExportSpec(destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy())
+        )
+    )
+    run_def = run_definition_json or json.dumps(
+        run_definition(
+            RunSpec(
+                table_machine_arn=table_sm_arn,
+                targets=[ExportTarget(table_arn=SCOPE.arn("dynamodb", f"table/{t}"), prefix=prefix) for t in tables],
+                max_concurrency=max_concurrency,
+            )
+        )
+    )
+    created_table = sfn.create_state_machine(
+        name=f"{name}-table-export", definition=table_def, roleArn=ROLE_ARN
+    )["stateMachineArn"]
+    created_run = sfn.create_state_machine(name=f"{name}-run", definition=run_def, roleArn=ROLE_ARN)[
+        "stateMachineArn"
+    ]
+    return Exporter(sfn=sfn, run_arn=created_run, table_arn=created_table)
