@@ -1,0 +1,358 @@
+"""The ``TableExporter`` component: wires the pure builders to AWS resources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from . import policies
+from .alarms import AlarmSpec, alarm_specs
+from .args import TableExporterArgs, resolve
+from .definition import (
+    Destination,
+    RunSpec,
+    TableExportSpec,
+    run_definition,
+    schedule_input,
+    table_export_definition,
+)
+from .polling import PollPolicy
+from .storage import ExportBucket
+from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
+
+TYPE_TOKEN = "table-exporter:index:TableExporter"
+
+
+def _targets(scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str) -> list[ExportTarget]:
+    targets = [
+        ExportTarget(
+            table_arn=table_arn(entry["table"], scope),
+            prefix=normalise_prefix(entry.get("prefix") or default_prefix),
+        )
+        for entry in tables
+    ]
+    seen: set[str] = set()
+    for target in targets:
+        if target.table_arn in seen:
+            raise ValueError(f"tables: {target.table_name} is listed twice")
+        seen.add(target.table_arn)
+    return targets
+
+
+class TableExporter(pulumi.ComponentResource):
+    """Scheduled, Lambda-free exports of DynamoDB tables to S3.
+
+    Children: the run and table export state machines with their roles and log group;
+    a schedule group, schedule, scheduler role and dead-letter queue; the alarms and
+    their topic; and the destination bucket when none is given.
+    """
+
+    run_state_machine: aws.sfn.StateMachine
+    table_export_state_machine: aws.sfn.StateMachine
+    schedule: aws.scheduler.Schedule
+    bucket: ExportBucket | None
+    alarms: dict[str, aws.cloudwatch.MetricAlarm]
+    topic: aws.sns.Topic | None
+
+    run_state_machine_arn: pulumi.Output[str]
+    run_state_machine_name: pulumi.Output[str]
+    table_export_state_machine_arn: pulumi.Output[str]
+    schedule_arn: pulumi.Output[str]
+    bucket_name: pulumi.Output[str]
+    run_role_arn: pulumi.Output[str]
+    table_export_role_arn: pulumi.Output[str]
+    scheduler_role_arn: pulumi.Output[str]
+    alarm_arns: pulumi.Output[dict[str, str]]
+    alarm_topic_arn: pulumi.Output[str | None]
+    dead_letter_queue_arn: pulumi.Output[str]
+    schedule_input: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        values = resolve(args)
+        child = pulumi.ResourceOptions(parent=self)
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        tags = dict(values["tags"])
+        logging = values["log_level"] != "OFF"
+        tracing = bool(values["tracing_enabled"])
+
+        scope: pulumi.Output[AwsScope] = pulumi.Output.all(
+            aws.get_partition_output(opts=invoke).partition,
+            aws.get_region_output(opts=invoke).region,
+            aws.get_caller_identity_output(opts=invoke).account_id,
+        ).apply(lambda v: AwsScope(partition=v[0], region=v[1], account_id=v[2]))
+        targets = pulumi.Output.all(scope, pulumi.Output.from_input(list(values["tables"]))).apply(
+            lambda v: _targets(v[0], v[1], normalise_prefix(values["prefix"]))
+        )
+
+        # Destination bucket.
+        if values.get("bucket_name") is None:
+            self.bucket = ExportBucket(
+                f"{name}-bucket",
+                sse_algorithm=values["sse_algorithm"],
+                kms_key_arn=values.get("kms_key_arn"),
+                noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
+                expiration_days=values.get("expiration_days"),
+                tags=tags,
+                opts=child,
+            )
+            bucket_name: pulumi.Output[str] = self.bucket.bucket.bucket
+        else:
+            self.bucket = None
+            bucket_name = pulumi.Output.from_input(values["bucket_name"])
+
+        # Logs shared by both state machines.
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name_prefix=f"/aws/vendedlogs/states/{name}-",
+            retention_in_days=values["log_retention_days"],
+            tags=tags,
+            opts=child,
+        )
+
+        def logging_config() -> dict[str, Any]:
+            return {
+                "level": values["log_level"],
+                "include_execution_data": values["include_execution_data"],
+                "log_destination": log_group.arn.apply(lambda arn: f"{arn}:*"),
+            }
+
+        # Table export machine and its role.
+        table_machine_base = f"{name}-table-export"
+        table_role = aws.iam.Role(
+            f"{name}-table-export-role",
+            assume_role_policy=scope.apply(
+                lambda s: json.dumps(
+                    policies.states_trust_policy(
+                        s, policies.state_machine_arn(s, f"{table_machine_base}-*")
+                    )
+                )
+            ),
+            tags=tags,
+            opts=child,
+        )
+        table_policy = aws.iam.RolePolicy(
+            f"{name}-table-export-policy",
+            role=table_role.id,
+            policy=pulumi.Output.all(scope, targets, bucket_name, values.get("kms_key_arn")).apply(
+                lambda v: json.dumps(
+                    policies.table_export_role_policy(
+                        v[0], targets=v[1], bucket=v[2], kms_key_arn=v[3], logging=logging, tracing=tracing
+                    )
+                )
+            ),
+            opts=child,
+        )
+        poll = PollPolicy(min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"])
+        self.table_export_state_machine = aws.sfn.StateMachine(
+            table_machine_base,
+            type="STANDARD",
+            role_arn=table_role.arn,
+            definition=pulumi.Output.all(
+                bucket_name, values.get("bucket_owner"), values.get("kms_key_arn")
+            ).apply(
+                lambda v: json.dumps(
+                    table_export_definition(
+                        TableExportSpec(
+                            destination=Destination(
+                                bucket=v[0],
+                                export_format=values["export_format"],
+                                sse_algorithm=values["sse_algorithm"],
+                                kms_key_arn=v[2],
+                                bucket_owner=v[1],
+                            ),
+                            poll=poll,
+                            timeout_seconds=values["export_timeout_hours"] * 3600,
+                        )
+                    )
+                )
+            ),
+            logging_configuration=logging_config(),
+            tracing_configuration={"enabled": tracing},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[table_policy]),
+        )
+
+        # Run machine and its role.
+        run_machine_base = f"{name}-run"
+        run_role = aws.iam.Role(
+            f"{name}-run-role",
+            assume_role_policy=scope.apply(
+                lambda s: json.dumps(
+                    policies.states_trust_policy(s, policies.state_machine_arn(s, f"{run_machine_base}-*"))
+                )
+            ),
+            tags=tags,
+            opts=child,
+        )
+        run_policy = aws.iam.RolePolicy(
+            f"{name}-run-policy",
+            role=run_role.id,
+            policy=pulumi.Output.all(
+                scope, self.table_export_state_machine.arn, self.table_export_state_machine.name
+            ).apply(
+                lambda v: json.dumps(
+                    policies.run_role_policy(
+                        v[0], table_machine_arn=v[1], table_machine_name=v[2], logging=logging, tracing=tracing
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.run_state_machine = aws.sfn.StateMachine(
+            run_machine_base,
+            type="STANDARD",
+            role_arn=run_role.arn,
+            definition=pulumi.Output.all(self.table_export_state_machine.arn, targets).apply(
+                lambda v: json.dumps(
+                    run_definition(
+                        RunSpec(
+                            table_machine_arn=v[0],
+                            targets=v[1],
+                            max_concurrency=values["max_concurrency"],
+                            timeout_seconds=values["run_timeout_hours"] * 3600,
+                        )
+                    )
+                )
+            ),
+            logging_configuration=logging_config(),
+            tracing_configuration={"enabled": tracing},
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[run_policy]),
+        )
+
+        # Schedule, its role and dead-letter queue.
+        dead_letters = aws.sqs.Queue(
+            f"{name}-dlq",
+            message_retention_seconds=14 * 24 * 3600,
+            sqs_managed_sse_enabled=True,
+            tags=tags,
+            opts=child,
+        )
+        group = aws.scheduler.ScheduleGroup(f"{name}-schedules", tags=tags, opts=child)
+        scheduler_role = aws.iam.Role(
+            f"{name}-scheduler-role",
+            assume_role_policy=pulumi.Output.all(scope, group.arn).apply(
+                lambda v: json.dumps(policies.scheduler_trust_policy(v[0], v[1]))
+            ),
+            tags=tags,
+            opts=child,
+        )
+        scheduler_policy = aws.iam.RolePolicy(
+            f"{name}-scheduler-policy",
+            role=scheduler_role.id,
+            policy=pulumi.Output.all(self.run_state_machine.arn, dead_letters.arn).apply(
+                lambda v: json.dumps(
+                    policies.scheduler_role_policy(run_machine_arn=v[0], dead_letter_queue_arn=v[1])
+                )
+            ),
+            opts=child,
+        )
+        window = values["flexible_window_minutes"]
+        input_text = json.dumps(schedule_input())
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-schedule",
+            group_name=group.name,
+            description=f"Exports DynamoDB tables to S3 ({name})",
+            schedule_expression=values["schedule_expression"],
+            schedule_expression_timezone=values["schedule_timezone"],
+            state="ENABLED" if values["schedule_enabled"] else "DISABLED",
+            flexible_time_window=(
+                {"mode": "FLEXIBLE", "maximum_window_in_minutes": window} if window else {"mode": "OFF"}
+            ),
+            target={
+                "arn": self.run_state_machine.arn,
+                "role_arn": scheduler_role.arn,
+                "input": input_text,
+                # Redelivery is safe: the run is keyed by its scheduled time.
+                "retry_policy": {"maximum_event_age_in_seconds": 6 * 3600, "maximum_retry_attempts": 20},
+                "dead_letter_config": {"arn": dead_letters.arn},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
+        )
+
+        # Alarms.
+        self.topic = None
+        self.alarms = {}
+        topic_arn: pulumi.Input[str] | None = values.get("alarm_topic_arn")
+        if values["alarms_enabled"]:
+            if topic_arn is None:
+                self.topic = aws.sns.Topic(f"{name}-alarms", tags=tags, opts=child)
+                for index, email in enumerate(values["alarm_emails"]):
+                    aws.sns.TopicSubscription(
+                        f"{name}-alarm-email-{index}",
+                        topic=self.topic.arn,
+                        protocol="email",
+                        endpoint=email,
+                        opts=child,
+                    )
+                topic_arn = self.topic.arn
+            dimensions = {
+                "run": {"StateMachineArn": self.run_state_machine.arn},
+                "table_export": {"StateMachineArn": self.table_export_state_machine.arn},
+                "dead_letter_queue": {"QueueName": dead_letters.name},
+            }
+            for spec in alarm_specs(
+                staleness_hours=values["staleness_hours"], schedule_enabled=values["schedule_enabled"]
+            ):
+                self.alarms[spec.role] = self._alarm(name, spec, dimensions[spec.subject], topic_arn, tags)
+
+        self.run_state_machine_arn = self.run_state_machine.arn
+        self.run_state_machine_name = self.run_state_machine.name
+        self.table_export_state_machine_arn = self.table_export_state_machine.arn
+        self.schedule_arn = self.schedule.arn
+        self.bucket_name = bucket_name
+        self.run_role_arn = run_role.arn
+        self.table_export_role_arn = table_role.arn
+        self.scheduler_role_arn = scheduler_role.arn
+        self.alarm_arns = pulumi.Output.all(
+            **{role: alarm.arn for role, alarm in self.alarms.items()}
+        ) if self.alarms else pulumi.Output.from_input({})
+        self.alarm_topic_arn = pulumi.Output.from_input(topic_arn) if topic_arn is not None else pulumi.Output.from_input(None)
+        self.dead_letter_queue_arn = dead_letters.arn
+        self.schedule_input = pulumi.Output.from_input(input_text)
+        self.register_outputs(
+            {
+                "run_state_machine_arn": self.run_state_machine_arn,
+                "run_state_machine_name": self.run_state_machine_name,
+                "table_export_state_machine_arn": self.table_export_state_machine_arn,
+                "schedule_arn": self.schedule_arn,
+                "bucket_name": self.bucket_name,
+                "run_role_arn": self.run_role_arn,
+                "table_export_role_arn": self.table_export_role_arn,
+                "scheduler_role_arn": self.scheduler_role_arn,
+                "alarm_arns": self.alarm_arns,
+                "alarm_topic_arn": self.alarm_topic_arn,
+                "dead_letter_queue_arn": self.dead_letter_queue_arn,
+            }
+        )
+
+    def _alarm(
+        self,
+        name: str,
+        spec: AlarmSpec,
+        dimensions: dict[str, pulumi.Input[str]],
+        topic_arn: pulumi.Input[str],
+        tags: dict[str, str],
+    ) -> aws.cloudwatch.MetricAlarm:
+        return aws.cloudwatch.MetricAlarm(
+            f"{name}-alarm-{spec.role}",
+            alarm_description=spec.description,
+            namespace=spec.namespace,
+            metric_name=spec.metric_name,
+            dimensions=dimensions,
+            statistic=spec.statistic,
+            period=spec.period_seconds,
+            evaluation_periods=spec.evaluation_periods,
+            datapoints_to_alarm=spec.evaluation_periods,
+            comparison_operator=spec.comparison,
+            threshold=spec.threshold,
+            treat_missing_data=spec.treat_missing_data,
+            alarm_actions=[topic_arn],
+            ok_actions=[topic_arn],
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
