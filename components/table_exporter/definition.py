@@ -127,7 +127,8 @@ class RunSpec:
 
 
 def _jsonata(expression: str) -> str:
-    return "{% " + expression + " %}"
+    """Wrap an expression for a JSONata state; multi-line sources become one line."""
+    return "{% " + " ".join(expression.split()) + " %}"
 
 
 TABLE_NAME = "$substringAfter($states.context.Execution.Input.tableArn, ':table/')"

@@ -1,0 +1,23 @@
+"""Pulumi program: one TableExporter per stack, configured from Pulumi.<stack>.yaml."""
+
+import pulumi
+
+from program.exporter_args import exporter_args
+from program.stack_config import load_settings
+from table_exporter import TableExporter
+
+settings = load_settings()  # fails the preview with config-key-named errors, before any resource
+exporter = TableExporter("exporter", exporter_args(settings, stack=pulumi.get_stack()))
+
+pulumi.export("runStateMachineArn", exporter.run_state_machine_arn)
+pulumi.export("runStateMachineName", exporter.run_state_machine_name)
+pulumi.export("tableExportStateMachineArn", exporter.table_export_state_machine_arn)
+pulumi.export("scheduleArn", exporter.schedule_arn)
+pulumi.export("scheduleInput", exporter.schedule_input)
+pulumi.export("bucketName", exporter.bucket_name)
+pulumi.export("runRoleArn", exporter.run_role_arn)
+pulumi.export("tableExportRoleArn", exporter.table_export_role_arn)
+pulumi.export("schedulerRoleArn", exporter.scheduler_role_arn)
+pulumi.export("alarmArns", exporter.alarm_arns)
+pulumi.export("alarmTopicArn", exporter.alarm_topic_arn)
+pulumi.export("deadLetterQueueArn", exporter.dead_letter_queue_arn)

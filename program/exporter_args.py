@@ -1,0 +1,47 @@
+"""Maps validated stack settings to the component's arguments (no validation here:
+the settings models have done it, with config-key-named messages)."""
+
+from __future__ import annotations
+
+from table_exporter import TableArgs, TableExporterArgs
+
+from program.settings import ExporterSettings
+
+
+def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArgs:
+    tables: list[TableArgs] = []
+    for table in settings.tables:
+        entry: TableArgs = {"table": table.table}
+        if table.prefix:
+            entry["prefix"] = table.prefix
+        tables.append(entry)
+    args: TableExporterArgs = {
+        "tables": tables,
+        "prefix": settings.prefix,
+        "export_format": settings.export_format,
+        "sse_algorithm": settings.sse_algorithm,
+        "schedule_expression": settings.schedule_expression,
+        "schedule_timezone": settings.schedule_timezone,
+        "schedule_enabled": settings.schedule_enabled,
+        "flexible_window_minutes": settings.flexible_window_minutes,
+        "max_concurrency": settings.max_concurrency,
+        "alarms_enabled": settings.alarms_enabled,
+        "alarm_emails": list(settings.alarm_emails),
+        "staleness_hours": settings.staleness_hours,
+        "log_level": settings.log_level,
+        "log_retention_days": settings.log_retention_days,
+        "tracing_enabled": settings.tracing_enabled,
+        "export_timeout_hours": settings.export_timeout_hours,
+        "run_timeout_hours": settings.run_timeout_hours,
+        "noncurrent_version_expiration_days": settings.noncurrent_version_expiration_days,
+        "tags": {"stack": stack, **settings.tags},
+    }
+    optional = {
+        "bucket_name": settings.bucket_name,
+        "bucket_owner": settings.bucket_owner,
+        "kms_key_arn": settings.kms_key_arn,
+        "alarm_topic_arn": settings.alarm_topic_arn,
+        "expiration_days": settings.expiration_days,
+    }
+    args.update({key: value for key, value in optional.items() if value is not None})  # type: ignore[typeddict-item]
+    return args
