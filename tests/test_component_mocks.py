@@ -1,0 +1,214 @@
+"""The component's wiring under Pulumi mocks: which resources, named and configured how."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+
+from table_exporter import TYPE_TOKEN, TableExporter, TableExporterArgs, TableExporterArgsError
+from tests.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, preview=False)
+    return recording
+
+
+def _build(mocks: RecordingMocks, args: TableExporterArgs, check: Callable[[RecordingMocks], None], name: str = "nightly") -> pulumi.Output[Any]:
+    exporter = TableExporter(name, args)
+    return pulumi.Output.all(
+        exporter.run_state_machine_arn, exporter.schedule_arn, exporter.alarm_arns, exporter.bucket_name
+    ).apply(lambda _: check(mocks))
+
+
+def _one(mocks: RecordingMocks, typ: str) -> pulumi.runtime.MockResourceArgs:
+    found = mocks.of_type(typ)
+    assert len(found) == 1, [r.name for r in found]
+    return found[0]
+
+
+BASE: TableExporterArgs = {"tables": [{"table": "orders"}, {"table": "customers", "prefix": "crm"}]}
+
+
+@pulumi.runtime.test
+def test_every_child_is_named_after_the_component_and_parented_to_it(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        component = next(r for r in m.resources if r.typ == TYPE_TOKEN)
+        assert component.name == "nightly"
+        children = [r for r in m.resources if r.typ != TYPE_TOKEN]
+        assert children and all(r.name.startswith("nightly-") for r in children)
+        names = [(r.typ, r.name) for r in m.resources]
+        assert len(names) == len(set(names))
+
+    return _build(mocks, BASE, check)
+
+
+@pulumi.runtime.test
+def test_two_exporters_in_one_program_do_not_collide(mocks: RecordingMocks):
+    TableExporter("first", BASE)
+
+    def check(m: RecordingMocks) -> None:
+        names = [(r.typ, r.name) for r in m.resources]
+        assert len(names) == len(set(names))
+        assert any(n.startswith("first-") for _, n in names) and any(n.startswith("second-") for _, n in names)
+
+    return _build(mocks, BASE, check, name="second")
+
+
+@pulumi.runtime.test
+def test_created_bucket_is_private_owner_enforced_encrypted_versioned_tls_only(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        access = _one(m, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+        assert all(access[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        ownership = _one(m, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+        assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+        sse = _one(m, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
+        assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
+        versioning = _one(m, "aws:s3/bucketVersioning:BucketVersioning").inputs
+        assert versioning["versioningConfiguration"]["status"] == "Enabled"
+        policy = json.loads(_one(m, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+        deny = policy["Statement"][0]
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        lifecycle = _one(m, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs
+        rule = lifecycle["rules"][0]
+        assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
+        assert rule["expiration"]["days"] == 90
+        assert not m.of_type("aws:s3/bucketV2:BucketV2")
+
+    return _build(mocks, {**BASE, "expiration_days": 90}, check)
+
+
+@pulumi.runtime.test
+def test_existing_bucket_is_used_as_is_and_scoped_in_the_policy(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        assert not m.of_type("aws:s3/bucket:Bucket")
+        machine = next(r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if "table-export" in r.name)
+        args = json.loads(machine.inputs["definition"])["States"]["StartExport"]["Arguments"]
+        assert args["S3Bucket"] == "team-exports" and args["S3BucketOwner"] == "210987654321"
+        policy = json.loads(next(r for r in m.of_type("aws:iam/rolePolicy:RolePolicy") if "table-export" in r.name).inputs["policy"])
+        writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteExportObjects")
+        assert writes["Resource"] == ["arn:aws:s3:::team-exports/crm/*", "arn:aws:s3:::team-exports/dynamodb-exports/*"]
+
+    return _build(mocks, {**BASE, "bucket_name": "team-exports", "bucket_owner": "210987654321"}, check)
+
+
+@pulumi.runtime.test
+def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        machines = {r.name: r for r in m.of_type("aws:sfn/stateMachine:StateMachine")}
+        assert set(machines) == {"nightly-run", "nightly-table-export"}
+        assert all(r.inputs["type"] == "STANDARD" for r in machines.values())
+        run = json.loads(machines["nightly-run"].inputs["definition"])
+        configured = run["States"]["PlanRun"]["Assign"]["configuredTables"]
+        assert configured == [
+            {"tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders", "prefix": "dynamodb-exports"},
+            {"tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/customers", "prefix": "crm"},
+        ]
+        child = run["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"]["Arguments"]
+        assert child["StateMachineArn"].endswith(":stateMachine:nightly-table-export-1a2b3c4")
+        assert run["States"]["ExportTables"]["MaxConcurrency"] == 4
+        for machine in machines.values():
+            logging = machine.inputs["loggingConfiguration"]
+            assert logging["level"] == "ERROR" and logging["logDestination"].endswith(":*")
+
+    return _build(mocks, {**BASE, "max_concurrency": 4}, check)
+
+
+@pulumi.runtime.test
+def test_schedule_targets_the_run_machine_with_retries_and_a_dead_letter_queue(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        schedule = _one(m, "aws:scheduler/schedule:Schedule").inputs
+        assert schedule["scheduleExpression"] == "cron(0 4 * * ? *)"
+        assert schedule["scheduleExpressionTimezone"] == "Asia/Tokyo"
+        assert schedule["state"] == "DISABLED"
+        assert schedule["flexibleTimeWindow"] == {"mode": "FLEXIBLE", "maximumWindowInMinutes": 15}
+        target = schedule["target"]
+        assert target["arn"].endswith(":stateMachine:nightly-run-1a2b3c4")
+        assert json.loads(target["input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
+        assert target["deadLetterConfig"]["arn"].endswith("nightly-dlq-1a2b3c4")
+        assert target["retryPolicy"]["maximumRetryAttempts"] > 0
+        trust = json.loads(next(r for r in m.of_type("aws:iam/role:Role") if "scheduler" in r.name).inputs["assumeRolePolicy"])
+        condition = trust["Statement"][0]["Condition"]["StringEquals"]
+        assert condition["aws:SourceAccount"] == ACCOUNT and ":schedule-group/" in condition["aws:SourceArn"]
+
+    args: TableExporterArgs = {
+        **BASE,
+        "schedule_timezone": "Asia/Tokyo",
+        "schedule_enabled": False,
+        "flexible_window_minutes": 15,
+    }
+    return _build(mocks, args, check)
+
+
+@pulumi.runtime.test
+def test_alarms_go_to_the_created_topic_with_email_subscriptions(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        topic = _one(m, "aws:sns/topic:Topic")
+        subscriptions = m.of_type("aws:sns/topicSubscription:TopicSubscription")
+        assert [s.inputs["endpoint"] for s in subscriptions] == ["oncall@example.com"]
+        alarms = {r.name: r.inputs for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+        assert set(alarms) == {
+            f"nightly-alarm-{role}"
+            for role in ("run-failed", "run-timed-out", "run-aborted", "run-throttled", "table-export-throttled", "dead-letters", "stale")
+        }
+        for inputs in alarms.values():
+            assert inputs["alarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic.name}-1a2b3c4"]
+            assert inputs["treatMissingData"] in {"breaching", "notBreaching"}
+        assert alarms["nightly-alarm-run-throttled"]["metricName"] == "ExecutionThrottled"
+        assert alarms["nightly-alarm-stale"]["evaluationPeriods"] == 30
+
+    return _build(mocks, {**BASE, "alarm_emails": ["oncall@example.com"], "staleness_hours": 30}, check)
+
+
+@pulumi.runtime.test
+def test_given_topic_is_used_and_alarms_can_be_turned_off(mocks: RecordingMocks):
+    topic = f"arn:aws:sns:{REGION}:{ACCOUNT}:platform-alarms"
+
+    def check(m: RecordingMocks) -> None:
+        assert not m.of_type("aws:sns/topic:Topic")
+        alarms = [r for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("given-")]
+        assert alarms and all(a.inputs["alarmActions"] == [topic] for a in alarms)
+        assert not [r for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("silent-")]
+
+    TableExporter("silent", {**BASE, "alarms_enabled": False})
+    return _build(mocks, {**BASE, "alarm_topic_arn": topic}, check, name="given")
+
+
+@pulumi.runtime.test
+def test_state_machine_roles_trust_only_their_own_machines(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        roles = {r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in m.of_type("aws:iam/role:Role")}
+        for role, machine in (("nightly-run-role", "nightly-run-*"), ("nightly-table-export-role", "nightly-table-export-*")):
+            statement = roles[role]["Statement"][0]
+            assert statement["Principal"] == {"Service": "states.amazonaws.com"}
+            assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+            assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"}
+        assert not m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+
+    return _build(mocks, BASE, check)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ({"tables": []}, "tables"),
+        ({**BASE, "sse_algorithm": "KMS"}, "kms_key_arn"),
+        ({**BASE, "kms_key_arn": "arn:aws:kms:x"}, "kms_key_arn"),
+        ({**BASE, "bucket_owner": "210987654321"}, "bucket_owner"),
+        ({**BASE, "bucket_name": "b-1", "expiration_days": 3}, "expiration_days"),
+        ({**BASE, "max_concurrency": 301}, "max_concurrency"),
+        ({**BASE, "alarm_topic_arn": "arn:aws:sns:x", "alarm_emails": ["a@example.com"]}, "alarm_emails"),
+        ({**BASE, "log_retention_days": 8}, "log_retention_days"),
+        ({**BASE, "run_timeout_hours": 2, "export_timeout_hours": 3}, "run_timeout_hours"),
+        ({**BASE, "schedule_enabled": pulumi.Output.from_input(True)}, "schedule_enabled"),
+    ],
+)
+def test_contradictory_or_out_of_range_args_fail_at_construction(mocks: RecordingMocks, args: Any, fragment: str) -> None:
+    with pytest.raises(TableExporterArgsError, match=fragment):
+        TableExporter("bad", args)
