@@ -17,6 +17,9 @@ from typing import Any
 EPOCH = dt.datetime(2026, 1, 5, 3, 0, tzinfo=dt.timezone.utc).timestamp()
 """Where every clock starts unless a test sets another start."""
 
+HEADER = "x-emulator-clock"
+"""Request header carrying the calling execution's clock to a server thread."""
+
 _local = threading.local()
 _start_lock = threading.Lock()
 _start = EPOCH
@@ -36,6 +39,12 @@ def advance(seconds: float) -> None:
     """Move this thread's clock forward (what a sleep does in virtual time)."""
     _local.now = now() + max(0.0, float(seconds))
     _local.slept = getattr(_local, "slept", 0.0) + max(0.0, float(seconds))
+
+
+def adopt(value: float | None) -> None:
+    """Serve a request at the caller's time (from ``HEADER``), if it sent one."""
+    if value is not None:
+        _local.now = value
 
 
 def reset(start: float = EPOCH) -> None:

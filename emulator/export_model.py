@@ -278,10 +278,16 @@ def install() -> None:
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoHandler
 
+    def caller_clock(handler: Any) -> None:
+        value = handler.headers.get(clock.HEADER)
+        clock.adopt(float(value) if value else None)
+
     def export_table_to_point_in_time(self: Any) -> Any:
+        caller_clock(self)
         return ActionResult({"ExportDescription": MODEL.start(self.dynamodb_backend, self.body)})
 
     def describe_export(self: Any) -> Any:
+        caller_clock(self)
         return ActionResult(
             {"ExportDescription": MODEL.describe(self.dynamodb_backend, self.body["ExportArn"])}
         )

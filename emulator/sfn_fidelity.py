@@ -17,6 +17,8 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from . import clock
+
 _CLIENT_MODULES = [
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn",
@@ -48,6 +50,11 @@ def _after_call(parsed: dict[str, Any], **_: Any) -> None:
     _timestamps_to_text(parsed)
 
 
+def _send_clock(request: Any, **_: Any) -> None:
+    # In server mode the call is served by another thread: carry the caller's clock.
+    request.headers[clock.HEADER] = repr(clock.now())
+
+
 def validating_client(region: str, service: str, state_credentials: Any = None) -> BaseClient:
     """moto's client factory, with parameter validation on and AWS-shaped timestamps."""
     from moto.core.models import botocore_stubber
@@ -70,6 +77,7 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
         **kwargs,
     )
     client.meta.events.register("after-call", _after_call)
+    client.meta.events.register("request-created", _send_clock)
     return client
 
 

@@ -10,7 +10,7 @@ import pulumi
 import pytest
 
 from table_exporter import TYPE_TOKEN, TableExporter, TableExporterArgs, TableExporterArgsError
-from tests.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
+from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         self.resources.append(args)
-        physical = f"{args.name}-1a2b3c4"
+        physical = self.physical_name(args.name)
         state = dict(args.inputs)
         service = args.typ.split(":")[1].split("/")[0]
         state.setdefault("name", physical)
@@ -42,6 +42,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         return {}, []
+
+    @staticmethod
+    def physical_name(name: str) -> str:
+        """The name the mocks give a resource registered as ``name``."""
+        return f"{name}-1a2b3c4"
 
     def of_type(self, typ: str) -> list[pulumi.runtime.MockResourceArgs]:
         return [r for r in self.resources if r.typ == typ]

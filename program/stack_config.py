@@ -1,0 +1,184 @@
+"""Read the exporter settings from the Pulumi stack config.
+
+Pulumi hands a program its config as a flat map of ``namespace:key`` to text. This
+module picks out the ``exporter:`` keys, decodes them, validates them with the
+stack's settings class and turns every problem into one ``exporter:<key>: <rule>``
+line, so a bad config stops ``pulumi preview`` with one readable message.
+"""
+
+import difflib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as pulumi_config
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from program.settings import (
+    NAMESPACE,
+    CrossFieldError,
+    DevSettings,
+    ExporterSettings,
+    PrdSettings,
+    config_key,
+)
+
+__all__ = [
+    "NAMESPACE",
+    "SETTINGS_BY_STACK",
+    "SettingsError",
+    "load_settings",
+    "parse_settings",
+    "settings_class_for",
+]
+
+SETTINGS_BY_STACK: dict[str, type[ExporterSettings]] = {"dev": DevSettings, "prd": PrdSettings}
+
+
+class SettingsError(ValueError):
+    """A stack config the exporter cannot use; one line per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def settings_class_for(stack: str) -> type[ExporterSettings]:
+    """The settings class (and so the defaults) of a stack."""
+    try:
+        return SETTINGS_BY_STACK[stack]
+    except KeyError:
+        known = ", ".join(sorted(SETTINGS_BY_STACK))
+        raise SettingsError([f"unknown stack {stack!r}: expected one of {known}"]) from None
+
+
+def _known_keys(model: type[ExporterSettings]) -> list[str]:
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def _decode(key: str, value: Any) -> Any:
+    """Structured values arrive as JSON text; scalars stay text for pydantic to coerce.
+
+    Only lists, objects and ``null`` (to clear an environment default) are taken from
+    the JSON, so an account id such as ``123456789012`` or a prefix such as ``2024``
+    is not turned into a number.
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        decoded = json.loads(value)
+    except ValueError as err:
+        if value.lstrip().startswith(("[", "{")):
+            raise SettingsError([f"{NAMESPACE}:{key}: is not valid JSON ({err})"]) from None
+        return value
+    return decoded if decoded is None or isinstance(decoded, list | dict) else value
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    text = NAMESPACE
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f"{':' if index == 0 else '.'}{part}"
+    return text
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _rule(error: ErrorDetails) -> str:
+    """A plain-words rule for one pydantic error (ours are passed through as written)."""
+    kind, given = error["type"], error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    if kind == "missing":
+        if error["loc"] == ("tables",):
+            return 'is required: the tables to export, e.g. [{"table": "orders"}]'
+        return "is required"
+    if kind == "extra_forbidden":
+        if error["loc"][:1] == ("tables",):
+            return "unknown key; a table entry takes table and prefix"
+        return "unknown key"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']}, got {_shown(given)}"
+    if kind.startswith("int_"):
+        return f"must be a whole number, got {_shown(given)}"
+    if kind.startswith("bool_"):
+        return f"must be true or false, got {_shown(given)}"
+    if kind == "list_type":
+        return f"must be a list (JSON text like [...]), got {_shown(given)}"
+    if kind == "dict_type":
+        return f"must be an object (JSON text like {{...}}), got {_shown(given)}"
+    if kind in ("model_type", "model_attributes_type"):
+        entry = '{"table": ..., "prefix": ...}'
+        return f"must be a table name, a table ARN or {entry}, got {_shown(given)}"
+    if kind == "string_type":
+        return f"must be text, got {_shown(given)}"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def _problems(err: ValidationError, undecodable: set[str]) -> list[str]:
+    lines: list[str] = []
+    for error in err.errors():
+        if error["type"] == "missing" and error["loc"][0] in undecodable:
+            continue  # already reported as bad JSON
+        cause = (error.get("ctx") or {}).get("error")
+        if isinstance(cause, CrossFieldError):
+            lines.extend(f"{config_key(field)}: {rule}" for field, rule in cause.problems)
+        else:
+            lines.append(f"{_location(error['loc'])}: {_rule(error)}")
+    return lines
+
+
+def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
+    """Validate the ``exporter:`` part of a flat Pulumi config map for ``stack``.
+
+    Keys of other namespaces (``aws:region``, ...) are ignored. Raises ``SettingsError``
+    listing every problem found.
+    """
+    model = settings_class_for(stack)
+    known = _known_keys(model)
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    undecodable: set[str] = set()
+    for full_key, value in raw.items():
+        namespace, _, key = full_key.partition(":")
+        if namespace != NAMESPACE:
+            continue
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=3)
+            hint = f"did you mean {' or '.join(close)}? " if close else ""
+            problems.append(f"{full_key}: unknown key; {hint}known keys: {', '.join(known)}")
+            continue
+        try:
+            values[key] = _decode(key, value)
+        except SettingsError as err:
+            problems.extend(err.problems)
+            undecodable.add(key)
+    try:
+        settings = model.model_validate(values)
+    except ValidationError as err:
+        raise SettingsError(problems + _problems(err, undecodable)) from None
+    if problems:
+        raise SettingsError(problems)
+    return settings
+
+
+def _config_map() -> dict[str, Any]:
+    """The stack config as the CLI passes it (``PULUMI_CONFIG``), overlaid by any config
+    set in-process (an Automation API inline program)."""
+    return {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
+
+
+def load_settings() -> ExporterSettings:
+    """The current stack's settings; a bad config fails the run before any resource."""
+    try:
+        return parse_settings(pulumi.get_stack(), _config_map())
+    except SettingsError as err:
+        raise pulumi.RunError(str(err)) from err
