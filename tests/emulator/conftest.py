@@ -1,0 +1,68 @@
+"""Fixtures for running the generated state machines in the local emulator (moto plus
+the fidelity patches in ``emulator``), with virtual time so long exports run instantly."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, cast
+
+import pytest
+from moto import mock_aws
+from moto.core.config import DefaultConfig
+
+import emulator
+from emulator import clock, export_model, harness
+
+from .support import BUCKET, DeployExporter
+
+# moto logs every failed task and caught exception as a warning; the tests assert on
+# what happened instead.
+logging.getLogger("moto").setLevel(logging.CRITICAL)
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    """A fresh in-process AWS with the exporter's emulator installed and reset."""
+    with mock_aws(config=cast(DefaultConfig, emulator.MOTO_CONFIG)):
+        emulator.install()
+        export_model.MODEL.reset()
+        clock.reset()
+        yield harness.clients()
+    export_model.MODEL.reset()
+    clock.reset()
+
+
+@pytest.fixture
+def deploy_exporter(aws: dict[str, Any]) -> DeployExporter:
+    """Creates the bucket and tables a test describes, then deploys both machines.
+
+    ``tables`` maps each configured table to its rows; tables named in ``missing`` are
+    configured but never created, those in ``without_pitr`` are created with
+    point-in-time recovery off. With ``create_bucket=False`` the bucket never exists.
+    Calling it again (with another ``name``) reuses what already exists.
+    """
+
+    def deploy(
+        tables: Mapping[str, Iterable[dict[str, Any]]],
+        *,
+        bucket: str = BUCKET,
+        create_bucket: bool = True,
+        without_pitr: Iterable[str] = (),
+        missing: Iterable[str] = (),
+        **deploy_args: Any,
+    ) -> harness.Exporter:
+        no_pitr, absent = set(without_pitr), set(missing)
+        existing_buckets = {b["Name"] for b in aws["s3"].list_buckets().get("Buckets", [])}
+        if create_bucket and bucket not in existing_buckets:
+            harness.create_bucket(aws["s3"], bucket)
+        existing_tables = set(aws["dynamodb"].list_tables()["TableNames"])
+        for table, items in tables.items():
+            if table in absent or table in existing_tables:
+                continue
+            harness.create_table(aws["dynamodb"], table, items, pitr=table not in no_pitr)
+        return harness.deploy(
+            aws["stepfunctions"], bucket=bucket, tables=list(tables), **deploy_args
+        )
+
+    return deploy
