@@ -1,10 +1,10 @@
 """Pulumi program: one TableExporter per stack, configured from Pulumi.<stack>.yaml."""
 
 import pulumi
+from table_exporter import TableExporter
 
 from program.exporter_args import exporter_args
 from program.stack_config import load_settings
-from table_exporter import TableExporter
 
 settings = load_settings()  # fails the preview with config-key-named errors, before any resource
 exporter = TableExporter("exporter", exporter_args(settings, stack=pulumi.get_stack()))

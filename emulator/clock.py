@@ -80,7 +80,9 @@ def install() -> None:
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
 
     wait_function.WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
-    shim = types.SimpleNamespace(**{n: getattr(_time, n) for n in dir(_time) if not n.startswith("_")})
+    shim = types.SimpleNamespace(
+        **{n: getattr(_time, n) for n in dir(_time) if not n.startswith("_")}
+    )
     shim.sleep = advance
     retrier_decl.time = shim  # type: ignore[attr-defined]
     threading.Thread.start = _inheriting_start(threading.Thread.start)  # type: ignore[method-assign]

@@ -109,8 +109,16 @@ class Export:
 
 
 _SIGNIFICANT = (
-    "TableArn", "S3Bucket", "S3BucketOwner", "S3Prefix", "S3SseAlgorithm", "S3SseKmsKeyId",
-    "ExportFormat", "ExportType", "ExportTime", "IncrementalExportSpecification",
+    "TableArn",
+    "S3Bucket",
+    "S3BucketOwner",
+    "S3Prefix",
+    "S3SseAlgorithm",
+    "S3SseKmsKeyId",
+    "ExportFormat",
+    "ExportType",
+    "ExportTime",
+    "IncrementalExportSpecification",
 )
 
 
@@ -201,7 +209,10 @@ class ExportModel:
             if export is None:
                 raise DynamoError("ExportNotFoundException", f"Export not found: {export_arn}")
             now = clock.now()
-            if export.status == "IN_PROGRESS" and now >= export.start + export.behaviour.duration_seconds:
+            if (
+                export.status == "IN_PROGRESS"
+                and now >= export.start + export.behaviour.duration_seconds
+            ):
                 self._finish(backend, export, export.start + export.behaviour.duration_seconds)
                 export.detected_at = now
             return export.description()
@@ -232,7 +243,11 @@ class ExportModel:
 
     def _write_files(self, s3: Any, bucket: str, export: Export) -> None:
         prefix = export.request.get("S3Prefix") or ""
-        base = f"{prefix}/AWSDynamoDB/{export.export_id}" if prefix else f"AWSDynamoDB/{export.export_id}"
+        base = (
+            f"{prefix}/AWSDynamoDB/{export.export_id}"
+            if prefix
+            else f"AWSDynamoDB/{export.export_id}"
+        )
         lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in export.items)
         data = gzip.compress(lines.encode("utf-8"))
         data_key = f"{base}/data/{uuid.uuid4().hex[:26]}.json.gz"

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-
 from table_exporter.definition import (
     Destination,
     RunSpec,
@@ -86,7 +85,9 @@ class Exporter:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout}s")
             time.sleep(0.05)
 
-    def run(self, name: str, payload: dict[str, Any] | None = None, timeout: float = 60.0) -> dict[str, Any]:
+    def run(
+        self, name: str, payload: dict[str, Any] | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
         return self.wait(self.start(name, payload), timeout)
 
     def history(self, execution_arn: str) -> list[dict[str, Any]]:
@@ -127,14 +128,19 @@ def deploy(
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
     table_def = table_definition_json or json.dumps(
         table_export_definition(
-            TableExportSpec(destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy())
+            TableExportSpec(
+                destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy()
+            )
         )
     )
     run_def = run_definition_json or json.dumps(
         run_definition(
             RunSpec(
                 table_machine_arn=table_sm_arn,
-                targets=[ExportTarget(table_arn=SCOPE.arn("dynamodb", f"table/{t}"), prefix=prefix) for t in tables],
+                targets=[
+                    ExportTarget(table_arn=SCOPE.arn("dynamodb", f"table/{t}"), prefix=prefix)
+                    for t in tables
+                ],
                 max_concurrency=max_concurrency,
             )
         )
@@ -142,7 +148,7 @@ def deploy(
     created_table = sfn.create_state_machine(
         name=f"{name}-table-export", definition=table_def, roleArn=ROLE_ARN
     )["stateMachineArn"]
-    created_run = sfn.create_state_machine(name=f"{name}-run", definition=run_def, roleArn=ROLE_ARN)[
-        "stateMachineArn"
-    ]
+    created_run = sfn.create_state_machine(
+        name=f"{name}-run", definition=run_def, roleArn=ROLE_ARN
+    )["stateMachineArn"]
     return Exporter(sfn=sfn, run_arn=created_run, table_arn=created_table)

@@ -55,7 +55,11 @@ def _encode_bindings(bindings: dict[str, Any]) -> str:
     # holding a quote or backslash (an error cause, say) would break the expression.
     parts = []
     for name, value in bindings.items():
-        literal = json.dumps(value) if isinstance(value, str) else to_json_str(value, separators=(",", ":"))
+        literal = (
+            json.dumps(value)
+            if isinstance(value, str)
+            else to_json_str(value, separators=(",", ":"))
+        )
         parts.append(f"{name}:={literal};")
     return "".join(parts)
 

@@ -34,9 +34,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{physical}"
         return physical, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
-            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/test", "userId": "x"}, []
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/test",
+                "userId": "x",
+            }, []
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": REGION, "name": REGION, "id": REGION}, []
         if args.token == "aws:index/getPartition:getPartition":

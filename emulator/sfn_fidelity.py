@@ -112,7 +112,9 @@ def install() -> None:
         for key in list(parameters):
             parameters[_first_lower(key)] = parameters.pop(key)
 
-    def eval_service_task(self, env, resource_runtime_part, normalised_parameters, state_credentials):  # type: ignore[no-untyped-def]
+    def eval_service_task(
+        self, env, resource_runtime_part, normalised_parameters, state_credentials
+    ):  # type: ignore[no-untyped-def]
         client = validating_client(
             region=resource_runtime_part.region,
             service=self._get_boto_service_name(),

@@ -50,9 +50,14 @@ class CapturedStack:
         return self.mocks.physical_name(name), json.loads(inputs["definition"])
 
 
+LAST_MOCKS: RecordingMocks | None = None
+"""The mocks of the latest evaluation, also when it failed (tests inspect them)."""
+
+
 def capture_stack(stack: str, config: dict[str, str] | None = None) -> CapturedStack:
     """Evaluate the program for ``stack``; ``config`` replaces the stack file's config."""
-    mocks = RecordingMocks()
+    global LAST_MOCKS
+    mocks = LAST_MOCKS = RecordingMocks()
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False)
     pulumi.runtime.set_all_config(stack_config(stack) if config is None else config)
     outputs: dict[str, Any] = {}
@@ -69,5 +74,8 @@ def capture_stack(stack: str, config: dict[str, str] | None = None) -> CapturedS
         }
         return pulumi.Output.all(**watched).apply(outputs.update)
 
-    evaluate()
+    try:
+        evaluate()
+    finally:
+        pulumi.runtime.set_all_config({})  # leave no stack config behind in this process
     return CapturedStack(mocks=mocks, outputs=outputs)

@@ -27,10 +27,30 @@ from emulator.stack import capture_stack
 
 SAMPLE_ROWS: dict[str, list[dict[str, Any]]] = {
     "orders": [
-        {"pk": {"S": "order#1001"}, "menuItem": {"S": "shoyu ramen"}, "quantity": {"N": "2"}, "customer": {"S": "c-1"}},
-        {"pk": {"S": "order#1002"}, "menuItem": {"S": "gyoza"}, "quantity": {"N": "6"}, "customer": {"S": "c-2"}},
-        {"pk": {"S": "order#1003"}, "menuItem": {"S": "shoyu ramen"}, "quantity": {"N": "1"}, "customer": {"S": "c-3"}},
-        {"pk": {"S": "order#1004"}, "menuItem": {"S": "matcha ice cream"}, "quantity": {"N": "3"}, "customer": {"S": "c-1"}},
+        {
+            "pk": {"S": "order#1001"},
+            "menuItem": {"S": "shoyu ramen"},
+            "quantity": {"N": "2"},
+            "customer": {"S": "c-1"},
+        },
+        {
+            "pk": {"S": "order#1002"},
+            "menuItem": {"S": "gyoza"},
+            "quantity": {"N": "6"},
+            "customer": {"S": "c-2"},
+        },
+        {
+            "pk": {"S": "order#1003"},
+            "menuItem": {"S": "shoyu ramen"},
+            "quantity": {"N": "1"},
+            "customer": {"S": "c-3"},
+        },
+        {
+            "pk": {"S": "order#1004"},
+            "menuItem": {"S": "matcha ice cream"},
+            "quantity": {"N": "3"},
+            "customer": {"S": "c-1"},
+        },
     ],
     "customers": [
         {"pk": {"S": "c-1"}, "name": {"S": "Aiko"}, "tier": {"S": "gold"}},
@@ -74,7 +94,9 @@ class Progress:
         self.seen: dict[str, int] = {}
 
     def _new_events(self, execution_arn: str) -> list[dict[str, Any]]:
-        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        events = self.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)[
+            "events"
+        ]
         start = self.seen.get(execution_arn, 0)
         self.seen[execution_arn] = len(events)
         return events[start:]
@@ -119,7 +141,9 @@ def main() -> int:
     with running_emulator() as url:
         say(f"2. Emulator listening on {url}")
         aws = clients(url)
-        aws["s3"].create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"})
+        aws["s3"].create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
+        )
         say(f"  bucket {bucket}")
         create_tables(aws["dynamodb"], run_definition)
         role = "arn:aws:iam::123456789012:role/exporter-demo"
@@ -132,7 +156,9 @@ def main() -> int:
         export_model.MODEL.default = export_model.Behaviour(duration_seconds=150)
 
         scheduled = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        payload = schedule_input.replace("<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        payload = schedule_input.replace(
+            "<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
+        )
         say(f"3. Starting the run as the scheduler would, input {payload}")
         execution = aws["stepfunctions"].start_execution(
             stateMachineArn=run_arn, name=f"scheduled-{uuid.uuid4().hex[:12]}", input=payload

@@ -8,8 +8,8 @@ from typing import Any
 
 import pulumi
 import pytest
-
 from table_exporter import TYPE_TOKEN, TableExporter, TableExporterArgs, TableExporterArgsError
+
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
 
 
@@ -20,10 +20,18 @@ def mocks() -> RecordingMocks:
     return recording
 
 
-def _build(mocks: RecordingMocks, args: TableExporterArgs, check: Callable[[RecordingMocks], None], name: str = "nightly") -> pulumi.Output[Any]:
+def _build(
+    mocks: RecordingMocks,
+    args: TableExporterArgs,
+    check: Callable[[RecordingMocks], None],
+    name: str = "nightly",
+) -> pulumi.Output[Any]:
     exporter = TableExporter(name, args)
     return pulumi.Output.all(
-        exporter.run_state_machine_arn, exporter.schedule_arn, exporter.alarm_arns, exporter.bucket_name
+        exporter.run_state_machine_arn,
+        exporter.schedule_arn,
+        exporter.alarm_arns,
+        exporter.bucket_name,
     ).apply(lambda _: check(mocks))
 
 
@@ -56,26 +64,45 @@ def test_two_exporters_in_one_program_do_not_collide(mocks: RecordingMocks):
     def check(m: RecordingMocks) -> None:
         names = [(r.typ, r.name) for r in m.resources]
         assert len(names) == len(set(names))
-        assert any(n.startswith("first-") for _, n in names) and any(n.startswith("second-") for _, n in names)
+        assert any(n.startswith("first-") for _, n in names) and any(
+            n.startswith("second-") for _, n in names
+        )
 
     return _build(mocks, BASE, check, name="second")
 
 
 @pulumi.runtime.test
-def test_created_bucket_is_private_owner_enforced_encrypted_versioned_tls_only(mocks: RecordingMocks):
+def test_created_bucket_is_private_owner_enforced_encrypted_versioned_tls_only(
+    mocks: RecordingMocks,
+):
     def check(m: RecordingMocks) -> None:
         access = _one(m, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
-        assert all(access[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"))
+        assert all(
+            access[k]
+            for k in (
+                "blockPublicAcls",
+                "blockPublicPolicy",
+                "ignorePublicAcls",
+                "restrictPublicBuckets",
+            )
+        )
         ownership = _one(m, "aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
         assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
-        sse = _one(m, "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
+        sse = _one(
+            m,
+            "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+        ).inputs
         assert sse["rules"][0]["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "AES256"
         versioning = _one(m, "aws:s3/bucketVersioning:BucketVersioning").inputs
         assert versioning["versioningConfiguration"]["status"] == "Enabled"
         policy = json.loads(_one(m, "aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
         deny = policy["Statement"][0]
-        assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-        lifecycle = _one(m, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs
+        assert deny["Effect"] == "Deny" and deny["Condition"] == {
+            "Bool": {"aws:SecureTransport": "false"}
+        }
+        lifecycle = _one(
+            m, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+        ).inputs
         rule = lifecycle["rules"][0]
         assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 30
         assert rule["expiration"]["days"] == 90
@@ -88,18 +115,31 @@ def test_created_bucket_is_private_owner_enforced_encrypted_versioned_tls_only(m
 def test_existing_bucket_is_used_as_is_and_scoped_in_the_policy(mocks: RecordingMocks):
     def check(m: RecordingMocks) -> None:
         assert not m.of_type("aws:s3/bucket:Bucket")
-        machine = next(r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if "table-export" in r.name)
+        machine = next(
+            r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if "table-export" in r.name
+        )
         args = json.loads(machine.inputs["definition"])["States"]["StartExport"]["Arguments"]
         assert args["S3Bucket"] == "team-exports" and args["S3BucketOwner"] == "210987654321"
-        policy = json.loads(next(r for r in m.of_type("aws:iam/rolePolicy:RolePolicy") if "table-export" in r.name).inputs["policy"])
+        policy = json.loads(
+            next(
+                r for r in m.of_type("aws:iam/rolePolicy:RolePolicy") if "table-export" in r.name
+            ).inputs["policy"]
+        )
         writes = next(s for s in policy["Statement"] if s["Sid"] == "WriteExportObjects")
-        assert writes["Resource"] == ["arn:aws:s3:::team-exports/crm/*", "arn:aws:s3:::team-exports/dynamodb-exports/*"]
+        assert writes["Resource"] == [
+            "arn:aws:s3:::team-exports/crm/*",
+            "arn:aws:s3:::team-exports/dynamodb-exports/*",
+        ]
 
-    return _build(mocks, {**BASE, "bucket_name": "team-exports", "bucket_owner": "210987654321"}, check)
+    return _build(
+        mocks, {**BASE, "bucket_name": "team-exports", "bucket_owner": "210987654321"}, check
+    )
 
 
 @pulumi.runtime.test
-def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(mocks: RecordingMocks):
+def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(
+    mocks: RecordingMocks,
+):
     def check(m: RecordingMocks) -> None:
         machines = {r.name: r for r in m.of_type("aws:sfn/stateMachine:StateMachine")}
         assert set(machines) == {"nightly-run", "nightly-table-export"}
@@ -107,7 +147,10 @@ def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(
         run = json.loads(machines["nightly-run"].inputs["definition"])
         configured = run["States"]["PlanRun"]["Assign"]["configuredTables"]
         assert configured == [
-            {"tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders", "prefix": "dynamodb-exports"},
+            {
+                "tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders",
+                "prefix": "dynamodb-exports",
+            },
             {"tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/customers", "prefix": "crm"},
         ]
         child = run["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"]["Arguments"]
@@ -121,7 +164,9 @@ def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(
 
 
 @pulumi.runtime.test
-def test_schedule_targets_the_run_machine_with_retries_and_a_dead_letter_queue(mocks: RecordingMocks):
+def test_schedule_targets_the_run_machine_with_retries_and_a_dead_letter_queue(
+    mocks: RecordingMocks,
+):
     def check(m: RecordingMocks) -> None:
         schedule = _one(m, "aws:scheduler/schedule:Schedule").inputs
         assert schedule["scheduleExpression"] == "cron(0 4 * * ? *)"
@@ -133,9 +178,16 @@ def test_schedule_targets_the_run_machine_with_retries_and_a_dead_letter_queue(m
         assert json.loads(target["input"]) == {"scheduledTime": "<aws.scheduler.scheduled-time>"}
         assert target["deadLetterConfig"]["arn"].endswith("nightly-dlq-1a2b3c4")
         assert target["retryPolicy"]["maximumRetryAttempts"] > 0
-        trust = json.loads(next(r for r in m.of_type("aws:iam/role:Role") if "scheduler" in r.name).inputs["assumeRolePolicy"])
+        trust = json.loads(
+            next(r for r in m.of_type("aws:iam/role:Role") if "scheduler" in r.name).inputs[
+                "assumeRolePolicy"
+            ]
+        )
         condition = trust["Statement"][0]["Condition"]["StringEquals"]
-        assert condition["aws:SourceAccount"] == ACCOUNT and ":schedule-group/" in condition["aws:SourceArn"]
+        assert (
+            condition["aws:SourceAccount"] == ACCOUNT
+            and ":schedule-group/" in condition["aws:SourceArn"]
+        )
 
     args: TableExporterArgs = {
         **BASE,
@@ -155,15 +207,27 @@ def test_alarms_go_to_the_created_topic_with_email_subscriptions(mocks: Recordin
         alarms = {r.name: r.inputs for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
         assert set(alarms) == {
             f"nightly-alarm-{role}"
-            for role in ("run-failed", "run-timed-out", "run-aborted", "run-throttled", "table-export-throttled", "dead-letters", "stale")
+            for role in (
+                "run-failed",
+                "run-timed-out",
+                "run-aborted",
+                "run-throttled",
+                "table-export-throttled",
+                "dead-letters",
+                "stale",
+            )
         }
         for inputs in alarms.values():
-            assert inputs["alarmActions"] == [f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic.name}-1a2b3c4"]
+            assert inputs["alarmActions"] == [
+                f"arn:aws:sns:{REGION}:{ACCOUNT}:{topic.name}-1a2b3c4"
+            ]
             assert inputs["treatMissingData"] in {"breaching", "notBreaching"}
         assert alarms["nightly-alarm-run-throttled"]["metricName"] == "ExecutionThrottled"
         assert alarms["nightly-alarm-stale"]["evaluationPeriods"] == 30
 
-    return _build(mocks, {**BASE, "alarm_emails": ["oncall@example.com"], "staleness_hours": 30}, check)
+    return _build(
+        mocks, {**BASE, "alarm_emails": ["oncall@example.com"], "staleness_hours": 30}, check
+    )
 
 
 @pulumi.runtime.test
@@ -172,9 +236,17 @@ def test_given_topic_is_used_and_alarms_can_be_turned_off(mocks: RecordingMocks)
 
     def check(m: RecordingMocks) -> None:
         assert not m.of_type("aws:sns/topic:Topic")
-        alarms = [r for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("given-")]
+        alarms = [
+            r
+            for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if r.name.startswith("given-")
+        ]
         assert alarms and all(a.inputs["alarmActions"] == [topic] for a in alarms)
-        assert not [r for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") if r.name.startswith("silent-")]
+        assert not [
+            r
+            for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if r.name.startswith("silent-")
+        ]
 
     TableExporter("silent", {**BASE, "alarms_enabled": False})
     return _build(mocks, {**BASE, "alarm_topic_arn": topic}, check, name="given")
@@ -183,12 +255,19 @@ def test_given_topic_is_used_and_alarms_can_be_turned_off(mocks: RecordingMocks)
 @pulumi.runtime.test
 def test_state_machine_roles_trust_only_their_own_machines(mocks: RecordingMocks):
     def check(m: RecordingMocks) -> None:
-        roles = {r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in m.of_type("aws:iam/role:Role")}
-        for role, machine in (("nightly-run-role", "nightly-run-*"), ("nightly-table-export-role", "nightly-table-export-*")):
+        roles = {
+            r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in m.of_type("aws:iam/role:Role")
+        }
+        for role, machine in (
+            ("nightly-run-role", "nightly-run-*"),
+            ("nightly-table-export-role", "nightly-table-export-*"),
+        ):
             statement = roles[role]["Statement"][0]
             assert statement["Principal"] == {"Service": "states.amazonaws.com"}
             assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
-            assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"}
+            assert statement["Condition"]["ArnLike"] == {
+                "aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
+            }
         assert not m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
     return _build(mocks, BASE, check)
@@ -203,12 +282,17 @@ def test_state_machine_roles_trust_only_their_own_machines(mocks: RecordingMocks
         ({**BASE, "bucket_owner": "210987654321"}, "bucket_owner"),
         ({**BASE, "bucket_name": "b-1", "expiration_days": 3}, "expiration_days"),
         ({**BASE, "max_concurrency": 301}, "max_concurrency"),
-        ({**BASE, "alarm_topic_arn": "arn:aws:sns:x", "alarm_emails": ["a@example.com"]}, "alarm_emails"),
+        (
+            {**BASE, "alarm_topic_arn": "arn:aws:sns:x", "alarm_emails": ["a@example.com"]},
+            "alarm_emails",
+        ),
         ({**BASE, "log_retention_days": 8}, "log_retention_days"),
         ({**BASE, "run_timeout_hours": 2, "export_timeout_hours": 3}, "run_timeout_hours"),
         ({**BASE, "schedule_enabled": pulumi.Output.from_input(True)}, "schedule_enabled"),
     ],
 )
-def test_contradictory_or_out_of_range_args_fail_at_construction(mocks: RecordingMocks, args: Any, fragment: str) -> None:
+def test_contradictory_or_out_of_range_args_fail_at_construction(
+    mocks: RecordingMocks, args: Any, fragment: str
+) -> None:
     with pytest.raises(TableExporterArgsError, match=fragment):
         TableExporter("bad", args)

@@ -10,7 +10,6 @@ from typing import Any
 
 import botocore.session
 import pytest
-
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
 from table_exporter.definition import (
     EXPORT_QUOTA_ERRORS,
@@ -35,7 +34,9 @@ def _targets(n: int) -> list[ExportTarget]:
 
 
 def _table_def(**destination: Any) -> dict[str, Any]:
-    return table_export_definition(TableExportSpec(destination=Destination(bucket="exports", **destination)))
+    return table_export_definition(
+        TableExportSpec(destination=Destination(bucket="exports", **destination))
+    )
 
 
 def _run_def(n: int = 3) -> dict[str, Any]:
@@ -52,7 +53,17 @@ def _walk(value: Any):
             yield from _walk(inner)
 
 
-@pytest.mark.parametrize("definition", [_table_def(), _table_def(sse_algorithm="KMS", kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1"), _run_def()], ids=["table", "table-kms", "run"])
+@pytest.mark.parametrize(
+    "definition",
+    [
+        _table_def(),
+        _table_def(
+            sse_algorithm="KMS", kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1"
+        ),
+        _run_def(),
+    ],
+    ids=["table", "table-kms", "run"],
+)
 def test_definitions_pass_the_asl_validator(tmp_path: Path, definition: dict[str, Any]) -> None:
     validator = ROOT / "node_modules" / ".bin" / "asl-validator"
     assert validator.exists() or shutil.which("asl-validator"), "run `make install` (npm ci) first"
@@ -80,7 +91,9 @@ def test_no_lambda_anywhere_only_direct_service_integrations() -> None:
 
 def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:
     model = botocore.session.get_session().get_service_model("dynamodb")
-    states = _table_def(sse_algorithm="KMS", kms_key_arn="arn:aws:kms:x", bucket_owner="210987654321")["States"]
+    states = _table_def(
+        sse_algorithm="KMS", kms_key_arn="arn:aws:kms:x", bucket_owner="210987654321"
+    )["States"]
     export_shape = model.operation_model("ExportTableToPointInTime").input_shape
     describe_shape = model.operation_model("DescribeExport").input_shape
     assert set(states["StartExport"]["Arguments"]) <= set(export_shape.members)
@@ -95,8 +108,13 @@ def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:
 def test_export_is_started_with_an_idempotency_token_from_the_run_and_table() -> None:
     args = _table_def()["States"]["StartExport"]["Arguments"]
     assert args["ClientToken"] == "{% $states.input.clientToken %}"
-    child_input = _run_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"]["Arguments"]["Input"]
-    assert "$hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256')" in child_input["clientToken"]
+    child_input = _run_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"][
+        "Arguments"
+    ]["Input"]
+    assert (
+        "$hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256')"
+        in child_input["clientToken"]
+    )
     plan = _run_def()["States"]["PlanRun"]["Assign"]
     assert "$states.input.scheduledTime" in plan["runKey"]
 
@@ -104,15 +122,23 @@ def test_export_is_started_with_an_idempotency_token_from_the_run_and_table() ->
 def test_polling_is_by_export_arn_never_list_exports() -> None:
     text = json.dumps(_table_def())
     assert "listExports" not in text
-    assert _table_def()["States"]["DescribeExport"]["Arguments"] == {"ExportArn": "{% $exportArn %}"}
+    assert _table_def()["States"]["DescribeExport"]["Arguments"] == {
+        "ExportArn": "{% $exportArn %}"
+    }
 
 
-def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent_errors_do_not() -> None:
+def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent_errors_do_not() -> (
+    None
+):
     retries = _table_def()["States"]["StartExport"]["Retry"]
     retried = {error for rule in retries for error in rule["ErrorEquals"]}
     assert set(EXPORT_QUOTA_ERRORS) | set(TRANSIENT_DYNAMODB_ERRORS) == retried
     for rule in retries:
-        assert rule["BackoffRate"] > 1 and rule["JitterStrategy"] == "FULL" and rule["MaxDelaySeconds"] > 0
+        assert (
+            rule["BackoffRate"] > 1
+            and rule["JitterStrategy"] == "FULL"
+            and rule["MaxDelaySeconds"] > 0
+        )
     for permanent in (
         "DynamoDb.PointInTimeRecoveryUnavailableException",
         "DynamoDb.TableNotFoundException",
@@ -124,8 +150,17 @@ def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent
 
 
 def test_both_machines_have_timeouts_and_the_map_is_bounded() -> None:
-    table = table_export_definition(TableExportSpec(destination=Destination(bucket="b"), timeout_seconds=7200))
-    run = run_definition(RunSpec(table_machine_arn=TABLE_MACHINE, targets=_targets(2), max_concurrency=7, timeout_seconds=9000))
+    table = table_export_definition(
+        TableExportSpec(destination=Destination(bucket="b"), timeout_seconds=7200)
+    )
+    run = run_definition(
+        RunSpec(
+            table_machine_arn=TABLE_MACHINE,
+            targets=_targets(2),
+            max_concurrency=7,
+            timeout_seconds=9000,
+        )
+    )
     assert table["TimeoutSeconds"] == 7200
     assert run["TimeoutSeconds"] == 9000
     assert run["States"]["ExportTables"]["MaxConcurrency"] == 7
@@ -160,7 +195,9 @@ def test_tables_resolve_from_names_and_arns_in_the_exporters_region() -> None:
 
 
 @pytest.mark.parametrize("duration", [300, 1800, 2 * 3600, 8 * 3600])
-def test_polling_notices_completion_within_15_percent_and_stays_under_40_polls(duration: int) -> None:
+def test_polling_notices_completion_within_15_percent_and_stays_under_40_polls(
+    duration: int,
+) -> None:
     times = PollPolicy().poll_times(duration)
     lag = times[-1] - duration
     assert lag <= max(60, 0.15 * duration)
@@ -170,11 +207,20 @@ def test_polling_notices_completion_within_15_percent_and_stays_under_40_polls(d
 
 
 def test_poll_rule_in_the_definition_matches_the_python_rule() -> None:
-    expression = PollPolicy(min_seconds=60, max_seconds=3600, growth=0.15).jsonata_next_wait("$elapsed + $wait")
+    expression = PollPolicy(min_seconds=60, max_seconds=3600, growth=0.15).jsonata_next_wait(
+        "$elapsed + $wait"
+    )
     assert expression == "$min([3600, $max([60, $floor(0.15 * ($elapsed + $wait))])])"
     assert _table_def()["States"]["DescribeExport"]["Assign"]["wait"] == "{% " + expression + " %}"
     policy = PollPolicy()
-    assert [policy.next_wait(t) for t in (0, 60, 400, 420, 24_000, 100_000)] == [60, 60, 60, 63, 3600, 3600]
+    assert [policy.next_wait(t) for t in (0, 60, 400, 420, 24_000, 100_000)] == [
+        60,
+        60,
+        60,
+        63,
+        3600,
+        3600,
+    ]
 
 
 def test_alarm_metric_names_are_documented_and_missing_data_is_explicit() -> None:
@@ -182,7 +228,12 @@ def test_alarm_metric_names_are_documented_and_missing_data_is_explicit() -> Non
     states_metrics = {s.metric_name for s in specs if s.namespace == "AWS/States"}
     assert states_metrics <= STATES_EXECUTION_METRICS
     assert "ExecutionsThrottled" not in {s.metric_name for s in specs}
-    assert {"ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted", "ExecutionThrottled"} <= states_metrics
+    assert {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+        "ExecutionThrottled",
+    } <= states_metrics
     assert all(s.treat_missing_data in {"breaching", "notBreaching"} for s in specs)
     stale = next(s for s in specs if s.role == "stale")
     assert stale.treat_missing_data == "breaching" and stale.evaluation_periods == 26

@@ -3,4 +3,10 @@
 from .args import TableArgs, TableExporterArgs, TableExporterArgsError
 from .component import TYPE_TOKEN, TableExporter
 
-__all__ = ["TYPE_TOKEN", "TableArgs", "TableExporter", "TableExporterArgs", "TableExporterArgsError"]
+__all__ = [
+    "TYPE_TOKEN",
+    "TableArgs",
+    "TableExporter",
+    "TableExporterArgs",
+    "TableExporterArgsError",
+]

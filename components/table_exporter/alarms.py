@@ -63,23 +63,33 @@ def _any_in_five_minutes(role: str, subject: Subject, metric: str, what: str) ->
 def alarm_specs(*, staleness_hours: int, schedule_enabled: bool) -> list[AlarmSpec]:
     specs = [
         _any_in_five_minutes(
-            "run-failed", "run", "ExecutionsFailed",
+            "run-failed",
+            "run",
+            "ExecutionsFailed",
             "A DynamoDB export run failed: its error cause names every failed table.",
         ),
         _any_in_five_minutes(
-            "run-timed-out", "run", "ExecutionsTimedOut",
+            "run-timed-out",
+            "run",
+            "ExecutionsTimedOut",
             "A DynamoDB export run exceeded its timeout.",
         ),
         _any_in_five_minutes(
-            "run-aborted", "run", "ExecutionsAborted",
+            "run-aborted",
+            "run",
+            "ExecutionsAborted",
             "A DynamoDB export run was stopped before it finished.",
         ),
         _any_in_five_minutes(
-            "run-throttled", "run", "ExecutionThrottled",
+            "run-throttled",
+            "run",
+            "ExecutionThrottled",
             "Step Functions throttled a DynamoDB export run.",
         ),
         _any_in_five_minutes(
-            "table-export-throttled", "table_export", "ExecutionThrottled",
+            "table-export-throttled",
+            "table_export",
+            "ExecutionThrottled",
             "Step Functions throttled table export executions.",
         ),
         AlarmSpec(

@@ -16,8 +16,28 @@ from .definition import EXPORT_FORMATS, MAX_CONCURRENT_EXPORTS, SSE_ALGORITHMS
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (
-    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-    2922, 3288, 3653,
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
 )
 
 
@@ -111,11 +131,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 _PLAIN = (
-    "prefix", "export_format", "sse_algorithm", "schedule_enabled", "flexible_window_minutes",
-    "max_concurrency", "alarms_enabled", "alarm_emails", "staleness_hours", "log_level",
-    "log_retention_days", "include_execution_data", "tracing_enabled", "export_timeout_hours",
-    "run_timeout_hours", "poll_min_seconds", "poll_max_seconds",
-    "noncurrent_version_expiration_days", "expiration_days",
+    "prefix",
+    "export_format",
+    "sse_algorithm",
+    "schedule_enabled",
+    "flexible_window_minutes",
+    "max_concurrency",
+    "alarms_enabled",
+    "alarm_emails",
+    "staleness_hours",
+    "log_level",
+    "log_retention_days",
+    "include_execution_data",
+    "tracing_enabled",
+    "export_timeout_hours",
+    "run_timeout_hours",
+    "poll_min_seconds",
+    "poll_max_seconds",
+    "noncurrent_version_expiration_days",
+    "expiration_days",
 )
 
 
@@ -132,13 +166,27 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
     """Defaults applied and every plain rule checked; Inputs are left as they are."""
     values: dict[str, Any] = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
     for field in _PLAIN:
-        _check(not isinstance(values.get(field), pulumi.Output), field, "must be a plain value, not an Output")
+        _check(
+            not isinstance(values.get(field), pulumi.Output),
+            field,
+            "must be a plain value, not an Output",
+        )
     tables = values.get("tables")
     _check(bool(tables), "tables", "at least one table is required")
     for index, table in enumerate(tables or ()):
-        _check(isinstance(table, Mapping) and "table" in table, f"tables[{index}]", "needs a 'table'")
-    _check(values["export_format"] in EXPORT_FORMATS, "export_format", f"must be one of {EXPORT_FORMATS}")
-    _check(values["sse_algorithm"] in SSE_ALGORITHMS, "sse_algorithm", f"must be one of {SSE_ALGORITHMS}")
+        _check(
+            isinstance(table, Mapping) and "table" in table, f"tables[{index}]", "needs a 'table'"
+        )
+    _check(
+        values["export_format"] in EXPORT_FORMATS,
+        "export_format",
+        f"must be one of {EXPORT_FORMATS}",
+    )
+    _check(
+        values["sse_algorithm"] in SSE_ALGORITHMS,
+        "sse_algorithm",
+        f"must be one of {SSE_ALGORITHMS}",
+    )
     has_key = values.get("kms_key_arn") is not None
     _check(
         has_key == (values["sse_algorithm"] == "KMS"),
@@ -147,11 +195,13 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
     )
     _check(
         values.get("bucket_owner") is None or values.get("bucket_name") is not None,
-        "bucket_owner", "only applies to an existing bucket (set bucket_name)",
+        "bucket_owner",
+        "only applies to an existing bucket (set bucket_name)",
     )
     _check(
         values.get("expiration_days") is None or values.get("bucket_name") is None,
-        "expiration_days", "lifecycle rules only apply to a bucket the component creates",
+        "expiration_days",
+        "lifecycle rules only apply to a bucket the component creates",
     )
     _check(
         1 <= values["max_concurrency"] <= MAX_CONCURRENT_EXPORTS,
@@ -159,24 +209,30 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
         f"must be 1..{MAX_CONCURRENT_EXPORTS} (DynamoDB runs at most 300 exports at once per account and region)",
     )
     window = values["flexible_window_minutes"]
-    _check(window == 0 or 1 <= window <= 1440, "flexible_window_minutes", "must be 0 (off) or 1..1440")
+    _check(
+        window == 0 or 1 <= window <= 1440, "flexible_window_minutes", "must be 0 (off) or 1..1440"
+    )
     _check(
         not (values.get("alarm_topic_arn") is not None and values["alarm_emails"]),
-        "alarm_emails", "emails subscribe to the topic the component creates; do not combine with alarm_topic_arn",
+        "alarm_emails",
+        "emails subscribe to the topic the component creates; do not combine with alarm_topic_arn",
     )
     _check(1 <= values["staleness_hours"] <= 168, "staleness_hours", "must be 1..168")
     _check(values["log_level"] in LOG_LEVELS, "log_level", f"must be one of {LOG_LEVELS}")
     _check(
         values["log_retention_days"] in LOG_RETENTION_DAYS,
-        "log_retention_days", f"must be one of CloudWatch Logs' values {LOG_RETENTION_DAYS}",
+        "log_retention_days",
+        f"must be one of CloudWatch Logs' values {LOG_RETENTION_DAYS}",
     )
     _check(1 <= values["export_timeout_hours"] <= 168, "export_timeout_hours", "must be 1..168")
     _check(
         values["export_timeout_hours"] <= values["run_timeout_hours"] <= 8760,
-        "run_timeout_hours", "must be at least export_timeout_hours and at most 8760 (one year)",
+        "run_timeout_hours",
+        "must be at least export_timeout_hours and at most 8760 (one year)",
     )
     _check(
         1 <= values["poll_min_seconds"] <= values["poll_max_seconds"] <= 86_400,
-        "poll_min_seconds", "need 1 <= poll_min_seconds <= poll_max_seconds <= 86400",
+        "poll_min_seconds",
+        "need 1 <= poll_min_seconds <= poll_max_seconds <= 86400",
     )
     return values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -26,7 +27,9 @@ from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 TYPE_TOKEN = "table-exporter:index:TableExporter"
 
 
-def _targets(scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str) -> list[ExportTarget]:
+def _targets(
+    scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str
+) -> list[ExportTarget]:
     targets = [
         ExportTarget(
             table_arn=table_arn(entry["table"], scope),
@@ -70,7 +73,9 @@ class TableExporter(pulumi.ComponentResource):
     dead_letter_queue_arn: pulumi.Output[str]
     schedule_input: pulumi.Output[str]
 
-    def __init__(self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None):
+    def __init__(
+        self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
+    ):
         super().__init__(TYPE_TOKEN, name, None, opts)
         values = resolve(args)
         child = pulumi.ResourceOptions(parent=self)
@@ -113,12 +118,12 @@ class TableExporter(pulumi.ComponentResource):
             opts=child,
         )
 
-        def logging_config() -> dict[str, Any]:
-            return {
-                "level": values["log_level"],
-                "include_execution_data": values["include_execution_data"],
-                "log_destination": log_group.arn.apply(lambda arn: f"{arn}:*"),
-            }
+        def logging_config() -> aws.sfn.StateMachineLoggingConfigurationArgs:
+            return aws.sfn.StateMachineLoggingConfigurationArgs(
+                level=values["log_level"],
+                include_execution_data=values["include_execution_data"],
+                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
+            )
 
         # Table export machine and its role.
         table_machine_base = f"{name}-table-export"
@@ -140,13 +145,20 @@ class TableExporter(pulumi.ComponentResource):
             policy=pulumi.Output.all(scope, targets, bucket_name, values.get("kms_key_arn")).apply(
                 lambda v: json.dumps(
                     policies.table_export_role_policy(
-                        v[0], targets=v[1], bucket=v[2], kms_key_arn=v[3], logging=logging, tracing=tracing
+                        v[0],
+                        targets=v[1],
+                        bucket=v[2],
+                        kms_key_arn=v[3],
+                        logging=logging,
+                        tracing=tracing,
                     )
                 )
             ),
             opts=child,
         )
-        poll = PollPolicy(min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"])
+        poll = PollPolicy(
+            min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
+        )
         self.table_export_state_machine = aws.sfn.StateMachine(
             table_machine_base,
             type="STANDARD",
@@ -171,7 +183,7 @@ class TableExporter(pulumi.ComponentResource):
                 )
             ),
             logging_configuration=logging_config(),
-            tracing_configuration={"enabled": tracing},
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=tracing),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[table_policy]),
         )
@@ -182,7 +194,9 @@ class TableExporter(pulumi.ComponentResource):
             f"{name}-run-role",
             assume_role_policy=scope.apply(
                 lambda s: json.dumps(
-                    policies.states_trust_policy(s, policies.state_machine_arn(s, f"{run_machine_base}-*"))
+                    policies.states_trust_policy(
+                        s, policies.state_machine_arn(s, f"{run_machine_base}-*")
+                    )
                 )
             ),
             tags=tags,
@@ -196,7 +210,11 @@ class TableExporter(pulumi.ComponentResource):
             ).apply(
                 lambda v: json.dumps(
                     policies.run_role_policy(
-                        v[0], table_machine_arn=v[1], table_machine_name=v[2], logging=logging, tracing=tracing
+                        v[0],
+                        table_machine_arn=v[1],
+                        table_machine_name=v[2],
+                        logging=logging,
+                        tracing=tracing,
                     )
                 )
             ),
@@ -219,7 +237,7 @@ class TableExporter(pulumi.ComponentResource):
                 )
             ),
             logging_configuration=logging_config(),
-            tracing_configuration={"enabled": tracing},
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=tracing),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[run_policy]),
         )
@@ -261,14 +279,19 @@ class TableExporter(pulumi.ComponentResource):
             schedule_expression_timezone=values["schedule_timezone"],
             state="ENABLED" if values["schedule_enabled"] else "DISABLED",
             flexible_time_window=(
-                {"mode": "FLEXIBLE", "maximum_window_in_minutes": window} if window else {"mode": "OFF"}
+                {"mode": "FLEXIBLE", "maximum_window_in_minutes": window}
+                if window
+                else {"mode": "OFF"}
             ),
             target={
                 "arn": self.run_state_machine.arn,
                 "role_arn": scheduler_role.arn,
                 "input": input_text,
                 # Redelivery is safe: the run is keyed by its scheduled time.
-                "retry_policy": {"maximum_event_age_in_seconds": 6 * 3600, "maximum_retry_attempts": 20},
+                "retry_policy": {
+                    "maximum_event_age_in_seconds": 6 * 3600,
+                    "maximum_retry_attempts": 20,
+                },
                 "dead_letter_config": {"arn": dead_letters.arn},
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
@@ -296,9 +319,12 @@ class TableExporter(pulumi.ComponentResource):
                 "dead_letter_queue": {"QueueName": dead_letters.name},
             }
             for spec in alarm_specs(
-                staleness_hours=values["staleness_hours"], schedule_enabled=values["schedule_enabled"]
+                staleness_hours=values["staleness_hours"],
+                schedule_enabled=values["schedule_enabled"],
             ):
-                self.alarms[spec.role] = self._alarm(name, spec, dimensions[spec.subject], topic_arn, tags)
+                self.alarms[spec.role] = self._alarm(
+                    name, spec, dimensions[spec.subject], topic_arn, tags
+                )
 
         self.run_state_machine_arn = self.run_state_machine.arn
         self.run_state_machine_name = self.run_state_machine.name
@@ -308,10 +334,16 @@ class TableExporter(pulumi.ComponentResource):
         self.run_role_arn = run_role.arn
         self.table_export_role_arn = table_role.arn
         self.scheduler_role_arn = scheduler_role.arn
-        self.alarm_arns = pulumi.Output.all(
-            **{role: alarm.arn for role, alarm in self.alarms.items()}
-        ) if self.alarms else pulumi.Output.from_input({})
-        self.alarm_topic_arn = pulumi.Output.from_input(topic_arn) if topic_arn is not None else pulumi.Output.from_input(None)
+        self.alarm_arns = (
+            pulumi.Output.all(**{role: alarm.arn for role, alarm in self.alarms.items()})
+            if self.alarms
+            else pulumi.Output.from_input({})
+        )
+        self.alarm_topic_arn = (
+            pulumi.Output.from_input(topic_arn)
+            if topic_arn is not None
+            else pulumi.Output.from_input(None)
+        )
         self.dead_letter_queue_arn = dead_letters.arn
         self.schedule_input = pulumi.Output.from_input(input_text)
         self.register_outputs(
@@ -334,7 +366,7 @@ class TableExporter(pulumi.ComponentResource):
         self,
         name: str,
         spec: AlarmSpec,
-        dimensions: dict[str, pulumi.Input[str]],
+        dimensions: Mapping[str, pulumi.Input[str]],
         topic_arn: pulumi.Input[str],
         tags: dict[str, str],
     ) -> aws.cloudwatch.MetricAlarm:

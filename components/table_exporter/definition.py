@@ -91,9 +91,13 @@ class Destination:
 
     def __post_init__(self) -> None:
         if self.export_format not in EXPORT_FORMATS:
-            raise ValueError(f"export format must be one of {EXPORT_FORMATS}, got {self.export_format!r}")
+            raise ValueError(
+                f"export format must be one of {EXPORT_FORMATS}, got {self.export_format!r}"
+            )
         if self.sse_algorithm not in SSE_ALGORITHMS:
-            raise ValueError(f"SSE algorithm must be one of {SSE_ALGORITHMS}, got {self.sse_algorithm!r}")
+            raise ValueError(
+                f"SSE algorithm must be one of {SSE_ALGORITHMS}, got {self.sse_algorithm!r}"
+            )
         if (self.sse_algorithm == "KMS") != (self.kms_key_arn is not None):
             raise ValueError("a KMS key ARN is required with SSE algorithm KMS, and only with it")
 
@@ -217,8 +221,14 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             "ExportFinished": {
                 "Type": "Choice",
                 "Choices": [
-                    {"Condition": _jsonata("$export.ExportStatus = 'COMPLETED'"), "Next": "ExportCompleted"},
-                    {"Condition": _jsonata("$export.ExportStatus = 'FAILED'"), "Next": "ExportFailed"},
+                    {
+                        "Condition": _jsonata("$export.ExportStatus = 'COMPLETED'"),
+                        "Next": "ExportCompleted",
+                    },
+                    {
+                        "Condition": _jsonata("$export.ExportStatus = 'FAILED'"),
+                        "Next": "ExportFailed",
+                    },
                 ],
                 "Default": "WaitForExport",
             },

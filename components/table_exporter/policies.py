@@ -23,7 +23,9 @@ def _document(*statements: Document) -> Document:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-def _statement(sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any) -> Document:
+def _statement(
+    sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any
+) -> Document:
     return {
         "Sid": sid,
         "Effect": "Allow",
@@ -117,7 +119,9 @@ def table_resources(targets: Iterable[ExportTarget]) -> list[str]:
     return resources
 
 
-def export_object_resources(bucket: str, prefixes: Iterable[str], partition: str = "aws") -> list[str]:
+def export_object_resources(
+    bucket: str, prefixes: Iterable[str], partition: str = "aws"
+) -> list[str]:
     return [f"arn:{partition}:s3:::{bucket}/{prefix}/*" for prefix in sorted(set(prefixes))]
 
 
@@ -146,7 +150,9 @@ def table_export_role_policy(
     ]
     if kms_key_arn:
         statements.append(
-            _statement("EncryptExportObjects", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn])
+            _statement(
+                "EncryptExportObjects", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]
+            )
         )
     statements.extend(_observability(logging, tracing))
     document = _document(*statements)

@@ -4,6 +4,7 @@ encrypted, versioned, TLS-only, with lifecycle rules."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -44,7 +45,7 @@ class ExportBucket(pulumi.ComponentResource):
             rule={"object_ownership": "BucketOwnerEnforced"},
             opts=child,
         )
-        default_encryption: dict[str, pulumi.Input[str]] = (
+        default_encryption: dict[str, Any] = (
             {"sse_algorithm": "aws:kms", "kms_master_key_id": kms_key_arn}
             if sse_algorithm == "KMS" and kms_key_arn is not None
             else {"sse_algorithm": "AES256"}
@@ -52,7 +53,12 @@ class ExportBucket(pulumi.ComponentResource):
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
             bucket=bucket_id,
-            rules=[{"apply_server_side_encryption_by_default": default_encryption, "bucket_key_enabled": True}],
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default_encryption,  # type: ignore[arg-type]
+                    bucket_key_enabled=True,
+                )
+            ],
             opts=child,
         )
         versioning = aws.s3.BucketVersioning(
@@ -67,11 +73,13 @@ class ExportBucket(pulumi.ComponentResource):
             policy=self.bucket.arn.apply(lambda arn: json.dumps(tls_only_bucket_policy(arn))),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[access]),
         )
-        rule: dict[str, object] = {
+        rule: dict[str, Any] = {
             "id": "exports",
             "status": "Enabled",
             "filter": {},
-            "noncurrent_version_expiration": {"noncurrent_days": noncurrent_version_expiration_days},
+            "noncurrent_version_expiration": {
+                "noncurrent_days": noncurrent_version_expiration_days
+            },
             "abort_incomplete_multipart_upload": {"days_after_initiation": 7},
         }
         if expiration_days is not None:
@@ -79,7 +87,7 @@ class ExportBucket(pulumi.ComponentResource):
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=bucket_id,
-            rules=[rule],
+            rules=[aws.s3.BucketLifecycleConfigurationRuleArgs(**rule)],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         self.register_outputs({"bucket_name": self.bucket.bucket})
