@@ -14,9 +14,13 @@ from typing import Any
 
 import boto3
 from table_exporter.definition import (
+    BATCH_SIZE,
+    BatchSpec,
+    Concurrency,
     Destination,
     RunSpec,
     TableExportSpec,
+    batch_definition,
     run_definition,
     table_export_definition,
 )
@@ -67,6 +71,7 @@ class Exporter:
     sfn: Any
     run_arn: str
     table_arn: str
+    batch_arn: str
 
     def start(self, name: str, payload: dict[str, Any] | None = None) -> str:
         return str(
@@ -121,34 +126,49 @@ def deploy(
     max_concurrency: int = 10,
     poll: PollPolicy | None = None,
     destination: Destination | None = None,
-    run_definition_json: str | None = None,
-    table_definition_json: str | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> Exporter:
-    """Create both machines from the generated definitions (or given JSON)."""
+    """Create the three machines from the generated definitions."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
-    table_def = table_definition_json or json.dumps(
-        table_export_definition(
+    batch_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-batch"
+    concurrency = Concurrency(max_concurrency, batch_size)
+    definitions = {
+        f"{name}-table-export": table_export_definition(
             TableExportSpec(
                 destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy()
             )
-        )
-    )
-    run_def = run_definition_json or json.dumps(
-        run_definition(
+        ),
+        f"{name}-batch": batch_definition(
+            BatchSpec(table_machine_arn=table_sm_arn, max_concurrency=concurrency.per_batch)
+        ),
+        f"{name}-run": run_definition(
             RunSpec(
-                table_machine_arn=table_sm_arn,
+                batch_machine_arn=batch_sm_arn,
                 targets=[
                     ExportTarget(table_arn=SCOPE.arn("dynamodb", f"table/{t}"), prefix=prefix)
                     for t in tables
                 ],
                 max_concurrency=max_concurrency,
+                batch_size=batch_size,
             )
-        )
+        ),
+    }
+    return deploy_definitions(sfn, name, definitions)
+
+
+def deploy_definitions(sfn: Any, name: str, definitions: dict[str, dict[str, Any]]) -> Exporter:
+    """Create machines named as the keys: ``<name>-table-export``, ``-batch`` and ``-run``
+    (the run's and batch's definitions refer to their children by these names)."""
+    arns = {
+        machine: sfn.create_state_machine(
+            name=machine, definition=json.dumps(definition), roleArn=ROLE_ARN
+        )["stateMachineArn"]
+        for machine, definition in definitions.items()
+    }
+
+    def arn_of(role: str) -> str:
+        return next(arn for machine, arn in arns.items() if f"-{role}" in machine)
+
+    return Exporter(
+        sfn=sfn, run_arn=arn_of("run"), table_arn=arn_of("table-export"), batch_arn=arn_of("batch")
     )
-    created_table = sfn.create_state_machine(
-        name=f"{name}-table-export", definition=table_def, roleArn=ROLE_ARN
-    )["stateMachineArn"]
-    created_run = sfn.create_state_machine(
-        name=f"{name}-run", definition=run_def, roleArn=ROLE_ARN
-    )["stateMachineArn"]
-    return Exporter(sfn=sfn, run_arn=created_run, table_arn=created_table)

@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from emulator import export_model
-from emulator.harness import clients
+from emulator.harness import clients, deploy_definitions
 from emulator.server import running_emulator
 from emulator.stack import capture_stack
 
@@ -105,6 +105,11 @@ class Progress:
         for event in self._new_events(run_arn):
             if event["type"].endswith("StateEntered"):
                 say(f"  run            -> {event['stateEnteredEventDetails']['name']}")
+            if (
+                event["type"] == "TaskSucceeded"
+                and "batch" in event["taskSucceededEventDetails"]["output"]
+            ):
+                say("  run            <- batch finished")
         children = self.sfn.list_executions(stateMachineArn=self.table_machine_arn)["executions"]
         for child in children:
             label = child["name"].rsplit("-", 1)[0]
@@ -131,11 +136,11 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     say("1. Evaluating the Pulumi program for stack 'dev' (mocks, no cloud calls)")
     stack = capture_stack("dev")
-    run_name, run_definition = stack.state_machine("run")
-    table_name, table_definition = stack.state_machine("table-export")
+    machines = dict(stack.state_machine(role) for role in ("table-export", "batch", "run"))
+    run_definition = machines[stack.mocks.physical_name("exporter-run")]
     schedule_input = stack.outputs["schedule_input"]
     bucket = stack.outputs["bucket_name"]
-    say(f"  run machine {run_name}, table export machine {table_name}")
+    say(f"  state machines: {', '.join(machines)}")
     say(f"  schedule input {schedule_input}")
 
     with running_emulator() as url:
@@ -146,13 +151,8 @@ def main() -> int:
         )
         say(f"  bucket {bucket}")
         create_tables(aws["dynamodb"], run_definition)
-        role = "arn:aws:iam::123456789012:role/exporter-demo"
-        table_arn = aws["stepfunctions"].create_state_machine(
-            name=table_name, definition=json.dumps(table_definition), roleArn=role
-        )["stateMachineArn"]
-        run_arn = aws["stepfunctions"].create_state_machine(
-            name=run_name, definition=json.dumps(run_definition), roleArn=role
-        )["stateMachineArn"]
+        exporter = deploy_definitions(aws["stepfunctions"], "exporter", machines)
+        run_arn, table_arn = exporter.run_arn, exporter.table_arn
         export_model.MODEL.default = export_model.Behaviour(duration_seconds=150)
 
         scheduled = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)

@@ -12,11 +12,14 @@ import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
 from table_exporter.definition import (
+    BatchSpec,
+    Concurrency,
     EXPORT_QUOTA_ERRORS,
     TRANSIENT_DYNAMODB_ERRORS,
     Destination,
     RunSpec,
     TableExportSpec,
+    batch_definition,
     run_definition,
     schedule_input,
     table_export_definition,
@@ -27,6 +30,7 @@ from table_exporter.targets import AwsScope, ExportTarget, normalise_prefix, tab
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = AwsScope("aws", "ap-northeast-1", "123456789012")
 TABLE_MACHINE = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:x-table-export-1"
+BATCH_MACHINE = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:x-batch-1"
 
 
 def _targets(n: int) -> list[ExportTarget]:
@@ -40,7 +44,11 @@ def _table_def(**destination: Any) -> dict[str, Any]:
 
 
 def _run_def(n: int = 3) -> dict[str, Any]:
-    return run_definition(RunSpec(table_machine_arn=TABLE_MACHINE, targets=_targets(n)))
+    return run_definition(RunSpec(batch_machine_arn=BATCH_MACHINE, targets=_targets(n)))
+
+
+def _batch_def(concurrency: int = 10) -> dict[str, Any]:
+    return batch_definition(BatchSpec(table_machine_arn=TABLE_MACHINE, max_concurrency=concurrency))
 
 
 def _walk(value: Any):
@@ -60,9 +68,11 @@ def _walk(value: Any):
         _table_def(
             sse_algorithm="KMS", kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1"
         ),
+        _batch_def(),
         _run_def(),
+        _run_def(1000),
     ],
-    ids=["table", "table-kms", "run"],
+    ids=["table", "table-kms", "batch", "run", "run-1000-tables"],
 )
 def test_definitions_pass_the_asl_validator(tmp_path: Path, definition: dict[str, Any]) -> None:
     validator = ROOT / "node_modules" / ".bin" / "asl-validator"
@@ -78,7 +88,7 @@ def test_definitions_pass_the_asl_validator(tmp_path: Path, definition: dict[str
 def test_no_lambda_anywhere_only_direct_service_integrations() -> None:
     resources = {
         node["Resource"]
-        for definition in (_table_def(), _run_def())
+        for definition in (_table_def(), _batch_def(), _run_def())
         for node in _walk(definition)
         if isinstance(node, dict) and "Resource" in node
     }
@@ -108,7 +118,7 @@ def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:
 def test_export_is_started_with_an_idempotency_token_from_the_run_and_table() -> None:
     args = _table_def()["States"]["StartExport"]["Arguments"]
     assert args["ClientToken"] == "{% $states.input.clientToken %}"
-    child_input = _run_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"][
+    child_input = _batch_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"][
         "Arguments"
     ]["Input"]
     assert (
@@ -149,27 +159,43 @@ def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent
         assert permanent not in retried
 
 
-def test_both_machines_have_timeouts_and_the_map_is_bounded() -> None:
+def test_every_machine_has_a_timeout_and_every_map_is_bounded() -> None:
     table = table_export_definition(
         TableExportSpec(destination=Destination(bucket="b"), timeout_seconds=7200)
     )
     run = run_definition(
         RunSpec(
-            table_machine_arn=TABLE_MACHINE,
+            batch_machine_arn=BATCH_MACHINE,
             targets=_targets(2),
             max_concurrency=7,
             timeout_seconds=9000,
         )
     )
+    batch = batch_definition(
+        BatchSpec(table_machine_arn=TABLE_MACHINE, max_concurrency=7, timeout_seconds=9000)
+    )
     assert table["TimeoutSeconds"] == 7200
-    assert run["TimeoutSeconds"] == 9000
-    assert run["States"]["ExportTables"]["MaxConcurrency"] == 7
+    assert run["TimeoutSeconds"] == batch["TimeoutSeconds"] == 9000
+    assert run["States"]["ExportBatches"]["MaxConcurrency"] == 1
+    assert batch["States"]["ExportTables"]["MaxConcurrency"] == 7
+
+
+@pytest.mark.parametrize(
+    ("total", "per_batch", "batches"),
+    [(1, 1, 1), (7, 7, 1), (50, 50, 1), (120, 50, 2), (300, 50, 6)],
+)
+def test_concurrency_split_never_exceeds_the_total(
+    total: int, per_batch: int, batches: int
+) -> None:
+    split = Concurrency(total)
+    assert (split.per_batch, split.batches) == (per_batch, batches)
+    assert split.per_batch * split.batches <= total
 
 
 @pytest.mark.parametrize("bad", [0, 301])
 def test_concurrency_outside_the_export_quota_is_rejected(bad: int) -> None:
     with pytest.raises(ValueError, match="300"):
-        RunSpec(table_machine_arn=TABLE_MACHINE, targets=_targets(1), max_concurrency=bad)
+        RunSpec(batch_machine_arn=BATCH_MACHINE, targets=_targets(1), max_concurrency=bad)
 
 
 def test_kms_key_required_exactly_with_kms() -> None:

@@ -104,6 +104,10 @@ class TableExporterArgs(TypedDict, total=False):
     """Created bucket: delete exports after this many days. Default: never."""
     tags: Mapping[str, str]
     """Tags for every taggable resource. Default none."""
+    table_access: Literal["exact", "prefix", "all"]
+    """How the table export role names tables: ``exact`` ARNs (default; fails clearly
+    when too many tables to list within IAM's policy size limit), ``prefix`` patterns,
+    or ``all`` tables of the account and region. See ``policies.TableAccess``."""
 
 
 DEFAULTS: dict[str, Any] = {
@@ -128,6 +132,7 @@ DEFAULTS: dict[str, Any] = {
     "poll_max_seconds": 3600,
     "noncurrent_version_expiration_days": 30,
     "tags": {},
+    "table_access": "exact",
 }
 
 _PLAIN = (
@@ -150,6 +155,7 @@ _PLAIN = (
     "poll_max_seconds",
     "noncurrent_version_expiration_days",
     "expiration_days",
+    "table_access",
 )
 
 
@@ -218,6 +224,11 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
         "emails subscribe to the topic the component creates; do not combine with alarm_topic_arn",
     )
     _check(1 <= values["staleness_hours"] <= 168, "staleness_hours", "must be 1..168")
+    _check(
+        values["table_access"] in ("exact", "prefix", "all"),
+        "table_access",
+        "must be one of ('exact', 'prefix', 'all')",
+    )
     _check(values["log_level"] in LOG_LEVELS, "log_level", f"must be one of {LOG_LEVELS}")
     _check(
         values["log_retention_days"] in LOG_RETENTION_DAYS,

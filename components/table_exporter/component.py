@@ -13,9 +13,12 @@ from . import policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
 from .definition import (
+    BatchSpec,
+    Concurrency,
     Destination,
     RunSpec,
     TableExportSpec,
+    batch_definition,
     run_definition,
     schedule_input,
     table_export_definition,
@@ -55,6 +58,7 @@ class TableExporter(pulumi.ComponentResource):
 
     run_state_machine: aws.sfn.StateMachine
     table_export_state_machine: aws.sfn.StateMachine
+    batch_state_machine: aws.sfn.StateMachine
     schedule: aws.scheduler.Schedule
     bucket: ExportBucket | None
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
@@ -66,6 +70,7 @@ class TableExporter(pulumi.ComponentResource):
     schedule_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     run_role_arn: pulumi.Output[str]
+    batch_role_arn: pulumi.Output[str]
     table_export_role_arn: pulumi.Output[str]
     scheduler_role_arn: pulumi.Output[str]
     alarm_arns: pulumi.Output[dict[str, str]]
@@ -83,6 +88,10 @@ class TableExporter(pulumi.ComponentResource):
         tags = dict(values["tags"])
         logging = values["log_level"] != "OFF"
         tracing = bool(values["tracing_enabled"])
+        self._log_level = values["log_level"]
+        self._include_execution_data = bool(values["include_execution_data"])
+        self._tracing = tracing
+        self._roles: dict[str, aws.iam.Role] = {}
 
         scope: pulumi.Output[AwsScope] = pulumi.Output.all(
             aws.get_partition_output(opts=invoke).partition,
@@ -118,129 +127,103 @@ class TableExporter(pulumi.ComponentResource):
             opts=child,
         )
 
-        def logging_config() -> aws.sfn.StateMachineLoggingConfigurationArgs:
-            return aws.sfn.StateMachineLoggingConfigurationArgs(
-                level=values["log_level"],
-                include_execution_data=values["include_execution_data"],
-                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
-            )
-
-        # Table export machine and its role.
-        table_machine_base = f"{name}-table-export"
-        table_role = aws.iam.Role(
-            f"{name}-table-export-role",
-            assume_role_policy=scope.apply(
-                lambda s: json.dumps(
-                    policies.states_trust_policy(
-                        s, policies.state_machine_arn(s, f"{table_machine_base}-*")
-                    )
-                )
-            ),
-            tags=tags,
-            opts=child,
-        )
-        table_policy = aws.iam.RolePolicy(
-            f"{name}-table-export-policy",
-            role=table_role.id,
-            policy=pulumi.Output.all(scope, targets, bucket_name, values.get("kms_key_arn")).apply(
-                lambda v: json.dumps(
-                    policies.table_export_role_policy(
-                        v[0],
-                        targets=v[1],
-                        bucket=v[2],
-                        kms_key_arn=v[3],
-                        logging=logging,
-                        tracing=tracing,
-                    )
-                )
-            ),
-            opts=child,
-        )
+        # The three machines: run -> batch -> table export, each with its own role.
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
-        self.table_export_state_machine = aws.sfn.StateMachine(
-            table_machine_base,
-            type="STANDARD",
-            role_arn=table_role.arn,
-            definition=pulumi.Output.all(
-                bucket_name, values.get("bucket_owner"), values.get("kms_key_arn")
-            ).apply(
-                lambda v: json.dumps(
-                    table_export_definition(
-                        TableExportSpec(
-                            destination=Destination(
-                                bucket=v[0],
-                                export_format=values["export_format"],
-                                sse_algorithm=values["sse_algorithm"],
-                                kms_key_arn=v[2],
-                                bucket_owner=v[1],
-                            ),
-                            poll=poll,
-                            timeout_seconds=values["export_timeout_hours"] * 3600,
-                        )
-                    )
-                )
-            ),
-            logging_configuration=logging_config(),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=tracing),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[table_policy]),
-        )
+        export_timeout = values["export_timeout_hours"] * 3600
+        run_timeout = values["run_timeout_hours"] * 3600
+        concurrency = Concurrency(values["max_concurrency"])
+        table_access = values["table_access"]
 
-        # Run machine and its role.
-        run_machine_base = f"{name}-run"
-        run_role = aws.iam.Role(
-            f"{name}-run-role",
-            assume_role_policy=scope.apply(
-                lambda s: json.dumps(
-                    policies.states_trust_policy(
-                        s, policies.state_machine_arn(s, f"{run_machine_base}-*")
-                    )
+        def table_policy(s: AwsScope, t: list[ExportTarget], bucket: str, key: str | None) -> str:
+            document = policies.table_export_role_policy(
+                s,
+                targets=t,
+                bucket=bucket,
+                kms_key_arn=key,
+                logging=logging,
+                tracing=tracing,
+                table_access=table_access,
+            )
+            chosen = policies.table_scope(t, table_access, policies.INLINE_POLICY_LIMIT)
+            if chosen.access != "exact":
+                pulumi.log.warn(
+                    f"{name}: the table export role is granted {chosen.access} table access "
+                    f"({', '.join(chosen.patterns[:5])}{' ...' if len(chosen.patterns) > 5 else ''}): "
+                    f"{len(t)} tables cannot be listed one by one within IAM's policy size limit",
+                    resource=self,
                 )
+            return json.dumps(document)
+
+        table_machine = self._state_machine(
+            name,
+            "table-export",
+            scope,
+            policy=pulumi.Output.all(scope, targets, bucket_name, values.get("kms_key_arn")).apply(
+                lambda v: table_policy(v[0], v[1], v[2], v[3])
             ),
-            tags=tags,
-            opts=child,
-        )
-        run_policy = aws.iam.RolePolicy(
-            f"{name}-run-policy",
-            role=run_role.id,
-            policy=pulumi.Output.all(
-                scope, self.table_export_state_machine.arn, self.table_export_state_machine.name
+            definition=pulumi.Output.all(
+                scope, bucket_name, values.get("bucket_owner"), values.get("kms_key_arn")
             ).apply(
-                lambda v: json.dumps(
-                    policies.run_role_policy(
-                        v[0],
-                        table_machine_arn=v[1],
-                        table_machine_name=v[2],
-                        logging=logging,
-                        tracing=tracing,
+                lambda v: table_export_definition(
+                    TableExportSpec(
+                        destination=Destination(
+                            bucket=v[1],
+                            export_format=values["export_format"],
+                            sse_algorithm=values["sse_algorithm"],
+                            kms_key_arn=v[3],
+                            bucket_owner=v[2],
+                        ),
+                        poll=poll,
+                        timeout_seconds=export_timeout,
+                        partition=v[0].partition,
                     )
                 )
             ),
-            opts=child,
-        )
-        self.run_state_machine = aws.sfn.StateMachine(
-            run_machine_base,
-            type="STANDARD",
-            role_arn=run_role.arn,
-            definition=pulumi.Output.all(self.table_export_state_machine.arn, targets).apply(
-                lambda v: json.dumps(
-                    run_definition(
-                        RunSpec(
-                            table_machine_arn=v[0],
-                            targets=v[1],
-                            max_concurrency=values["max_concurrency"],
-                            timeout_seconds=values["run_timeout_hours"] * 3600,
-                        )
-                    )
-                )
-            ),
-            logging_configuration=logging_config(),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(enabled=tracing),
+            log_group=log_group,
             tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[run_policy]),
         )
+        batch_machine = self._state_machine(
+            name,
+            "batch",
+            scope,
+            policy=self._orchestrator_policy(scope, table_machine, logging, tracing),
+            definition=pulumi.Output.all(scope, table_machine.arn).apply(
+                lambda v: batch_definition(
+                    BatchSpec(
+                        table_machine_arn=v[1],
+                        max_concurrency=concurrency.per_batch,
+                        timeout_seconds=run_timeout,
+                        partition=v[0].partition,
+                    )
+                )
+            ),
+            log_group=log_group,
+            tags=tags,
+        )
+        run_machine = self._state_machine(
+            name,
+            "run",
+            scope,
+            policy=self._orchestrator_policy(scope, batch_machine, logging, tracing),
+            definition=pulumi.Output.all(scope, batch_machine.arn, targets).apply(
+                lambda v: run_definition(
+                    RunSpec(
+                        batch_machine_arn=v[1],
+                        targets=v[2],
+                        max_concurrency=values["max_concurrency"],
+                        timeout_seconds=run_timeout,
+                        partition=v[0].partition,
+                    )
+                )
+            ),
+            log_group=log_group,
+            tags=tags,
+        )
+        self.table_export_state_machine = table_machine
+        self.batch_state_machine = batch_machine
+        self.run_state_machine = run_machine
 
         # Schedule, its role and dead-letter queue.
         dead_letters = aws.sqs.Queue(
@@ -331,8 +314,9 @@ class TableExporter(pulumi.ComponentResource):
         self.table_export_state_machine_arn = self.table_export_state_machine.arn
         self.schedule_arn = self.schedule.arn
         self.bucket_name = bucket_name
-        self.run_role_arn = run_role.arn
-        self.table_export_role_arn = table_role.arn
+        self.run_role_arn = self._roles["run"].arn
+        self.batch_role_arn = self._roles["batch"].arn
+        self.table_export_role_arn = self._roles["table-export"].arn
         self.scheduler_role_arn = scheduler_role.arn
         self.alarm_arns = (
             pulumi.Output.all(**{role: alarm.arn for role, alarm in self.alarms.items()})
@@ -354,12 +338,78 @@ class TableExporter(pulumi.ComponentResource):
                 "schedule_arn": self.schedule_arn,
                 "bucket_name": self.bucket_name,
                 "run_role_arn": self.run_role_arn,
+                "batch_role_arn": self.batch_role_arn,
                 "table_export_role_arn": self.table_export_role_arn,
                 "scheduler_role_arn": self.scheduler_role_arn,
                 "alarm_arns": self.alarm_arns,
                 "alarm_topic_arn": self.alarm_topic_arn,
                 "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }
+        )
+
+    def _state_machine(
+        self,
+        name: str,
+        role: str,
+        scope: pulumi.Output[AwsScope],
+        *,
+        policy: pulumi.Input[str],
+        definition: pulumi.Output[dict[str, Any]],
+        log_group: aws.cloudwatch.LogGroup,
+        tags: dict[str, str],
+    ) -> aws.sfn.StateMachine:
+        """A STANDARD state machine named ``<name>-<role>`` and the role only it can assume."""
+        base = f"{name}-{role}"
+        execution_role = aws.iam.Role(
+            f"{base}-role",
+            assume_role_policy=scope.apply(
+                lambda s: json.dumps(
+                    policies.states_trust_policy(
+                        s, policies.state_machine_arn(s, base + policies.AUTONAME_SUFFIX)
+                    )
+                )
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{base}-policy",
+            role=execution_role.id,
+            policy=policy,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self._roles[role] = execution_role
+        return aws.sfn.StateMachine(
+            base,
+            type="STANDARD",
+            role_arn=execution_role.arn,
+            definition=definition.apply(json.dumps),
+            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
+                level=self._log_level,
+                include_execution_data=self._include_execution_data,
+                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
+            ),
+            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(
+                enabled=self._tracing
+            ),
+            tags=tags,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+
+    @staticmethod
+    def _orchestrator_policy(
+        scope: pulumi.Output[AwsScope], child: aws.sfn.StateMachine, logging: bool, tracing: bool
+    ) -> pulumi.Output[str]:
+        return pulumi.Output.all(scope, child.arn, child.name).apply(
+            lambda v: json.dumps(
+                policies.orchestrator_role_policy(
+                    v[0],
+                    child_machine_arn=v[1],
+                    child_machine_name=v[2],
+                    logging=logging,
+                    tracing=tracing,
+                )
+            )
         )
 
     def _alarm(

@@ -29,6 +29,10 @@ EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
 SSE_ALGORITHMS = ("AES256", "KMS")
 MAX_CONCURRENT_EXPORTS = 300
 """DynamoDB's quota of concurrent export tasks per account and region."""
+BATCH_SIZE = 50
+"""Tables per batch execution: bounds every execution's history and payload."""
+DETAILED_RESULTS_LIMIT = 200
+"""Runs with at most this many tables list every table's result in their output."""
 
 # Errors worth retrying. Everything else (PITR off, table missing, access denied,
 # bucket missing, bad parameters) is permanent and fails the table at once.
@@ -109,18 +113,23 @@ class TableExportSpec:
     destination: Destination
     poll: PollPolicy = field(default_factory=PollPolicy)
     timeout_seconds: int = 24 * 3600
+    partition: str = "aws"
 
 
 @dataclass(frozen=True)
 class RunSpec:
     """Everything the run machine needs."""
 
-    table_machine_arn: str
+    batch_machine_arn: str
     targets: Sequence[ExportTarget]
     max_concurrency: int = 10
     timeout_seconds: int = 48 * 3600
+    batch_size: int = BATCH_SIZE
+    partition: str = "aws"
 
     def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 200:
+            raise ValueError("batch size must be 1..200")
         if not 1 <= self.max_concurrency <= MAX_CONCURRENT_EXPORTS:
             raise ValueError(
                 f"max concurrency must be 1..{MAX_CONCURRENT_EXPORTS} "
@@ -187,7 +196,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             "StartExport": {
                 "Type": "Task",
                 "Comment": "ClientToken makes a repeated request return the export already started.",
-                "Resource": "arn:aws:states:::aws-sdk:dynamodb:exportTableToPointInTime",
+                "Resource": f"arn:{spec.partition}:states:::aws-sdk:dynamodb:exportTableToPointInTime",
                 "Arguments": export_args,
                 "Assign": {
                     "exportArn": _jsonata("$states.result.ExportDescription.ExportArn"),
@@ -206,7 +215,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             },
             "DescribeExport": {
                 "Type": "Task",
-                "Resource": "arn:aws:states:::aws-sdk:dynamodb:describeExport",
+                "Resource": f"arn:{spec.partition}:states:::aws-sdk:dynamodb:describeExport",
                 "Arguments": {"ExportArn": _jsonata("$exportArn")},
                 "Assign": {
                     "export": _jsonata("$states.result.ExportDescription"),
@@ -284,13 +293,42 @@ _FAILURE_FROM_CHILD = """(
   }
 )"""
 
-_RUN_FAILURE_CAUSE = """(
+# A batch execution that could not run at all fails every table it was given.
+_BATCH_FAILURE = """(
+  $e := $states.input.error;
+  {
+    'count': $count($states.input.tables),
+    'batch': null,
+    'tables': [],
+    'failed': [$states.input.tables.{
+      'table': $substringAfter(tableArn, ':table/'),
+      'tableArn': tableArn,
+      'status': 'FAILED',
+      'error': $e.Error,
+      'cause': $substring($string($e.Cause), 0, 400)
+    }]
+  }
+)"""
+
+# What the run keeps of a batch: everything for small runs, counts and failures for
+# large ones (the per-table results stay in the batch execution's output).
+_BATCH_SUMMARY = """(
+  $results := [$states.result.Output.tables];
   $failed := [$results[status = 'FAILED']];
-  $message := $string($count($failed)) & ' of ' & $string($count($results)) &
+  {
+    'count': $count($results),
+    'batch': $states.result.ExecutionArn,
+    'tables': $states.input.detailed ? $results : [],
+    'failed': $states.input.detailed ? $failed : [$failed.{'table': table, 'error': error}]
+  }
+)"""
+
+_RUN_FAILURE_CAUSE = """(
+  $message := $string($count($failed)) & ' of ' & $string($total) &
     ' table exports failed: ' & $join($failed.(table & ' (' & error & ')'), ', ');
   $substring($string({
     'message': $message,
-    'failed': [$failed.{'table': table, 'error': error, 'cause': $substring($string(cause), 0, 400)}],
+    'failed': [$failed[[0..49]].{'table': table, 'error': error, 'cause': $substring($string(cause), 0, 300)}],
     'succeeded': [$results[status != 'FAILED'].table]
   }), 0, 32768)
 )"""
@@ -305,41 +343,69 @@ _RUN_DATE = (
     "$substring($exists($states.input.scheduledTime) ? $states.input.scheduledTime"
     " : $states.context.Execution.StartTime, 0, 10)"
 )
-_CHILD_NAME = (
+_TABLE_EXECUTION_NAME = (
     "$substring($replace($substringAfter($states.input.tableArn, ':table/'), '.', '_'), 0, 40)"
     " & '-' & $substring($hash($states.input.parent & '|' & $states.input.tableArn, 'SHA-256'), 0, 24)"
 )
+# The tables given in the run's input, else the configured ones.
+_TABLES = "($exists($states.input.tables) ? $states.input.tables : $configuredTables)"
+_BATCH_EXECUTION_NAME = (
+    "'batch-' & $string($states.input.index) & '-' & "
+    "$substring($hash($states.input.parent, 'SHA-256'), 0, 24)"
+)
 
 
-def run_definition(spec: RunSpec) -> dict[str, Any]:
-    """Export every configured table once (or the ``tables`` given in the input)."""
-    configured = [{"tableArn": t.table_arn, "prefix": t.prefix} for t in spec.targets]
+def _start_sync(partition: str) -> str:
+    return f"arn:{partition}:states:::states:startExecution.sync:2"
+
+
+@dataclass(frozen=True)
+class Concurrency:
+    """Splits the exporter's concurrency between batches and tables within a batch.
+
+    ``batches * per_batch <= total``, so no more than ``total`` exports run at once.
+    """
+
+    total: int
+    batch_size: int = BATCH_SIZE
+
+    @property
+    def per_batch(self) -> int:
+        return min(self.total, self.batch_size)
+
+    @property
+    def batches(self) -> int:
+        return max(1, self.total // self.per_batch)
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    table_machine_arn: str
+    max_concurrency: int
+    timeout_seconds: int = 48 * 3600
+    partition: str = "aws"
+
+
+def batch_definition(spec: BatchSpec) -> dict[str, Any]:
+    """Export a batch of tables (given in the input): one table export execution each.
+
+    Always succeeds, with every table's result; the run decides whether it failed.
+    """
     return {
-        "Comment": "Export DynamoDB tables to S3: one table export execution per table.",
+        "Comment": "Export a batch of DynamoDB tables: one table export execution per table.",
         "QueryLanguage": "JSONata",
         "TimeoutSeconds": spec.timeout_seconds,
-        "StartAt": "PlanRun",
+        "StartAt": "ExportTables",
         "States": {
-            "PlanRun": {
-                "Type": "Pass",
-                "Assign": {
-                    "runKey": _jsonata(_RUN_KEY),
-                    "runDate": _jsonata(_RUN_DATE),
-                    "configuredTables": configured,
-                },
-                "Next": "ExportTables",
-            },
             "ExportTables": {
                 "Type": "Map",
-                "Items": _jsonata(
-                    "$exists($states.input.tables) ? $states.input.tables : $configuredTables"
-                ),
+                "Items": _jsonata("$states.input.tables"),
                 "MaxConcurrency": spec.max_concurrency,
                 "ItemSelector": {
                     "tableArn": _jsonata("$states.context.Map.Item.Value.tableArn"),
                     "prefix": _jsonata("$states.context.Map.Item.Value.prefix"),
-                    "runKey": _jsonata("$runKey"),
-                    "runDate": _jsonata("$runDate"),
+                    "runKey": _jsonata("$states.input.runKey"),
+                    "runDate": _jsonata("$states.input.runDate"),
                     "parent": _jsonata("$states.context.Execution.Id"),
                 },
                 "ItemProcessor": {
@@ -348,10 +414,10 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
                     "States": {
                         "ExportTable": {
                             "Type": "Task",
-                            "Resource": "arn:aws:states:::states:startExecution.sync:2",
+                            "Resource": _start_sync(spec.partition),
                             "Arguments": {
                                 "StateMachineArn": spec.table_machine_arn,
-                                "Name": _jsonata(_CHILD_NAME),
+                                "Name": _jsonata(_TABLE_EXECUTION_NAME),
                                 "Input": {
                                     "tableArn": _jsonata("$states.input.tableArn"),
                                     "s3Prefix": _jsonata(
@@ -387,17 +453,98 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
                         },
                     },
                 },
-                "Assign": {"results": _jsonata("$states.result")},
+                "Output": {"tables": _jsonata("$states.result")},
+                "End": True,
+            },
+        },
+    }
+
+
+def run_definition(spec: RunSpec) -> dict[str, Any]:
+    """Export every configured table once (or the ``tables`` given in the input).
+
+    Tables are split into batches of ``spec.batch_size``; each batch runs as its own
+    execution, which starts one table export execution per table.
+    """
+    configured = [{"tableArn": t.table_arn, "prefix": t.prefix} for t in spec.targets]
+    concurrency = Concurrency(spec.max_concurrency, spec.batch_size)
+    return {
+        "Comment": "Export DynamoDB tables to S3: batches of table export executions.",
+        "QueryLanguage": "JSONata",
+        "TimeoutSeconds": spec.timeout_seconds,
+        "StartAt": "PlanRun",
+        "States": {
+            "PlanRun": {
+                "Type": "Pass",
+                "Assign": {
+                    "runKey": _jsonata(_RUN_KEY),
+                    "runDate": _jsonata(_RUN_DATE),
+                    "configuredTables": configured,
+                },
+                "Next": "ExportBatches",
+            },
+            "ExportBatches": {
+                "Type": "Map",
+                "Items": _jsonata(f"$partition({_TABLES}, {spec.batch_size})"),
+                "MaxConcurrency": concurrency.batches,
+                "ItemSelector": {
+                    "tables": _jsonata("$states.context.Map.Item.Value"),
+                    "index": _jsonata("$states.context.Map.Item.Index"),
+                    "runKey": _jsonata("$runKey"),
+                    "runDate": _jsonata("$runDate"),
+                    "detailed": _jsonata(f"$count({_TABLES}) <= {DETAILED_RESULTS_LIMIT}"),
+                    "parent": _jsonata("$states.context.Execution.Id"),
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "ExportBatch",
+                    "States": {
+                        "ExportBatch": {
+                            "Type": "Task",
+                            "Resource": _start_sync(spec.partition),
+                            "Arguments": {
+                                "StateMachineArn": spec.batch_machine_arn,
+                                "Name": _jsonata(_BATCH_EXECUTION_NAME),
+                                "Input": {
+                                    "tables": _jsonata("$states.input.tables"),
+                                    "runKey": _jsonata("$states.input.runKey"),
+                                    "runDate": _jsonata("$states.input.runDate"),
+                                    "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": _jsonata(
+                                        "$states.context.Execution.Id"
+                                    ),
+                                },
+                            },
+                            "Output": _jsonata(_BATCH_SUMMARY),
+                            "Retry": [START_CHILD_BACKOFF.to_asl()],
+                            "Catch": [
+                                {
+                                    "ErrorEquals": ["States.ALL"],
+                                    "Output": _jsonata(
+                                        "{'tables': $states.input.tables, 'error': $states.errorOutput}"
+                                    ),
+                                    "Next": "RecordBatchFailure",
+                                }
+                            ],
+                            "End": True,
+                        },
+                        "RecordBatchFailure": {
+                            "Type": "Pass",
+                            "Output": _jsonata(_BATCH_FAILURE),
+                            "End": True,
+                        },
+                    },
+                },
+                "Assign": {
+                    "results": _jsonata("[$states.result.tables]"),
+                    "failed": _jsonata("[$states.result.failed]"),
+                    "total": _jsonata("$sum($states.result.count)"),
+                    "batches": _jsonata("[$states.result.batch]"),
+                },
                 "Next": "AnyTableFailed",
             },
             "AnyTableFailed": {
                 "Type": "Choice",
-                "Choices": [
-                    {
-                        "Condition": _jsonata("$count($results[status = 'FAILED']) > 0"),
-                        "Next": "RunFailed",
-                    }
-                ],
+                "Choices": [{"Condition": _jsonata("$count($failed) > 0"), "Next": "RunFailed"}],
                 "Default": "RunSucceeded",
             },
             "RunFailed": {
@@ -410,7 +557,9 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
                 "Output": {
                     "runKey": _jsonata("$runKey"),
                     "runDate": _jsonata("$runDate"),
+                    "tableCount": _jsonata("$total"),
                     "tables": _jsonata("$results"),
+                    "batches": _jsonata("$batches"),
                 },
             },
         },

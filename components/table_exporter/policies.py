@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .targets import AwsScope, ExportTarget
 
@@ -69,6 +70,10 @@ def _observability(logging: bool, tracing: bool) -> list[Document]:
     return statements
 
 
+AUTONAME_SUFFIX = "-???????"
+"""Pulumi names a resource ``<name>-<7 random characters>``; this matches exactly that."""
+
+
 def state_machine_arn(scope: AwsScope, name: str) -> str:
     return scope.arn("states", f"stateMachine:{name}")
 
@@ -111,12 +116,67 @@ def scheduler_trust_policy(scope: AwsScope, schedule_group_arn: str) -> Document
     )
 
 
-def table_resources(targets: Iterable[ExportTarget]) -> list[str]:
-    """Each table, and the exports under it (``DescribeExport`` is authorised on those)."""
+TableAccess = Literal["exact", "prefix", "all"]
+"""How the table export role names the tables it may export.
+
+``exact``
+    Every table ARN and its exports: least privilege. IAM's 10,240-character limit
+    on a role's inline policies caps this at roughly 60-70 tables (depending on name
+    lengths); beyond that the component stops with an error that says so.
+``prefix``
+    ``table/<name prefix>*`` patterns, as long as the limit allows (shortest list of
+    the longest prefixes that fit): also grants tables whose names share a prefix.
+``all``
+    ``table/*``: every table in the account and region.
+"""
+
+
+@dataclass(frozen=True)
+class TableScope:
+    """The table resources granted, and how they were chosen."""
+
+    access: TableAccess
+    resources: list[str]
+
+    @property
+    def patterns(self) -> list[str]:
+        return [r for r in self.resources if r.endswith("*") and "/export/" not in r]
+
+
+def _exact_resources(targets: Iterable[ExportTarget]) -> list[str]:
+    # Each table, and the exports under it (``DescribeExport`` is authorised on those).
     resources: list[str] = []
     for target in targets:
         resources.extend([target.table_arn, f"{target.table_arn}/export/*"])
     return resources
+
+
+def _prefix_resources(targets: Sequence[ExportTarget], length: int) -> list[str]:
+    # ``table/<prefix>*`` covers the tables starting with it and their exports.
+    patterns: dict[str, None] = {}
+    for target in targets:
+        base = target.table_arn[: -len(target.table_name)]
+        patterns[f"{base}{target.table_name[:length]}*"] = None
+    return list(patterns)
+
+
+def table_scope(targets: Sequence[ExportTarget], access: TableAccess, budget: int) -> TableScope:
+    """The narrowest table grant of the requested kind that fits ``budget`` characters."""
+
+    def size(resources: list[str]) -> int:
+        return len(json.dumps(resources, separators=(",", ":")))
+
+    exact = _exact_resources(targets)
+    if access == "exact" or size(exact) <= budget:
+        return TableScope("exact", exact)
+    if access == "prefix":
+        longest = max(len(t.table_name) for t in targets)
+        for length in range(longest, 0, -1):
+            candidate = _prefix_resources(targets, length)
+            if size(candidate) <= budget:
+                return TableScope("prefix", candidate)
+    base = {t.table_arn[: -len(t.table_name)] for t in targets}
+    return TableScope("all", sorted(f"{b}*" for b in base))
 
 
 def export_object_resources(
@@ -133,58 +193,80 @@ def table_export_role_policy(
     kms_key_arn: str | None = None,
     logging: bool = True,
     tracing: bool = False,
+    table_access: TableAccess = "exact",
 ) -> Document:
     """What the table export machine calls: start and describe exports of the
     configured tables, and the writes DynamoDB performs on its behalf."""
-    statements = [
-        _statement(
-            "ExportConfiguredTables",
-            ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"],
-            table_resources(targets),
-        ),
-        _statement(
-            "WriteExportObjects",
-            ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"],
-            export_object_resources(bucket, (t.prefix for t in targets), scope.partition),
-        ),
-    ]
-    if kms_key_arn:
-        statements.append(
+
+    def document(tables: list[str]) -> Document:
+        statements = [
             _statement(
-                "EncryptExportObjects", ["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn]
+                "ExportConfiguredTables",
+                ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"],
+                tables,
+            ),
+            _statement(
+                "WriteExportObjects",
+                ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"],
+                export_object_resources(bucket, (t.prefix for t in targets), scope.partition),
+            ),
+        ]
+        if kms_key_arn:
+            statements.append(
+                _statement(
+                    "EncryptExportObjects",
+                    ["kms:Decrypt", "kms:GenerateDataKey"],
+                    [kms_key_arn],
+                    # Only for the S3 writes of the export, not direct use of the key.
+                    Condition={
+                        "StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}
+                    },
+                )
             )
-        )
-    statements.extend(_observability(logging, tracing))
-    document = _document(*statements)
-    size = policy_size(document)
+        statements.extend(_observability(logging, tracing))
+        return _document(*statements)
+
+    overhead = policy_size(document([]))
+    chosen = table_scope(targets, table_access, INLINE_POLICY_LIMIT - overhead)
+    result = document(chosen.resources)
+    size = policy_size(result)
     if size > INLINE_POLICY_LIMIT:
+        exact = policy_size(document(_exact_resources(targets)))
         raise ValueError(
-            f"tables: {len(targets)} tables need an IAM policy of {size} characters, over IAM's "
-            f"{INLINE_POLICY_LIMIT}-character limit for a role's inline policies"
+            f"tables: {len(targets)} tables need an IAM policy of {exact} characters when each "
+            f"table is named exactly, over IAM's {INLINE_POLICY_LIMIT}-character limit for a role's "
+            "inline policies. Set table access to 'prefix' (grants every table whose name starts "
+            "with a shared prefix) or 'all' (every table in the account and region) to accept "
+            "a broader grant."
         )
-    return document
+    return result
 
 
-def run_role_policy(
+def orchestrator_role_policy(
     scope: AwsScope,
     *,
-    table_machine_arn: str,
-    table_machine_name: str,
+    child_machine_arn: str,
+    child_machine_name: str,
     logging: bool = True,
     tracing: bool = False,
 ) -> Document:
-    """What the run machine calls: start, watch and stop table export executions.
+    """What a machine that runs child executions calls: start, watch and stop them.
 
     ``startExecution.sync:2`` also needs the Step Functions-managed EventBridge rule
     through which it learns that a child execution finished.
     """
     managed_rule = scope.arn("events", "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
     return _document(
-        _statement("StartTableExports", ["states:StartExecution"], [table_machine_arn]),
+        _statement("StartChildExecutions", ["states:StartExecution"], [child_machine_arn]),
         _statement(
-            "WatchTableExports",
+            "WatchChildExecutions",
             ["states:DescribeExecution", "states:StopExecution"],
-            [execution_arn_pattern(scope, table_machine_name)],
+            # IAM lists standard and express executions as two resource types of these
+            # actions; the child is STANDARD, so the express ARN names nothing that exists.
+            [
+                execution_arn_pattern(scope, child_machine_name),
+                scope.arn("states", f"express:{child_machine_name}:*:*"),
+            ],
         ),
         _statement(
             "ManagedCompletionRule",
