@@ -1,13 +1,16 @@
 """Pulumi program: one TableExporter per stack, configured from Pulumi.<stack>.yaml."""
 
 import pulumi
-from table_exporter import TableExporter
+from table_exporter import TableExporter, TableExporterArgsError
 
 from program.exporter_args import exporter_args
 from program.stack_config import load_settings
 
 settings = load_settings()  # fails the preview with config-key-named errors, before any resource
-exporter = TableExporter("exporter", exporter_args(settings, stack=pulumi.get_stack()))
+try:
+    exporter = TableExporter("exporter", exporter_args(settings, stack=pulumi.get_stack()))
+except TableExporterArgsError as err:  # a combination only the component can judge
+    raise pulumi.RunError(f"exporter: {err}") from err
 
 pulumi.export("runStateMachineArn", exporter.run_state_machine_arn)
 pulumi.export("runStateMachineName", exporter.run_state_machine_name)

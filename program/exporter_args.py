@@ -35,6 +35,7 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
         "run_timeout_hours": settings.run_timeout_hours,
         "noncurrent_version_expiration_days": settings.noncurrent_version_expiration_days,
         "tags": {"stack": stack, **settings.tags},
+        "table_access": settings.table_access,
     }
     optional = {
         "bucket_name": settings.bucket_name,

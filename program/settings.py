@@ -18,6 +18,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from program import validators as check
+from table_exporter.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 
 NAMESPACE = "exporter"
 
@@ -120,6 +121,7 @@ class ExporterSettings(BaseModel):
     noncurrent_version_expiration_days: LifecycleDays = 30
     expiration_days: LifecycleDays | None = None
     tags: dict[str, str] = Field(default_factory=dict)
+    table_access: Literal["exact", "prefix", "all"] = "exact"
 
     @field_validator("tables")
     @classmethod
@@ -187,6 +189,18 @@ class ExporterSettings(BaseModel):
                     f"({self.export_timeout_hours}), got {self.run_timeout_hours}",
                 )
             )
+        if self.table_access == "exact":
+            estimate = exact_policy_estimate(t.table for t in self.tables)
+            if estimate > INLINE_POLICY_LIMIT:
+                problems.append(
+                    (
+                        "table_access",
+                        f"'exact' cannot name {len(self.tables)} tables one by one: that needs "
+                        f"about {estimate} characters of IAM policy, over IAM's "
+                        f"{INLINE_POLICY_LIMIT}-character limit; use 'prefix' (also grants tables "
+                        "sharing a name prefix) or 'all' (every table in the account and region)",
+                    )
+                )
         if problems:
             raise CrossFieldError(problems)
         return self

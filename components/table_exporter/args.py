@@ -13,6 +13,7 @@ from typing import Any, Literal, TypedDict
 import pulumi
 
 from .definition import EXPORT_FORMATS, MAX_CONCURRENT_EXPORTS, SSE_ALGORITHMS
+from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (
@@ -229,6 +230,17 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
         "table_access",
         "must be one of ('exact', 'prefix', 'all')",
     )
+    plain_tables = [t["table"] for t in tables or () if isinstance(t.get("table"), str)]
+    if values["table_access"] == "exact" and len(plain_tables) == len(tables or ()):
+        estimate = exact_policy_estimate(plain_tables)
+        _check(
+            estimate <= INLINE_POLICY_LIMIT,
+            "tables",
+            f"{len(plain_tables)} tables need about {estimate} characters of IAM policy when each "
+            f"is named exactly, over IAM's {INLINE_POLICY_LIMIT}-character limit for a role's inline "
+            "policies; set table_access to 'prefix' (grants tables sharing a name prefix) or 'all' "
+            "(every table in the account and region)",
+        )
     _check(values["log_level"] in LOG_LEVELS, "log_level", f"must be one of {LOG_LEVELS}")
     _check(
         values["log_retention_days"] in LOG_RETENTION_DAYS,

@@ -146,12 +146,13 @@ class TableExporter(pulumi.ComponentResource):
                 tracing=tracing,
                 table_access=table_access,
             )
-            chosen = policies.table_scope(t, table_access, policies.INLINE_POLICY_LIMIT)
-            if chosen.access != "exact":
+            granted = policies.granted_tables(document)
+            if granted != policies.exact_table_resources(t):
+                shown = ", ".join(granted[:3]) + (" ..." if len(granted) > 3 else "")
                 pulumi.log.warn(
-                    f"{name}: the table export role is granted {chosen.access} table access "
-                    f"({', '.join(chosen.patterns[:5])}{' ...' if len(chosen.patterns) > 5 else ''}): "
-                    f"{len(t)} tables cannot be listed one by one within IAM's policy size limit",
+                    f"{name}: {len(t)} tables cannot be named one by one within IAM's policy size "
+                    f"limit, so the table export role is granted by pattern ({table_access}): "
+                    f"{shown}. Tables matching these patterns can be exported too.",
                     resource=self,
                 )
             return json.dumps(document)

@@ -143,7 +143,7 @@ class TableScope:
         return [r for r in self.resources if r.endswith("*") and "/export/" not in r]
 
 
-def _exact_resources(targets: Iterable[ExportTarget]) -> list[str]:
+def exact_table_resources(targets: Iterable[ExportTarget]) -> list[str]:
     # Each table, and the exports under it (``DescribeExport`` is authorised on those).
     resources: list[str] = []
     for target in targets:
@@ -166,7 +166,7 @@ def table_scope(targets: Sequence[ExportTarget], access: TableAccess, budget: in
     def size(resources: list[str]) -> int:
         return len(json.dumps(resources, separators=(",", ":")))
 
-    exact = _exact_resources(targets)
+    exact = exact_table_resources(targets)
     if access == "exact" or size(exact) <= budget:
         return TableScope("exact", exact)
     if access == "prefix":
@@ -177,6 +177,32 @@ def table_scope(targets: Sequence[ExportTarget], access: TableAccess, budget: in
                 return TableScope("prefix", candidate)
     base = {t.table_arn[: -len(t.table_name)] for t in targets}
     return TableScope("all", sorted(f"{b}*" for b in base))
+
+
+_LONGEST_REGION = "ap-southeast-7"  # an upper bound on region name length for estimates
+
+
+def exact_policy_estimate(tables: Iterable[str]) -> int:
+    """Characters the exact table grant needs, for names or ARNs, before the account
+    and region are known (a region name of maximal length is assumed): lets a bad
+    combination fail at preview rather than at deployment."""
+    resources = []
+    for table in tables:
+        arn = (
+            table
+            if table.startswith("arn:")
+            else f"arn:aws:dynamodb:{_LONGEST_REGION}:000000000000:table/{table}"
+        )
+        resources.extend([arn, f"{arn}/export/*"])
+    # The rest of the policy (S3, logging, tracing, KMS) stays under 1,500 characters.
+    return len(json.dumps(resources, separators=(",", ":"))) + 1_500
+
+
+def granted_tables(document: Document) -> list[str]:
+    """The table resources a table export role policy grants."""
+    return list(
+        next(s for s in document["Statement"] if s["Sid"] == "ExportConfiguredTables")["Resource"]
+    )
 
 
 def export_object_resources(
@@ -231,7 +257,7 @@ def table_export_role_policy(
     result = document(chosen.resources)
     size = policy_size(result)
     if size > INLINE_POLICY_LIMIT:
-        exact = policy_size(document(_exact_resources(targets)))
+        exact = policy_size(document(exact_table_resources(targets)))
         raise ValueError(
             f"tables: {len(targets)} tables need an IAM policy of {exact} characters when each "
             f"table is named exactly, over IAM's {INLINE_POLICY_LIMIT}-character limit for a role's "

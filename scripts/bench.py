@@ -1,0 +1,195 @@
+"""`make bench`: the scale and polling figures in the README, measured on this machine.
+
+1. Program evaluation under Pulumi mocks for 1, 10, 100 and 1,000 tables: resources
+   registered, wall time, IAM policy and definition sizes.
+2. Execution history sizes for 1,000 tables: the run and a batch executed in the
+   emulator, and one table export whose export runs 24 hours (virtual time).
+3. Polling: billed state transitions and completion-detection lag per export duration,
+   for the exporter's proportional polling and for fixed 15 s and 600 s polling, all by
+   executing the table export definition in the emulator with a modelled duration.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from moto import mock_aws
+
+import emulator
+from emulator import clock, export_model, harness
+from emulator.stack import capture_stack, stack_config
+from table_exporter.definition import BATCH_SIZE, Destination, TableExportSpec, table_export_definition
+from table_exporter.polling import PollPolicy
+
+HISTORY_LIMIT = 25_000
+
+
+def table_names(count: int) -> list[str]:
+    return [f"tenant-{i:04d}-orders" for i in range(count)]
+
+
+def program_scale() -> list[dict[str, Any]]:
+    rows = []
+    for count in (1, 10, 100, 1000):
+        config = {
+            **stack_config("prd"),
+            "exporter:tables": json.dumps([{"table": t} for t in table_names(count)]),
+            "exporter:tableAccess": "prefix",
+        }
+        started = time.perf_counter()
+        stack = capture_stack("prd", config=config)
+        elapsed = time.perf_counter() - started
+        policy = json.loads(stack.resource("aws:iam/rolePolicy:RolePolicy", "exporter-table-export-policy")["policy"])
+        grant = next(s for s in policy["Statement"] if s["Sid"] == "ExportConfiguredTables")
+        definition_sizes = {
+            role: len(json.dumps(stack.state_machine(role)[1])) for role in ("run", "batch", "table-export")
+        }
+        schedule = stack.resource("aws:scheduler/schedule:Schedule", "exporter-schedule")
+        rows.append(
+            {
+                "tables": count,
+                "resources": len(stack.mocks.resources),
+                "seconds": round(elapsed, 2),
+                "table_policy_chars": len(json.dumps(policy, separators=(",", ":"))),
+                "table_grant": "exact" if len(grant["Resource"]) == 2 * count else f"{len(grant['Resource'])} prefix patterns",
+                "largest_definition_bytes": max(definition_sizes.values()),
+                "schedule_input_bytes": len(schedule["target"]["input"]),
+            }
+        )
+    return rows
+
+
+def count_transitions(events: list[dict[str, Any]]) -> int:
+    """Billed transitions: each state entered, plus each retry of a task."""
+    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
+    retries = sum(1 for e in events if e["type"] == "TaskScheduled") - sum(
+        1 for e in events if e["type"] == "TaskStateEntered"
+    )
+    return entered + max(0, retries)
+
+
+def in_emulator(body: Callable[[dict[str, Any]], Any]) -> Any:
+    emulator.install()
+    with mock_aws(config=emulator.MOTO_CONFIG):
+        export_model.MODEL.reset()
+        clock.reset()
+        aws = harness.clients()
+        harness.create_bucket(aws["s3"], "bench-exports")
+        return body(aws)
+
+
+def history_sizes() -> dict[str, Any]:
+    def body(aws: dict[str, Any]) -> dict[str, Any]:
+        tables = table_names(1000)
+        for name in tables:
+            harness.create_table(aws["dynamodb"], name)
+        # Exports here finish at the first poll: the run's and the batches' histories do not
+        # depend on how long exports take (a child's wait adds no events to its parent).
+        export_model.MODEL.default = export_model.Behaviour(duration_seconds=30)
+        exporter = harness.deploy(aws["stepfunctions"], bucket="bench-exports", tables=tables, max_concurrency=300)
+        started = time.perf_counter()
+        result = exporter.run("bench-1000", {"scheduledTime": "2026-11-23T04:00:00Z"}, timeout=1800)
+        elapsed = time.perf_counter() - started
+        run_events = len(exporter.history(result["executionArn"]))
+        batches = [
+            len(exporter.history(e["executionArn"]))
+            for e in aws["stepfunctions"].list_executions(stateMachineArn=exporter.batch_arn)["executions"]
+        ]
+        children = exporter.table_executions()
+        table_events = max(len(exporter.history(e["executionArn"])) for e in children[:50])
+        # One table whose export runs 24 hours.
+        export_model.MODEL.behave(tables[0], duration_seconds=24 * 3600)
+        long_run = exporter.run("bench-24h", {"tables": [{"tableArn": harness.SCOPE.arn("dynamodb", f"table/{tables[0]}"), "prefix": "exports"}]})
+        long_child = next(
+            e for e in exporter.table_executions() if e["name"].startswith(tables[0]) and e["executionArn"] not in {c["executionArn"] for c in children}
+        )
+        long_events = len(exporter.history(long_child["executionArn"]))
+        return {
+            "run_status": result["status"],
+            "long_run_status": long_run["status"],
+            "seconds": round(elapsed, 1),
+            "tables": len(tables),
+            "table_executions": len(children),
+            "run_events": run_events,
+            "batch_count": len(batches),
+            "largest_batch_events": max(batches),
+            "table_export_events_short": table_events,
+            "table_export_events_24h": long_events,
+            "largest": max(run_events, max(batches), long_events),
+        }
+
+    return in_emulator(body)
+
+
+def polling(durations: list[int]) -> list[dict[str, Any]]:
+    strategies = {
+        "proportional (exporter)": PollPolicy(),
+        "fixed 15 s": PollPolicy(min_seconds=15, max_seconds=15),
+        "fixed 600 s": PollPolicy(min_seconds=600, max_seconds=600),
+    }
+
+    def body(aws: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        for label, poll in strategies.items():
+            name = "p" + str(abs(hash(label)) % 10_000)
+            definition = table_export_definition(
+                TableExportSpec(destination=Destination(bucket="bench-exports"), poll=poll, timeout_seconds=48 * 3600)
+            )
+            arn = aws["stepfunctions"].create_state_machine(
+                name=name, definition=json.dumps(definition), roleArn=harness.ROLE_ARN
+            )["stateMachineArn"]
+            exporter = harness.Exporter(sfn=aws["stepfunctions"], run_arn=arn, table_arn=arn, batch_arn=arn)
+            for duration in durations:
+                table = f"{name}-{duration}"
+                table_arn = harness.create_table(aws["dynamodb"], table)
+                export_model.MODEL.behave(table, duration_seconds=duration)
+                result = exporter.run(
+                    f"{table}-run",
+                    {"tableArn": table_arn, "s3Prefix": f"exports/{table}", "clientToken": table},
+                    timeout=600,
+                )
+                export = export_model.MODEL.exports_of(table)[0]
+                events = exporter.history(result["executionArn"])
+                rows.append(
+                    {
+                        "strategy": label,
+                        "duration_s": duration,
+                        "status": result["status"],
+                        "transitions": count_transitions(events) + 1,  # + the batch's ExportTable state
+                        "lag_s": round(export.detected_at - export.completed_at),
+                        "lag_bound_s": round(max(60, 0.15 * duration)),
+                    }
+                )
+        return rows
+
+    return in_emulator(body)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    headers = list(rows[0])
+    widths = [max(len(str(h)), *(len(str(r[h])) for r in rows)) for h in headers]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
+    lines += ["  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    logging.getLogger("moto").setLevel(logging.CRITICAL)
+    print("== Program under Pulumi mocks (prd stack, tableAccess=prefix)", flush=True)
+    print(table(program_scale()), flush=True)
+    print(f"\n== Execution histories, 1,000 tables (batches of {BATCH_SIZE}), limit {HISTORY_LIMIT}", flush=True)
+    histories = history_sizes()
+    for key, value in histories.items():
+        print(f"{key:>28}: {value}")
+    print("\n== Polling, executed in the emulator with virtual time", flush=True)
+    print(table(polling([300, 1800, 7200, 28800])), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
