@@ -14,11 +14,16 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
         entry: TableArgs = {"table": table.table}
         if table.prefix:
             entry["prefix"] = table.prefix
+        if table.export_type:
+            entry["export_type"] = table.export_type
         tables.append(entry)
     args: TableExporterArgs = {
         "tables": tables,
         "prefix": settings.prefix,
         "export_format": settings.export_format,
+        "export_type": settings.export_type,
+        "export_view_type": settings.export_view_type,
+        "watermark_lag_alarm_hours": settings.watermark_lag_alarm_hours,
         "sse_algorithm": settings.sse_algorithm,
         "schedule_expression": settings.schedule_expression,
         "schedule_timezone": settings.schedule_timezone,

@@ -71,6 +71,7 @@ class TableSetting(BaseModel):
 
     table: TableRef
     prefix: Prefix | None = None
+    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -122,6 +123,8 @@ class ExporterSettings(BaseModel):
     expiration_days: LifecycleDays | None = None
     tags: dict[str, str] = Field(default_factory=dict)
     table_access: Literal["exact", "prefix", "all"] = "exact"
+    export_view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_AND_OLD_IMAGES"
+    watermark_lag_alarm_hours: Annotated[int, _range(1, 720, "hours")] = 30
 
     @field_validator("tables")
     @classmethod

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Subject = Literal["run", "table_export", "dead_letter_queue"]
+from .incremental import LAG_METRIC, METRIC_NAMESPACE
+
+Subject = Literal["run", "table_export", "dead_letter_queue", "exporter"]
 
 STATES_EXECUTION_METRICS = frozenset(
     {
@@ -60,7 +62,13 @@ def _any_in_five_minutes(role: str, subject: Subject, metric: str, what: str) ->
     )
 
 
-def alarm_specs(*, staleness_hours: int, schedule_enabled: bool) -> list[AlarmSpec]:
+def alarm_specs(
+    *,
+    staleness_hours: int,
+    schedule_enabled: bool,
+    incremental: bool = False,
+    watermark_lag_hours: int = 30,
+) -> list[AlarmSpec]:
     specs = [
         _any_in_five_minutes(
             "run-failed",
@@ -122,6 +130,27 @@ def alarm_specs(*, staleness_hours: int, schedule_enabled: bool) -> list[AlarmSp
                 threshold=1,
                 treat_missing_data="breaching",
                 description=f"No DynamoDB export run succeeded in the last {staleness_hours} hours.",
+            )
+        )
+    if incremental:
+        # Published by each incremental table export at its end. No datapoint means no
+        # run, which the staleness alarm reports; here missing data is not a breach.
+        specs.append(
+            AlarmSpec(
+                role="watermark-lag",
+                subject="exporter",
+                namespace=METRIC_NAMESPACE,
+                metric_name=LAG_METRIC,
+                statistic="Maximum",
+                period_seconds=3600,
+                evaluation_periods=1,
+                comparison="GreaterThanThreshold",
+                threshold=watermark_lag_hours * 3600,
+                treat_missing_data="notBreaching",
+                description=(
+                    f"An incremental table's watermark is more than {watermark_lag_hours} hours "
+                    "behind: its changes are not reaching S3."
+                ),
             )
         )
     return specs

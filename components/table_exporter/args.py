@@ -47,6 +47,8 @@ class TableArgs(TypedDict, total=False):
     """A table name (in the exporter's account and region) or a table ARN. Required."""
     prefix: pulumi.Input[str]
     """S3 prefix for this table's exports. Default: the component's ``prefix``."""
+    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
+    """This table's export type. Default: the component's ``export_type``. A plain value."""
 
 
 class TableExporterArgs(TypedDict, total=False):
@@ -61,6 +63,13 @@ class TableExporterArgs(TypedDict, total=False):
     """S3 key prefix for all tables. Default ``dynamodb-exports``."""
     export_format: Literal["DYNAMODB_JSON", "ION"]
     """Default ``DYNAMODB_JSON``."""
+    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
+    """``FULL_EXPORT`` every run (default), or ``INCREMENTAL_EXPORT``: a baseline, then
+    the changes since the last completed export, tracked by a watermark per table."""
+    export_view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
+    """What incremental exports carry per changed item. Default ``NEW_AND_OLD_IMAGES``."""
+    watermark_lag_alarm_hours: int
+    """Alarm when an incremental table's watermark is this far behind. Default 30."""
     sse_algorithm: Literal["AES256", "KMS"]
     """Encryption of exported objects. Default ``AES256``."""
     kms_key_arn: pulumi.Input[str]
@@ -114,6 +123,9 @@ class TableExporterArgs(TypedDict, total=False):
 DEFAULTS: dict[str, Any] = {
     "prefix": "dynamodb-exports",
     "export_format": "DYNAMODB_JSON",
+    "export_type": "FULL_EXPORT",
+    "export_view_type": "NEW_AND_OLD_IMAGES",
+    "watermark_lag_alarm_hours": 30,
     "sse_algorithm": "AES256",
     "schedule_expression": "cron(0 4 * * ? *)",
     "schedule_timezone": "UTC",
@@ -157,6 +169,9 @@ _PLAIN = (
     "noncurrent_version_expiration_days",
     "expiration_days",
     "table_access",
+    "export_type",
+    "export_view_type",
+    "watermark_lag_alarm_hours",
 )
 
 
@@ -225,6 +240,23 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
         "emails subscribe to the topic the component creates; do not combine with alarm_topic_arn",
     )
     _check(1 <= values["staleness_hours"] <= 168, "staleness_hours", "must be 1..168")
+    for index, table in enumerate(tables or ()):
+        kind = table.get("export_type") or values["export_type"]
+        _check(
+            kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT"),
+            f"tables[{index}].export_type",
+            "must be FULL_EXPORT or INCREMENTAL_EXPORT (a plain value)",
+        )
+    _check(
+        values["export_view_type"] in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"),
+        "export_view_type",
+        "must be NEW_IMAGE or NEW_AND_OLD_IMAGES",
+    )
+    _check(
+        1 <= values["watermark_lag_alarm_hours"] <= 720,
+        "watermark_lag_alarm_hours",
+        "must be 1..720",
+    )
     _check(
         values["table_access"] in ("exact", "prefix", "all"),
         "table_access",

@@ -16,6 +16,7 @@ from .definition import (
     BatchSpec,
     Concurrency,
     Destination,
+    IncrementalSpec,
     RunSpec,
     TableExportSpec,
     batch_definition,
@@ -30,13 +31,17 @@ from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 TYPE_TOKEN = "table-exporter:index:TableExporter"
 
 
+MODES = {"FULL_EXPORT": "full", "INCREMENTAL_EXPORT": "incremental"}
+
+
 def _targets(
-    scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str
+    scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str, default_type: str
 ) -> list[ExportTarget]:
     targets = [
         ExportTarget(
             table_arn=table_arn(entry["table"], scope),
             prefix=normalise_prefix(entry.get("prefix") or default_prefix),
+            mode=MODES[entry.get("export_type") or default_type],
         )
         for entry in tables
     ]
@@ -63,6 +68,7 @@ class TableExporter(pulumi.ComponentResource):
     bucket: ExportBucket | None
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
     topic: aws.sns.Topic | None
+    state_table: aws.dynamodb.Table | None
 
     run_state_machine_arn: pulumi.Output[str]
     run_state_machine_name: pulumi.Output[str]
@@ -99,7 +105,9 @@ class TableExporter(pulumi.ComponentResource):
             aws.get_caller_identity_output(opts=invoke).account_id,
         ).apply(lambda v: AwsScope(partition=v[0], region=v[1], account_id=v[2]))
         targets = pulumi.Output.all(scope, pulumi.Output.from_input(list(values["tables"]))).apply(
-            lambda v: _targets(v[0], v[1], normalise_prefix(values["prefix"]))
+            lambda v: _targets(
+                v[0], v[1], normalise_prefix(values["prefix"]), values["export_type"]
+            )
         )
 
         # Destination bucket.
@@ -127,6 +135,31 @@ class TableExporter(pulumi.ComponentResource):
             opts=child,
         )
 
+        # Watermarks of incremental tables, when there are any.
+        self.state_table = None
+        incremental: pulumi.Output[IncrementalSpec | None] = pulumi.Output.from_input(None)
+        state_table_arn: pulumi.Input[str | None] = None
+        if any(
+            (t.get("export_type") or values["export_type"]) == "INCREMENTAL_EXPORT"
+            for t in values["tables"]
+        ):
+            self.state_table = aws.dynamodb.Table(
+                f"{name}-state",
+                billing_mode="PAY_PER_REQUEST",
+                hash_key="pk",
+                attributes=[{"name": "pk", "type": "S"}],
+                point_in_time_recovery={"enabled": True},
+                server_side_encryption={"enabled": True},
+                tags=tags,
+                opts=child,
+            )
+            state_table_arn = self.state_table.arn
+            incremental = self.state_table.name.apply(
+                lambda table: IncrementalSpec(
+                    state_table=table, exporter_name=name, view_type=values["export_view_type"]
+                )
+            )
+
         # The three machines: run -> batch -> table export, each with its own role.
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
@@ -136,7 +169,9 @@ class TableExporter(pulumi.ComponentResource):
         concurrency = Concurrency(values["max_concurrency"])
         table_access = values["table_access"]
 
-        def table_policy(s: AwsScope, t: list[ExportTarget], bucket: str, key: str | None) -> str:
+        def table_policy(
+            s: AwsScope, t: list[ExportTarget], bucket: str, key: str | None, state: str | None
+        ) -> str:
             document = policies.table_export_role_policy(
                 s,
                 targets=t,
@@ -145,6 +180,7 @@ class TableExporter(pulumi.ComponentResource):
                 logging=logging,
                 tracing=tracing,
                 table_access=table_access,
+                state_table_arn=state,
             )
             granted = policies.granted_tables(document)
             if granted != policies.exact_table_resources(t):
@@ -161,11 +197,15 @@ class TableExporter(pulumi.ComponentResource):
             name,
             "table-export",
             scope,
-            policy=pulumi.Output.all(scope, targets, bucket_name, values.get("kms_key_arn")).apply(
-                lambda v: table_policy(v[0], v[1], v[2], v[3])
-            ),
+            policy=pulumi.Output.all(
+                scope, targets, bucket_name, values.get("kms_key_arn"), state_table_arn
+            ).apply(lambda v: table_policy(v[0], v[1], v[2], v[3], v[4])),
             definition=pulumi.Output.all(
-                scope, bucket_name, values.get("bucket_owner"), values.get("kms_key_arn")
+                scope,
+                bucket_name,
+                values.get("bucket_owner"),
+                values.get("kms_key_arn"),
+                incremental,
             ).apply(
                 lambda v: table_export_definition(
                     TableExportSpec(
@@ -179,6 +219,7 @@ class TableExporter(pulumi.ComponentResource):
                         poll=poll,
                         timeout_seconds=export_timeout,
                         partition=v[0].partition,
+                        incremental=v[4],
                     )
                 )
             ),
@@ -297,14 +338,17 @@ class TableExporter(pulumi.ComponentResource):
                         opts=child,
                     )
                 topic_arn = self.topic.arn
-            dimensions = {
+            dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
                 "run": {"StateMachineArn": self.run_state_machine.arn},
                 "table_export": {"StateMachineArn": self.table_export_state_machine.arn},
                 "dead_letter_queue": {"QueueName": dead_letters.name},
+                "exporter": {"Exporter": name},
             }
             for spec in alarm_specs(
                 staleness_hours=values["staleness_hours"],
                 schedule_enabled=values["schedule_enabled"],
+                incremental=self.state_table is not None,
+                watermark_lag_hours=values["watermark_lag_alarm_hours"],
             ):
                 self.alarms[spec.role] = self._alarm(
                     name, spec, dimensions[spec.subject], topic_arn, tags

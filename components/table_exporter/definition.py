@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .incremental import VIEW_TYPES, incremental_states
 from .polling import PollPolicy
 from .targets import ExportTarget
 
@@ -107,6 +108,21 @@ class Destination:
 
 
 @dataclass(frozen=True)
+class IncrementalSpec:
+    """Where watermarks live and how windows are exported."""
+
+    state_table: str
+    exporter_name: str
+    view_type: str = "NEW_AND_OLD_IMAGES"
+
+    def __post_init__(self) -> None:
+        if self.view_type not in VIEW_TYPES:
+            raise ValueError(
+                f"export view type must be one of {VIEW_TYPES}, got {self.view_type!r}"
+            )
+
+
+@dataclass(frozen=True)
 class TableExportSpec:
     """Everything the table export machine needs besides its input."""
 
@@ -114,6 +130,8 @@ class TableExportSpec:
     poll: PollPolicy = field(default_factory=PollPolicy)
     timeout_seconds: int = 24 * 3600
     partition: str = "aws"
+    incremental: IncrementalSpec | None = None
+    """Set when any table is exported incrementally: adds the incremental branch."""
 
 
 @dataclass(frozen=True)
@@ -187,7 +205,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
         }
     ]
     first_wait = spec.poll.min_seconds
-    return {
+    definition: dict[str, Any] = {
         "Comment": "Export one DynamoDB table to S3 and wait until the export has finished.",
         "QueryLanguage": "JSONata",
         "TimeoutSeconds": spec.timeout_seconds,
@@ -246,6 +264,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
                 "Output": {
                     "table": _jsonata(TABLE_NAME),
                     "tableArn": _jsonata("$export.TableArn"),
+                    "mode": "full",
                     "status": _jsonata("$export.ExportStatus"),
                     "exportArn": _jsonata("$export.ExportArn"),
                     "itemCount": _jsonata("$export.ItemCount"),
@@ -273,6 +292,48 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             },
         },
     }
+    if spec.incremental is not None:
+        _add_incremental(definition, spec, export_args, first_wait)
+    return definition
+
+
+def _add_incremental(
+    definition: dict[str, Any], spec: TableExportSpec, export_args: dict[str, Any], first_wait: int
+) -> None:
+    """Route ``mode: incremental`` inputs through the watermark chain; the polling loop
+    is shared, and leaves to the chain's states when the export was one of its own."""
+    assert spec.incremental is not None
+    states = definition["States"]
+    incremental_mode = "$states.context.Execution.Input.mode = 'incremental'"
+    states["ChooseMode"] = {
+        "Type": "Choice",
+        "Choices": [{"Condition": _jsonata(incremental_mode), "Next": "AcquireLock"}],
+        "Default": "StartExport",
+    }
+    definition["StartAt"] = "ChooseMode"
+    finished = states["ExportFinished"]["Choices"]
+    finished[:0] = [
+        {
+            "Condition": _jsonata(f"{incremental_mode} and $export.ExportStatus = 'COMPLETED'"),
+            "Next": "RecordWindow",
+        },
+        {
+            "Condition": _jsonata(f"{incremental_mode} and $export.ExportStatus = 'FAILED'"),
+            "Next": "ReleaseLockAfterFailure",
+        },
+    ]
+    states.update(
+        incremental_states(
+            state_table=spec.incremental.state_table,
+            export_args=export_args,
+            view_type=spec.incremental.view_type,
+            lock_ms=spec.timeout_seconds * 1000,
+            exporter_name=spec.incremental.exporter_name,
+            partition=spec.partition,
+            retry=[TRANSIENT_BACKOFF.to_asl()],
+            first_wait=first_wait,
+        )
+    )
 
 
 # Reads a failed child's details out of the error startExecution.sync:2 reports: its
@@ -404,6 +465,10 @@ def batch_definition(spec: BatchSpec) -> dict[str, Any]:
                 "ItemSelector": {
                     "tableArn": _jsonata("$states.context.Map.Item.Value.tableArn"),
                     "prefix": _jsonata("$states.context.Map.Item.Value.prefix"),
+                    "mode": _jsonata(
+                        "$exists($states.context.Map.Item.Value.mode) ? "
+                        "$states.context.Map.Item.Value.mode : 'full'"
+                    ),
                     "runKey": _jsonata("$states.input.runKey"),
                     "runDate": _jsonata("$states.input.runDate"),
                     "parent": _jsonata("$states.context.Execution.Id"),
@@ -427,6 +492,11 @@ def batch_definition(spec: BatchSpec) -> dict[str, Any]:
                                     ),
                                     "clientToken": _jsonata(
                                         "$hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256')"
+                                    ),
+                                    "mode": _jsonata("$states.input.mode"),
+                                    "prefix": _jsonata(
+                                        "$states.input.prefix & '/' & "
+                                        "$substringAfter($states.input.tableArn, ':table/')"
                                     ),
                                     "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": _jsonata(
                                         "$states.context.Execution.Id"
@@ -466,7 +536,14 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
     Tables are split into batches of ``spec.batch_size``; each batch runs as its own
     execution, which starts one table export execution per table.
     """
-    configured = [{"tableArn": t.table_arn, "prefix": t.prefix} for t in spec.targets]
+    configured = [
+        {
+            "tableArn": t.table_arn,
+            "prefix": t.prefix,
+            **({"mode": t.mode} if t.mode != "full" else {}),
+        }
+        for t in spec.targets
+    ]
     concurrency = Concurrency(spec.max_concurrency, spec.batch_size)
     return {
         "Comment": "Export DynamoDB tables to S3: batches of table export executions.",

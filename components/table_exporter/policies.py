@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .incremental import METRIC_NAMESPACE
 from .targets import AwsScope, ExportTarget
 
 INLINE_POLICY_LIMIT = 10_240
@@ -220,17 +221,19 @@ def table_export_role_policy(
     logging: bool = True,
     tracing: bool = False,
     table_access: TableAccess = "exact",
+    state_table_arn: str | None = None,
 ) -> Document:
     """What the table export machine calls: start and describe exports of the
-    configured tables, and the writes DynamoDB performs on its behalf."""
+    configured tables, and the writes DynamoDB performs on its behalf; with
+    incremental exports (``state_table_arn``), also the recovery window of the tables,
+    the watermark items, and the lag metric."""
+    table_actions = ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"]
+    if state_table_arn:
+        table_actions.append("dynamodb:DescribeContinuousBackups")
 
     def document(tables: list[str]) -> Document:
         statements = [
-            _statement(
-                "ExportConfiguredTables",
-                ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"],
-                tables,
-            ),
+            _statement("ExportConfiguredTables", table_actions, tables),
             _statement(
                 "WriteExportObjects",
                 ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"],
@@ -247,6 +250,19 @@ def table_export_role_policy(
                     Condition={
                         "StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}
                     },
+                )
+            )
+        if state_table_arn:
+            statements.append(
+                _statement("KeepWatermarks", ["dynamodb:UpdateItem"], [state_table_arn])
+            )
+            statements.append(
+                _statement(
+                    "PublishWatermarkLag",
+                    ["cloudwatch:PutMetricData"],
+                    # PutMetricData supports no resource; the namespace condition scopes it.
+                    ["*"],
+                    Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
                 )
             )
         statements.extend(_observability(logging, tracing))

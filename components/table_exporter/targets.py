@@ -30,6 +30,8 @@ class ExportTarget:
 
     table_arn: str
     prefix: str
+    mode: str = "full"
+    """``full`` (a full export every run) or ``incremental`` (a watermark chain)."""
 
     @property
     def table_name(self) -> str:
