@@ -8,14 +8,17 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 - ``jsonata_engine``: JSONata evaluation, including Step Functions' ``$hash``,
   ``$uuid`` and ``$parse``;
 - ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls;
-- ``clock``: virtual time for Wait states and retry back-off;
-- ``export_model``: DynamoDB exports that take time, honour ``ClientToken``, can be
-  throttled or end ``FAILED``, and write AWS's S3 layout.
+- ``clock``: virtual time for Wait states, retry back-off, ``$millis()`` and ``$now()``;
+- ``change_log``: every table write stamped with virtual time, and point-in-time
+  recovery windows, so exports can be "as of" a time or incremental;
+- ``export_model``: DynamoDB exports (full, at a time, incremental) that take time,
+  honour ``ClientToken``, can be throttled or end ``FAILED``, and write AWS's S3 layout;
+- ``replay``: rebuilds a table from a full export and the incremental ones after it.
 """
 
 from __future__ import annotations
 
-from . import clock, export_model, jsonata_engine, sfn_fidelity
+from . import change_log, clock, export_model, jsonata_engine, sfn_fidelity
 
 _installed = False
 
@@ -28,6 +31,7 @@ def install() -> None:
     jsonata_engine.install()
     sfn_fidelity.install()
     clock.install()
+    change_log.install()
     export_model.install()
     _installed = True
 
@@ -35,4 +39,4 @@ def install() -> None:
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 """Config for ``moto.mock_aws`` (in-process) that makes it run executions."""
 
-__all__ = ["MOTO_CONFIG", "clock", "export_model", "install"]
+__all__ = ["MOTO_CONFIG", "change_log", "clock", "export_model", "install"]

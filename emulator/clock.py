@@ -47,6 +47,12 @@ def adopt(value: float | None) -> None:
         _local.now = value
 
 
+def adopt_header(headers: Any) -> None:
+    """``adopt`` the clock a request carries in ``HEADER`` (server mode), if any."""
+    value = headers.get(HEADER) if headers is not None else None
+    adopt(float(value) if value else None)
+
+
 def reset(start: float = EPOCH) -> None:
     """Set where clocks of threads started from now on begin (and this thread's)."""
     global _start

@@ -5,15 +5,25 @@ This model keeps AWS's contract instead:
 
 - ``ClientToken``: the same token with the same parameters returns the export that
   token started (no second export); with other parameters it is rejected;
-- an export takes ``duration_seconds`` of virtual time (see ``clock``) and is a
-  snapshot of the table when it started;
+- an export takes ``duration_seconds`` of virtual time (see ``clock``);
+- point-in-time recovery must be on. A full export is a snapshot of the table when it
+  started or, given ``ExportTime``, as of that time (see ``change_log``); an incremental
+  export (``ExportType: INCREMENTAL_EXPORT``) holds what changed in
+  ``[ExportFromTime, ExportToTime)``. Times outside the recovery window, and windows
+  shorter than 15 minutes or longer than 24 hours, are ``InvalidExportTimeException``;
 - per table, the next start requests can be answered ``LimitExceededException`` or
   ``InternalServerError``, the export can end ``FAILED`` with a code and message, or
   the caller can be denied;
 - a completed export writes AWS's layout under ``<prefix>/AWSDynamoDB/<id>/``:
   ``_started``, ``manifest-summary.json``, ``manifest-files.json`` and gzipped
-  ``data/*.json.gz`` (DynamoDB JSON, one ``{"Item": ...}`` per line); a missing bucket
-  ends the export ``FAILED`` with ``S3NoSuchBucket``.
+  ``data/*.json.gz`` (DynamoDB JSON, one ``{"Item": ...}`` per line for a full export;
+  one ``{"Metadata", "Keys", "NewImage"?, "OldImage"?}`` per changed item for an
+  incremental one); a missing bucket ends the export ``FAILED`` with ``S3NoSuchBucket``.
+
+Assumed where AWS's documentation is silent: an incremental request without
+``ExportFromTime``, or with ``ExportTime``, is a ``ValidationException``; without
+``ExportToTime`` the window ends at ``LatestRestorableDateTime``; an item both created
+and deleted inside the window still gets a record (``Keys`` only).
 
 Tests configure behaviour with ``MODEL.behave(table, ...)`` and read back what was
 requested from ``MODEL.requests`` and ``MODEL.exports``.
@@ -21,6 +31,7 @@ requested from ``MODEL.requests`` and ``MODEL.exports``.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import json
@@ -31,15 +42,33 @@ from typing import Any
 
 from moto.core.exceptions import JsonRESTError
 
-from . import clock
+from . import change_log, clock
 
 ERROR_PREFIX = "com.amazonaws.dynamodb.v20120810#"
+FULL_EXPORT = "FULL_EXPORT"
+INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
+MIN_WINDOW_SECONDS = 15 * 60
+MAX_WINDOW_SECONDS = 24 * 3600
+VIEW_TYPES = (change_log.NEW_IMAGE, change_log.NEW_AND_OLD_IMAGES)
 
 
 class DynamoError(JsonRESTError):
     def __init__(self, name: str, message: str, status: int = 400) -> None:
         super().__init__(ERROR_PREFIX + name, message)
         self.code = status
+
+
+def _iso(seconds: float) -> str:
+    value = dt.datetime.fromtimestamp(seconds, tz=dt.timezone.utc)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _invalid_time(message: str, window: tuple[float, float]) -> DynamoError:
+    earliest, latest = (_iso(t) for t in window)
+    return DynamoError(
+        "InvalidExportTimeException",
+        f"{message} (point-in-time recovery window: {earliest} to {latest})",
+    )
 
 
 @dataclass
@@ -64,6 +93,13 @@ class Export:
     start: float
     behaviour: Behaviour
     items: list[dict[str, Any]]
+    """The data file's lines: ``{"Item": ...}`` or incremental records."""
+    export_type: str = FULL_EXPORT
+    export_time: float | None = None
+    """Full exports: the snapshot's time (requested ``ExportTime`` or the start)."""
+    export_from: float | None = None
+    export_to: float | None = None
+    view_type: str | None = None
     status: str = "IN_PROGRESS"
     end: float | None = None
     completed_at: float | None = None
@@ -77,6 +113,13 @@ class Export:
     def export_id(self) -> str:
         return self.arn.rsplit("/", 1)[1]
 
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """``(from, to)`` of an incremental export, epoch seconds."""
+        if self.export_from is None or self.export_to is None:
+            return None
+        return self.export_from, self.export_to
+
     def description(self) -> dict[str, Any]:
         req = self.request
         out: dict[str, Any] = {
@@ -85,14 +128,21 @@ class Export:
             "StartTime": self.start,
             "TableArn": self.table_arn,
             "TableId": hashlib.md5(self.table_arn.encode()).hexdigest()[:32],
-            "ExportTime": self.start,
             "ClientToken": req.get("ClientToken"),
             "S3Bucket": req["S3Bucket"],
             "S3Prefix": req.get("S3Prefix"),
             "S3SseAlgorithm": req.get("S3SseAlgorithm", "AES256"),
             "ExportFormat": req.get("ExportFormat", "DYNAMODB_JSON"),
-            "ExportType": req.get("ExportType", "FULL_EXPORT"),
+            "ExportType": self.export_type,
         }
+        if self.export_type == INCREMENTAL_EXPORT:
+            out["IncrementalExportSpecification"] = {
+                "ExportFromTime": self.export_from,
+                "ExportToTime": self.export_to,
+                "ExportViewType": self.view_type,
+            }
+        else:
+            out["ExportTime"] = self.export_time
         for key in ("S3BucketOwner", "S3SseKmsKeyId"):
             if req.get(key):
                 out[key] = req[key]
@@ -182,8 +232,7 @@ class ExportModel:
             table = next((t for t in backend.tables.values() if t.table_arn == table_arn), None)
             if table is None:
                 raise DynamoError("TableNotFoundException", f"Table not found: {table_arn}")
-            pitr = table.continuous_backups["PointInTimeRecoveryDescription"]
-            if pitr["PointInTimeRecoveryStatus"] != "ENABLED":
+            if not change_log.pitr_enabled(table):
                 raise DynamoError(
                     "PointInTimeRecoveryUnavailableException",
                     f"Point in time recovery is not enabled for table '{name}'",
@@ -196,12 +245,75 @@ class ExportModel:
                 request=dict(body),
                 start=started,
                 behaviour=behaviour,
-                items=[item.to_json(root_attr_name="Item") for item in table.all_items()],
+                items=[],
             )
+            self._contents(table, body, export)
             self.exports[export.arn] = export
             if token:
                 self.tokens[token] = export.arn
             return export.description()
+
+    def _contents(self, table: Any, body: dict[str, Any], export: Export) -> None:
+        """Validate the request's times and fill in what the export will hold."""
+        export_type = body.get("ExportType") or FULL_EXPORT
+        export.export_type = export_type
+        window = change_log.pitr_window(table, export.start)
+        assert window is not None  # recovery is on
+        earliest, latest = (change_log.to_micros(t) for t in window)
+        if export_type == FULL_EXPORT:
+            if body.get("ExportTime") is None:
+                export.export_time = export.start
+                export.items = [item.to_json(root_attr_name="Item") for item in table.all_items()]
+                return
+            at = change_log.to_micros(body["ExportTime"])
+            if not earliest <= at <= latest:
+                raise _invalid_time(
+                    "ExportTime must be within the table's point-in-time recovery window",
+                    window,
+                )
+            export.export_time = at / change_log.MICROS
+            snapshot = change_log.item_state_at(table, body["ExportTime"])
+            export.items = [{"Item": snapshot[key]} for key in sorted(snapshot)]
+            return
+        if export_type != INCREMENTAL_EXPORT:
+            raise DynamoError("ValidationException", f"Unknown ExportType: {export_type}")
+        if body.get("ExportTime") is not None:
+            raise DynamoError(
+                "ValidationException", "ExportTime cannot be specified for an incremental export"
+            )
+        spec = body.get("IncrementalExportSpecification") or {}
+        if spec.get("ExportFromTime") is None:
+            raise DynamoError(
+                "ValidationException",
+                "IncrementalExportSpecification.ExportFromTime is required for an incremental export",
+            )
+        view_type = spec.get("ExportViewType") or change_log.NEW_AND_OLD_IMAGES
+        if view_type not in VIEW_TYPES:
+            raise DynamoError("ValidationException", f"Unknown ExportViewType: {view_type}")
+        start = change_log.to_micros(spec["ExportFromTime"])
+        end = (
+            latest
+            if spec.get("ExportToTime") is None
+            else change_log.to_micros(spec["ExportToTime"])
+        )
+        length = (end - start) / change_log.MICROS
+        if start >= end:
+            raise _invalid_time("ExportFromTime must be earlier than ExportToTime", window)
+        if length < MIN_WINDOW_SECONDS:
+            raise _invalid_time("The incremental export period must be at least 15 minutes", window)
+        if length > MAX_WINDOW_SECONDS:
+            raise _invalid_time("The incremental export period must be at most 24 hours", window)
+        if start < earliest or end > latest:
+            raise _invalid_time(
+                "ExportFromTime and ExportToTime must be within the table's point-in-time recovery window",
+                window,
+            )
+        export.export_from = start / change_log.MICROS
+        export.export_to = end / change_log.MICROS
+        export.view_type = view_type
+        export.items = change_log.incremental_records(
+            table, export.export_from, export.export_to, view_type
+        )
 
     def describe(self, backend: Any, export_arn: str) -> dict[str, Any]:
         with self.lock:
@@ -260,18 +372,33 @@ class ExportModel:
                 "dataFileS3Key": data_key,
             }
         )
-        summary = {
+        summary: dict[str, Any] = {
             "version": "2020-06-30",
             "exportArn": export.arn,
+            "startTime": _iso(export.start),
+            "endTime": _iso(export.end if export.end is not None else export.start),
             "tableArn": export.table_arn,
-            "s3Bucket": bucket,
-            "s3Prefix": prefix,
-            "itemCount": len(export.items),
-            "billedSizeBytes": export.billed_bytes,
-            "outputFormat": export.request.get("ExportFormat", "DYNAMODB_JSON"),
-            "exportType": export.request.get("ExportType", "FULL_EXPORT"),
-            "manifestFilesS3Key": f"{base}/manifest-files.json",
         }
+        if export.export_type == INCREMENTAL_EXPORT:
+            assert export.export_from is not None and export.export_to is not None
+            summary["version"] = "2023-08-01"
+            summary["exportFromTime"] = _iso(export.export_from)
+            summary["exportToTime"] = _iso(export.export_to)
+        else:
+            summary["exportTime"] = _iso(export.export_time or export.start)
+        summary.update(
+            {
+                "s3Bucket": bucket,
+                "s3Prefix": prefix,
+                "itemCount": len(export.items),
+                "billedSizeBytes": export.billed_bytes,
+                "outputFormat": export.request.get("ExportFormat", "DYNAMODB_JSON"),
+                "exportType": export.export_type,
+                "manifestFilesS3Key": f"{base}/manifest-files.json",
+            }
+        )
+        if export.view_type:
+            summary["outputView"] = export.view_type
         objects = {
             f"{base}/_started": b"",
             data_key: data,
@@ -293,16 +420,14 @@ def install() -> None:
     from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoHandler
 
-    def caller_clock(handler: Any) -> None:
-        value = handler.headers.get(clock.HEADER)
-        clock.adopt(float(value) if value else None)
+    change_log.install()
 
     def export_table_to_point_in_time(self: Any) -> Any:
-        caller_clock(self)
+        clock.adopt_header(self.headers)
         return ActionResult({"ExportDescription": MODEL.start(self.dynamodb_backend, self.body)})
 
     def describe_export(self: Any) -> Any:
-        caller_clock(self)
+        clock.adopt_header(self.headers)
         return ActionResult(
             {"ExportDescription": MODEL.describe(self.dynamodb_backend, self.body["ExportArn"])}
         )

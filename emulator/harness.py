@@ -129,10 +129,38 @@ def deploy(
     batch_size: int = BATCH_SIZE,
 ) -> Exporter:
     """Create the three machines from the generated definitions."""
+    return deploy_definitions(
+        sfn,
+        name,
+        definitions(
+            bucket=bucket,
+            tables=tables,
+            prefix=prefix,
+            name=name,
+            max_concurrency=max_concurrency,
+            poll=poll,
+            destination=destination,
+            batch_size=batch_size,
+        ),
+    )
+
+
+def definitions(
+    *,
+    bucket: str,
+    tables: Sequence[str],
+    prefix: str = "exports",
+    name: str = "exporter",
+    max_concurrency: int = 10,
+    poll: PollPolicy | None = None,
+    destination: Destination | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, dict[str, Any]]:
+    """The three generated definitions, wired to each other by machine name."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
     batch_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-batch"
     concurrency = Concurrency(max_concurrency, batch_size)
-    definitions = {
+    return {
         f"{name}-table-export": table_export_definition(
             TableExportSpec(
                 destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy()
@@ -153,17 +181,16 @@ def deploy(
             )
         ),
     }
-    return deploy_definitions(sfn, name, definitions)
 
 
-def deploy_definitions(sfn: Any, name: str, definitions: dict[str, dict[str, Any]]) -> Exporter:
+def deploy_definitions(sfn: Any, name: str, machines: dict[str, dict[str, Any]]) -> Exporter:
     """Create machines named as the keys: ``<name>-table-export``, ``-batch`` and ``-run``
     (the run's and batch's definitions refer to their children by these names)."""
     arns = {
         machine: sfn.create_state_machine(
             name=machine, definition=json.dumps(definition), roleArn=ROLE_ARN
         )["stateMachineArn"]
-        for machine, definition in definitions.items()
+        for machine, definition in machines.items()
     }
 
     def arn_of(role: str) -> str:
