@@ -18,6 +18,7 @@ from table_exporter.definition import (
     BatchSpec,
     Concurrency,
     Destination,
+    IncrementalSpec,
     RunSpec,
     TableExportSpec,
     batch_definition,
@@ -127,8 +128,15 @@ def deploy(
     poll: PollPolicy | None = None,
     destination: Destination | None = None,
     batch_size: int = BATCH_SIZE,
+    incremental: Sequence[str] = (),
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    timeout_seconds: int = 24 * 3600,
 ) -> Exporter:
-    """Create the three machines from the generated definitions."""
+    """Create the three machines from the generated definitions.
+
+    Tables named in ``incremental`` are exported incrementally; their watermarks live
+    in ``<name>-state``, which the caller creates with ``create_state_table``.
+    """
     return deploy_definitions(
         sfn,
         name,
@@ -141,8 +149,23 @@ def deploy(
             poll=poll,
             destination=destination,
             batch_size=batch_size,
+            incremental=incremental,
+            view_type=view_type,
+            timeout_seconds=timeout_seconds,
         ),
     )
+
+
+def create_state_table(ddb: Any, name: str = "exporter") -> str:
+    """The watermark table the component creates for incremental exports."""
+    table = f"{name}-state"
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return table
 
 
 def definitions(
@@ -155,6 +178,9 @@ def definitions(
     poll: PollPolicy | None = None,
     destination: Destination | None = None,
     batch_size: int = BATCH_SIZE,
+    incremental: Sequence[str] = (),
+    view_type: str = "NEW_AND_OLD_IMAGES",
+    timeout_seconds: int = 24 * 3600,
 ) -> dict[str, dict[str, Any]]:
     """The three generated definitions, wired to each other by machine name."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
@@ -163,7 +189,14 @@ def definitions(
     return {
         f"{name}-table-export": table_export_definition(
             TableExportSpec(
-                destination=destination or Destination(bucket=bucket), poll=poll or PollPolicy()
+                destination=destination or Destination(bucket=bucket),
+                poll=poll or PollPolicy(),
+                timeout_seconds=timeout_seconds,
+                incremental=IncrementalSpec(
+                    state_table=f"{name}-state", exporter_name=name, view_type=view_type
+                )
+                if incremental
+                else None,
             )
         ),
         f"{name}-batch": batch_definition(
@@ -173,7 +206,11 @@ def definitions(
             RunSpec(
                 batch_machine_arn=batch_sm_arn,
                 targets=[
-                    ExportTarget(table_arn=SCOPE.arn("dynamodb", f"table/{t}"), prefix=prefix)
+                    ExportTarget(
+                        table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
+                        prefix=prefix,
+                        mode="incremental" if t in incremental else "full",
+                    )
                     for t in tables
                 ],
                 max_concurrency=max_concurrency,

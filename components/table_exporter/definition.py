@@ -287,7 +287,11 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             "ExportRejected": {
                 "Type": "Fail",
                 "Comment": "A permanent error, or a transient one that outlasted its retries.",
-                "Error": _jsonata("$states.input.Error"),
+                # Names starting "States." are reserved for Step Functions' own errors.
+                "Error": _jsonata(
+                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
+                    "'TableExport.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
+                ),
                 "Cause": _failure_record("$states.input.Error", "$states.input.Cause"),
             },
         },

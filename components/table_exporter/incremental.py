@@ -62,7 +62,12 @@ def incremental_states(
     key = {"pk": {"S": _j(f"{_INPUT}.tableArn")}}
     base = f"{_INPUT}.prefix"
     common = {
-        k: v for k, v in export_args.items() if k not in ("S3Prefix", "ClientToken", "ExportType")
+        **{
+            k: v
+            for k, v in export_args.items()
+            if k not in ("S3Prefix", "ClientToken", "ExportType")
+        },
+        "TableArn": _j(f"{_INPUT}.tableArn"),
     }
     release_then = {
         "Type": "Task",
@@ -102,7 +107,10 @@ def incremental_states(
                 "ReturnValues": "ALL_NEW",
             },
             "Assign": {
-                "watermark": _j("$states.result.Attributes.watermark.S"),
+                # null until the first baseline completes (undefined is not assignable).
+                "watermark": _j(
+                    "$exists($states.result.Attributes.watermark) ? $states.result.Attributes.watermark.S : null"
+                ),
                 "windows": [],
             },
             "Output": {},
@@ -155,7 +163,7 @@ def incremental_states(
                 {
                     "Comment": "No chain yet, or the chain starts before what PITR can still export.",
                     "Condition": _j(
-                        "$not($exists($watermark)) or "
+                        "$type($watermark) != 'string' or "
                         "$toMillis($watermark) < $toMillis($pitr.EarliestRestorableDateTime)"
                     ),
                     "Next": "StartBaseline",
@@ -260,12 +268,12 @@ def incremental_states(
                 ),
                 "ConditionExpression": _j(
                     "'lockOwner = :me AND ' & "
-                    "($exists($watermark) ? 'watermark = :from' : 'attribute_not_exists(watermark)')"
+                    "($type($watermark) = 'string' ? 'watermark = :from' : 'attribute_not_exists(watermark)')"
                 ),
                 "ExpressionAttributeValues": _j(
                     "$merge([{':me': {'S': " + _ME + "}, ':to': {'S': $pending.to}, "
                     "':arn': {'S': $export.ExportArn}}, "
-                    "$exists($watermark) ? {':from': {'S': $watermark}} : {}])"
+                    "$type($watermark) = 'string' ? {':from': {'S': $watermark}} : {}])"
                 ),
             },
             "Assign": {
