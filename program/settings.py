@@ -16,9 +16,9 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from table_exporter.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 
 from program import validators as check
-from table_exporter.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 
 NAMESPACE = "exporter"
 
@@ -193,7 +193,9 @@ class ExporterSettings(BaseModel):
                 )
             )
         if self.table_access == "exact":
-            estimate = exact_policy_estimate(t.table for t in self.tables)
+            estimate = exact_policy_estimate(
+                (t.table for t in self.tables), (t.prefix or self.prefix for t in self.tables)
+            )
             if estimate > INLINE_POLICY_LIMIT:
                 problems.append(
                     (

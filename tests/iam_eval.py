@@ -23,7 +23,10 @@ Two adjustments to principalmapper 1.1.5, both local to this module:
   only the entries that also match the request's resource case-sensitively, and a
   statement left with none is dropped, as IAM would not apply it. Entries with policy
   variables (``${...}``) are left to principalmapper, which substitutes them from the
-  context. ``NotResource`` is left as is.
+  context. ``NotResource`` is left as is. The ARN condition operators (``ArnEquals``,
+  ``ArnLike``, with or without ``IfExists``) are case-sensitive in IAM too: their values
+  are filtered the same way against the request's context value, and a condition left
+  with no value cannot be met, so its statement is dropped.
 """
 
 from __future__ import annotations
@@ -66,7 +69,42 @@ def _resource_entry_applies(entry: str, resource: str) -> bool:
     return "${" in entry or _resource_pattern(entry).fullmatch(resource) is not None
 
 
-def _case_sensitive_resources(document: Document, resource: str) -> dict[str, Any]:
+def resource_matches(pattern: str, resource: str) -> bool:
+    """Whether a Resource entry without policy variables names ``resource``, as IAM matches it."""
+    return _resource_pattern(pattern).fullmatch(resource) is not None
+
+
+_ARN_CONDITIONS = ("ArnEquals", "ArnLike", "ArnEqualsIfExists", "ArnLikeIfExists")
+
+
+def _case_sensitive_conditions(
+    condition: Mapping[str, Any], context: CaseInsensitiveDict
+) -> dict[str, Any] | None:
+    """``condition`` with ARN values that cannot match case-sensitively removed; ``None``
+    when one of its ARN conditions is left with no value it could be met by."""
+    kept: dict[str, Any] = {}
+    for operator, keys in condition.items():
+        if operator not in _ARN_CONDITIONS:
+            kept[operator] = keys
+            continue
+        kept[operator] = {}
+        for key, values in keys.items():
+            if key not in context:
+                kept[operator][key] = values  # principalmapper applies IfExists
+                continue
+            requested = _as_list(context[key])
+            matching = [
+                v for v in _as_list(values) if any(resource_matches(v, r) for r in requested)
+            ]
+            if not matching:
+                return None
+            kept[operator][key] = matching
+    return kept
+
+
+def _case_sensitive(
+    document: Document, resource: str, context: CaseInsensitiveDict
+) -> dict[str, Any]:
     statements = []
     for statement in _as_list(document["Statement"]):
         if "Resource" in statement:
@@ -76,6 +114,11 @@ def _case_sensitive_resources(document: Document, resource: str) -> dict[str, An
             if not entries:
                 continue
             statement = {**statement, "Resource": entries}
+        if "Condition" in statement:
+            condition = _case_sensitive_conditions(statement["Condition"], context)
+            if condition is None:
+                continue
+            statement = {**statement, "Condition": condition}
         statements.append(statement)
     return {**document, "Statement": statements}
 
@@ -91,8 +134,8 @@ def allowed(policy: Document, action: str, resource: str, context: Context | Non
     IAM's order: a matching Deny statement denies; otherwise a matching Allow statement
     allows; otherwise the request is implicitly denied.
     """
-    document = _case_sensitive_resources(policy, resource)
     keys = _context(context)
+    document = _case_sensitive(policy, resource, keys)
     if policy_has_matching_statement(document, "Deny", action, resource, keys):
         return False
     return policy_has_matching_statement(document, "Allow", action, resource, keys)
@@ -110,13 +153,14 @@ def service_may_assume(
     ``context`` is what the service sends with the request: ``aws:SourceAccount`` and
     ``aws:SourceArn`` name the account and resource it acts for.
     """
+    keys = _context(context)
     result = resource_policy_authorization(
         service,
         _account_of(role_arn),
-        _case_sensitive_resources(trust_policy, role_arn),
+        _case_sensitive(trust_policy, role_arn, keys),
         "sts:AssumeRole",
         role_arn,
-        _context(context),
+        keys,
     )
     return result is ResourcePolicyEvalResult.SERVICE_MATCH
 
@@ -147,12 +191,13 @@ def resource_policy_denies(
     caller_arn: str = "arn:aws:iam::123456789012:role/caller",
 ) -> bool:
     """Whether a resource policy explicitly denies ``caller_arn`` (a role) the request."""
+    keys = _context(context)
     result = resource_policy_authorization(
         _role(caller_arn),
         _account_of(caller_arn),
-        _case_sensitive_resources(policy, resource),
+        _case_sensitive(policy, resource, keys),
         action,
         resource,
-        _context(context),
+        keys,
     )
     return result is ResourcePolicyEvalResult.DENY_MATCH

@@ -12,10 +12,10 @@ import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
 from table_exporter.definition import (
-    BatchSpec,
-    Concurrency,
     EXPORT_QUOTA_ERRORS,
     TRANSIENT_DYNAMODB_ERRORS,
+    BatchSpec,
+    Concurrency,
     Destination,
     RunSpec,
     TableExportSpec,

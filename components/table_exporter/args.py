@@ -264,7 +264,8 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
     )
     plain_tables = [t["table"] for t in tables or () if isinstance(t.get("table"), str)]
     if values["table_access"] == "exact" and len(plain_tables) == len(tables or ()):
-        estimate = exact_policy_estimate(plain_tables)
+        prefixes = [str(t.get("prefix") or values["prefix"]) for t in tables or ()]
+        estimate = exact_policy_estimate(plain_tables, prefixes)
         _check(
             estimate <= INLINE_POLICY_LIMIT,
             "tables",

@@ -1,10 +1,14 @@
-"""Amazon States Language for the two state machines, built from plain data.
+"""Amazon States Language for the three state machines, built from plain data.
 
 ``run`` machine (one execution per scheduled run)
-    Maps over the tables with a bounded concurrency and starts one ``table export``
-    execution per table (``startExecution.sync:2``), so each table's long polling loop
-    lives in its own small execution history. Failures are collected per table; the
-    run fails at the end, naming every failed table, after the others have finished.
+    Splits the tables into batches and starts one ``batch`` execution per batch
+    (``startExecution.sync:2``). Failures are collected per table; the run fails at
+    the end, naming every failed table, after the others have finished.
+
+``batch`` machine (one execution per batch of up to ``BATCH_SIZE`` tables)
+    Maps over its tables with a bounded concurrency and starts one ``table export``
+    execution per table, so every execution's history and payload stay small however
+    many tables there are, and each table's polling loop lives in its own execution.
 
 ``table export`` machine (one execution per table per run)
     Calls ``ExportTableToPointInTime`` directly (no Lambda) with an idempotency token,

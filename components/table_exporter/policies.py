@@ -183,11 +183,12 @@ def table_scope(targets: Sequence[ExportTarget], access: TableAccess, budget: in
 _LONGEST_REGION = "ap-southeast-7"  # an upper bound on region name length for estimates
 
 
-def exact_policy_estimate(tables: Iterable[str]) -> int:
+def exact_policy_estimate(tables: Iterable[str], prefixes: Iterable[str] = ()) -> int:
     """Characters the exact table grant needs, for names or ARNs, before the account
-    and region are known (a region name of maximal length is assumed): lets a bad
-    combination fail at preview rather than at deployment."""
-    resources = []
+    and region are known (a region name of maximal length is assumed), plus one object
+    resource per distinct S3 prefix: lets a bad combination fail at preview rather than
+    at deployment."""
+    resources = [f"arn:aws:s3:::{'b' * 63}/{p}/*" for p in set(prefixes)]
     for table in tables:
         arn = (
             table
@@ -195,7 +196,7 @@ def exact_policy_estimate(tables: Iterable[str]) -> int:
             else f"arn:aws:dynamodb:{_LONGEST_REGION}:000000000000:table/{table}"
         )
         resources.extend([arn, f"{arn}/export/*"])
-    # The rest of the policy (S3, logging, tracing, KMS) stays under 1,500 characters.
+    # The rest (actions, logging, tracing, KMS, watermarks) stays under 1,500 characters.
     return len(json.dumps(resources, separators=(",", ":"))) + 1_500
 
 
@@ -247,8 +248,11 @@ def table_export_role_policy(
                     ["kms:Decrypt", "kms:GenerateDataKey"],
                     [kms_key_arn],
                     # Only for the S3 writes of the export, not direct use of the key.
+                    # S3 calls KMS from the bucket's region, which is the key's region.
                     Condition={
-                        "StringEquals": {"kms:ViaService": f"s3.{scope.region}.amazonaws.com"}
+                        "StringEquals": {
+                            "kms:ViaService": f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"
+                        }
                     },
                 )
             )
@@ -269,6 +273,13 @@ def table_export_role_policy(
         return _document(*statements)
 
     overhead = policy_size(document([]))
+    if overhead > INLINE_POLICY_LIMIT:
+        prefixes = len({t.prefix for t in targets})
+        raise ValueError(
+            f"tables: {prefixes} distinct S3 prefixes need an IAM policy of {overhead} characters "
+            f"before any table is named, over IAM's {INLINE_POLICY_LIMIT}-character limit; "
+            "let tables share a prefix (each table's exports already go under its own name)"
+        )
     chosen = table_scope(targets, table_access, INLINE_POLICY_LIMIT - overhead)
     result = document(chosen.resources)
     size = policy_size(result)
