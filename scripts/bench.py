@@ -19,12 +19,17 @@ from collections.abc import Callable
 from typing import Any
 
 from moto import mock_aws
+from table_exporter.definition import (
+    BATCH_SIZE,
+    Destination,
+    TableExportSpec,
+    table_export_definition,
+)
+from table_exporter.polling import PollPolicy
 
 import emulator
 from emulator import clock, export_model, harness
 from emulator.stack import capture_stack, stack_config
-from table_exporter.definition import BATCH_SIZE, Destination, TableExportSpec, table_export_definition
-from table_exporter.polling import PollPolicy
 
 HISTORY_LIMIT = 25_000
 
@@ -44,10 +49,15 @@ def program_scale() -> list[dict[str, Any]]:
         started = time.perf_counter()
         stack = capture_stack("prd", config=config)
         elapsed = time.perf_counter() - started
-        policy = json.loads(stack.resource("aws:iam/rolePolicy:RolePolicy", "exporter-table-export-policy")["policy"])
+        policy = json.loads(
+            stack.resource("aws:iam/rolePolicy:RolePolicy", "exporter-table-export-policy")[
+                "policy"
+            ]
+        )
         grant = next(s for s in policy["Statement"] if s["Sid"] == "ExportConfiguredTables")
         definition_sizes = {
-            role: len(json.dumps(stack.state_machine(role)[1])) for role in ("run", "batch", "table-export")
+            role: len(json.dumps(stack.state_machine(role)[1]))
+            for role in ("run", "batch", "table-export")
         }
         schedule = stack.resource("aws:scheduler/schedule:Schedule", "exporter-schedule")
         rows.append(
@@ -56,7 +66,9 @@ def program_scale() -> list[dict[str, Any]]:
                 "resources": len(stack.mocks.resources),
                 "seconds": round(elapsed, 2),
                 "table_policy_chars": len(json.dumps(policy, separators=(",", ":"))),
-                "table_grant": "exact" if len(grant["Resource"]) == 2 * count else f"{len(grant['Resource'])} prefix patterns",
+                "table_grant": "exact"
+                if len(grant["Resource"]) == 2 * count
+                else f"{len(grant['Resource'])} prefix patterns",
                 "largest_definition_bytes": max(definition_sizes.values()),
                 "schedule_input_bytes": len(schedule["target"]["input"]),
             }
@@ -125,16 +137,22 @@ def history_sizes() -> dict[str, Any]:
         run_events = len(exporter.history(result["executionArn"]))
         batches = [
             len(exporter.history(e["executionArn"]))
-            for e in aws["stepfunctions"].list_executions(stateMachineArn=exporter.batch_arn)["executions"]
+            for e in aws["stepfunctions"].list_executions(stateMachineArn=exporter.batch_arn)[
+                "executions"
+            ]
         ]
         # One real table export whose export runs 24 hours.
         export_model.MODEL.behave(tables[0], duration_seconds=24 * 3600)
         table_arn = harness.create_table(aws["dynamodb"], tables[0])
-        real = harness.deploy(aws["stepfunctions"], bucket="bench-exports", tables=[tables[0]], name="long")
+        real = harness.deploy(
+            aws["stepfunctions"], bucket="bench-exports", tables=[tables[0]], name="long"
+        )
         child = aws["stepfunctions"].start_execution(
             stateMachineArn=real.table_arn,
             name="export-24h",
-            input=json.dumps({"tableArn": table_arn, "s3Prefix": "exports/long", "clientToken": "long"}),
+            input=json.dumps(
+                {"tableArn": table_arn, "s3Prefix": "exports/long", "clientToken": "long"}
+            ),
         )["executionArn"]
         long_result = real.wait(child, timeout=600)
         long_events = len(real.history(child))
@@ -167,12 +185,18 @@ def polling(durations: list[int]) -> list[dict[str, Any]]:
         for label, poll in strategies.items():
             name = "p" + str(abs(hash(label)) % 10_000)
             definition = table_export_definition(
-                TableExportSpec(destination=Destination(bucket="bench-exports"), poll=poll, timeout_seconds=48 * 3600)
+                TableExportSpec(
+                    destination=Destination(bucket="bench-exports"),
+                    poll=poll,
+                    timeout_seconds=48 * 3600,
+                )
             )
             arn = aws["stepfunctions"].create_state_machine(
                 name=name, definition=json.dumps(definition), roleArn=harness.ROLE_ARN
             )["stateMachineArn"]
-            exporter = harness.Exporter(sfn=aws["stepfunctions"], run_arn=arn, table_arn=arn, batch_arn=arn)
+            exporter = harness.Exporter(
+                sfn=aws["stepfunctions"], run_arn=arn, table_arn=arn, batch_arn=arn
+            )
             for duration in durations:
                 table = f"{name}-{duration}"
                 table_arn = harness.create_table(aws["dynamodb"], table)
@@ -189,7 +213,8 @@ def polling(durations: list[int]) -> list[dict[str, Any]]:
                         "strategy": label,
                         "duration_s": duration,
                         "status": result["status"],
-                        "transitions": count_transitions(events) + 1,  # + the batch's ExportTable state
+                        "transitions": count_transitions(events)
+                        + 1,  # + the batch's ExportTable state
                         "lag_s": round(export.detected_at - export.completed_at),
                         "lag_bound_s": round(max(60, 0.15 * duration)),
                     }
@@ -203,7 +228,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     headers = list(rows[0])
     widths = [max(len(str(h)), *(len(str(r[h])) for r in rows)) for h in headers]
     lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += ["  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths, strict=True)) for r in rows]
+    lines += [
+        "  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths, strict=True)) for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -211,7 +238,10 @@ def main() -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     print("== Program under Pulumi mocks (prd stack, tableAccess=prefix)", flush=True)
     print(table(program_scale()), flush=True)
-    print(f"\n== Execution histories, 1,000 tables (batches of {BATCH_SIZE}), limit {HISTORY_LIMIT}", flush=True)
+    print(
+        f"\n== Execution histories, 1,000 tables (batches of {BATCH_SIZE}), limit {HISTORY_LIMIT}",
+        flush=True,
+    )
     histories = history_sizes()
     for key, value in histories.items():
         print(f"{key:>28}: {value}")

@@ -462,7 +462,9 @@ def test_ranges_and_retention_name_the_allowed_values() -> None:
 
 def test_exact_table_access_for_more_tables_than_iam_can_list_names_the_setting() -> None:
     many = json.dumps([{"table": f"tenant-{i:04d}"} for i in range(1000)])
-    with pytest.raises(SettingsError, match=r"exporter:tableAccess: 'exact' cannot name 1000 tables"):
+    with pytest.raises(
+        SettingsError, match=r"exporter:tableAccess: 'exact' cannot name 1000 tables"
+    ):
         parse_settings("prd", config(tables=many))
     settings = parse_settings("prd", config(tables=many, tableAccess="prefix"))
     assert len(settings.tables) == 1000 and settings.table_access == "prefix"
