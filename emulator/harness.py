@@ -131,6 +131,8 @@ def deploy(
     incremental: Sequence[str] = (),
     view_type: str = "NEW_AND_OLD_IMAGES",
     timeout_seconds: int = 24 * 3600,
+    catalog_database: str | None = None,
+    columns: dict[str, Sequence[str]] | None = None,
 ) -> Exporter:
     """Create the three machines from the generated definitions.
 
@@ -152,6 +154,8 @@ def deploy(
             incremental=incremental,
             view_type=view_type,
             timeout_seconds=timeout_seconds,
+            catalog_database=catalog_database,
+            columns=columns,
         ),
     )
 
@@ -181,6 +185,8 @@ def definitions(
     incremental: Sequence[str] = (),
     view_type: str = "NEW_AND_OLD_IMAGES",
     timeout_seconds: int = 24 * 3600,
+    catalog_database: str | None = None,
+    columns: dict[str, Sequence[str]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The three generated definitions, wired to each other by machine name."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
@@ -197,6 +203,7 @@ def definitions(
                 )
                 if incremental
                 else None,
+                catalog_database=catalog_database,
             )
         ),
         f"{name}-batch": batch_definition(
@@ -210,6 +217,7 @@ def definitions(
                         table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
                         prefix=prefix,
                         mode="incremental" if t in incremental else "full",
+                        columns=tuple((columns or {}).get(t, ())),
                     )
                     for t in tables
                 ],

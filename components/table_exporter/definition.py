@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .catalog import catalog_states
 from .incremental import VIEW_TYPES, incremental_states
 from .polling import PollPolicy
 from .targets import ExportTarget
@@ -136,6 +137,8 @@ class TableExportSpec:
     partition: str = "aws"
     incremental: IncrementalSpec | None = None
     """Set when any table is exported incrementally: adds the incremental branch."""
+    catalog_database: str | None = None
+    """Glue database whose ``<table>_latest`` tables follow completed full exports."""
 
 
 @dataclass(frozen=True)
@@ -300,6 +303,19 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             },
         },
     }
+    if spec.catalog_database is not None:
+        states = definition["States"]
+        for choice in states["ExportFinished"]["Choices"]:
+            if choice["Next"] == "ExportCompleted":
+                choice["Next"] = "ReadKeySchema"
+        states.update(
+            catalog_states(
+                database=spec.catalog_database,
+                partition=spec.partition,
+                retry=[TRANSIENT_BACKOFF.to_asl()],
+                next_state="ExportCompleted",
+            )
+        )
     if spec.incremental is not None:
         _add_incremental(definition, spec, export_args, first_wait)
     return definition
@@ -477,6 +493,10 @@ def batch_definition(spec: BatchSpec) -> dict[str, Any]:
                         "$exists($states.context.Map.Item.Value.mode) ? "
                         "$states.context.Map.Item.Value.mode : 'full'"
                     ),
+                    "columns": _jsonata(
+                        "$exists($states.context.Map.Item.Value.columns) ? "
+                        "$states.context.Map.Item.Value.columns : []"
+                    ),
                     "runKey": _jsonata("$states.input.runKey"),
                     "runDate": _jsonata("$states.input.runDate"),
                     "parent": _jsonata("$states.context.Execution.Id"),
@@ -502,6 +522,7 @@ def batch_definition(spec: BatchSpec) -> dict[str, Any]:
                                         "$hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256')"
                                     ),
                                     "mode": _jsonata("$states.input.mode"),
+                                    "columns": _jsonata("$states.input.columns"),
                                     "prefix": _jsonata(
                                         "$states.input.prefix & '/' & "
                                         "$substringAfter($states.input.tableArn, ':table/')"
@@ -549,6 +570,7 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
             "tableArn": t.table_arn,
             "prefix": t.prefix,
             **({"mode": t.mode} if t.mode != "full" else {}),
+            **({"columns": list(t.columns)} if t.columns else {}),
         }
         for t in spec.targets
     ]

@@ -32,6 +32,8 @@ class ExportTarget:
     prefix: str
     mode: str = "full"
     """``full`` (a full export every run) or ``incremental`` (a watermark chain)."""
+    columns: tuple[str, ...] = ()
+    """Glue struct members for the declared attributes (``schema.glue_member``)."""
 
     @property
     def table_name(self) -> str:
