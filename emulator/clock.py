@@ -81,6 +81,15 @@ def _inheriting_start(original: Any) -> Any:
     return start
 
 
+def _adopting_setup(original: Any) -> Any:
+    def setup_class(self: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        # Every request served in server mode runs at its caller's time, if it says one.
+        adopt_header(getattr(request, "headers", None))
+        return original(self, request, *args, **kwargs)
+
+    return setup_class
+
+
 def install() -> None:
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
@@ -92,3 +101,6 @@ def install() -> None:
     shim.sleep = advance
     retrier_decl.time = shim  # type: ignore[attr-defined]
     threading.Thread.start = _inheriting_start(threading.Thread.start)  # type: ignore[method-assign]
+    from moto.core.responses import BaseResponse
+
+    BaseResponse.setup_class = _adopting_setup(BaseResponse.setup_class)  # type: ignore[method-assign]

@@ -28,6 +28,8 @@ from table_exporter.definition import (
 from table_exporter.polling import PollPolicy
 from table_exporter.targets import AwsScope, ExportTarget
 
+from . import clock
+
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
@@ -35,10 +37,21 @@ ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
 
 
 def clients(endpoint_url: str | None = None) -> dict[str, Any]:
+    """boto3 clients for the emulator; against a server they carry this thread's clock."""
     kwargs: dict[str, Any] = {"region_name": REGION}
     if endpoint_url:
         kwargs.update(endpoint_url=endpoint_url, aws_access_key_id="ak", aws_secret_access_key="sk")
-    return {name: boto3.client(name, **kwargs) for name in ("dynamodb", "s3", "stepfunctions")}
+    made = {
+        name: boto3.client(name, **kwargs) for name in ("dynamodb", "s3", "stepfunctions", "glue")
+    }
+    if endpoint_url:
+        for client in made.values():
+            client.meta.events.register("request-created", _send_clock)
+    return made
+
+
+def _send_clock(request: Any, **_: Any) -> None:
+    request.headers[clock.HEADER] = repr(clock.now())
 
 
 def create_table(

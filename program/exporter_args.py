@@ -16,6 +16,8 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
             entry["prefix"] = table.prefix
         if table.export_type:
             entry["export_type"] = table.export_type
+        if table.columns:
+            entry["columns"] = dict(table.columns)
         tables.append(entry)
     args: TableExporterArgs = {
         "tables": tables,
@@ -41,6 +43,8 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
         "noncurrent_version_expiration_days": settings.noncurrent_version_expiration_days,
         "tags": {"stack": stack, **settings.tags},
         "table_access": settings.table_access,
+        "catalog_enabled": settings.catalog_enabled,
+        "catalog_database_name": settings.catalog_database or f"dynamodb_exports_{stack}",
     }
     optional = {
         "bucket_name": settings.bucket_name,

@@ -72,6 +72,10 @@ class TableSetting(BaseModel):
     table: TableRef
     prefix: Prefix | None = None
     export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"] | None = None
+    columns: dict[
+        str,
+        Literal["string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"],
+    ] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -125,6 +129,8 @@ class ExporterSettings(BaseModel):
     table_access: Literal["exact", "prefix", "all"] = "exact"
     export_view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_AND_OLD_IMAGES"
     watermark_lag_alarm_hours: Annotated[int, _range(1, 720, "hours")] = 30
+    catalog_enabled: bool = True
+    catalog_database: Annotated[str, AfterValidator(check.check_glue_database)] | None = None
 
     @field_validator("tables")
     @classmethod

@@ -358,3 +358,15 @@ def check_tags(tags: Mapping[str, str]) -> Mapping[str, str]:
         if len(value) > 256:
             raise ValueError(f"tag {key!r}: value must be at most 256 characters, got {len(value)}")
     return tags
+
+
+_GLUE_DATABASE = re.compile(r"^[a-z0-9_]{1,255}$")
+
+
+def check_glue_database(name: str) -> str:
+    """Athena reads Glue names in lowercase; underscores avoid quoting in every query."""
+    if not _GLUE_DATABASE.match(name):
+        raise ValueError(
+            "must be 1-255 lowercase letters, digits or underscores (a Glue database name)"
+        )
+    return name

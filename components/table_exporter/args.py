@@ -49,6 +49,10 @@ class TableArgs(TypedDict, total=False):
     """S3 prefix for this table's exports. Default: the component's ``prefix``."""
     export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
     """This table's export type. Default: the component's ``export_type``. A plain value."""
+    columns: Mapping[str, str]
+    """Attributes to type in Athena and local queries, besides the key attributes:
+    name -> ``string``, ``number``, ``boolean``, ``list``, ``map``, ``string_set``,
+    ``number_set`` or ``binary`` (see ``schema.py``). Default none."""
 
 
 class TableExporterArgs(TypedDict, total=False):
@@ -114,6 +118,11 @@ class TableExporterArgs(TypedDict, total=False):
     """Created bucket: delete exports after this many days. Default: never."""
     tags: Mapping[str, str]
     """Tags for every taggable resource. Default none."""
+    catalog_enabled: bool
+    """Create a Glue database and Athena workgroup, and keep ``<table>_latest`` tables
+    pointed at each table's newest completed export. Default True."""
+    catalog_database_name: str
+    """Glue database name. Default ``<name>_dynamodb_exports``."""
     table_access: Literal["exact", "prefix", "all"]
     """How the table export role names tables: ``exact`` ARNs (default; fails clearly
     when too many tables to list within IAM's policy size limit), ``prefix`` patterns,
@@ -146,6 +155,7 @@ DEFAULTS: dict[str, Any] = {
     "noncurrent_version_expiration_days": 30,
     "tags": {},
     "table_access": "exact",
+    "catalog_enabled": True,
 }
 
 _PLAIN = (
@@ -172,6 +182,8 @@ _PLAIN = (
     "export_type",
     "export_view_type",
     "watermark_lag_alarm_hours",
+    "catalog_enabled",
+    "catalog_database_name",
 )
 
 

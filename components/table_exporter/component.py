@@ -34,6 +34,18 @@ TYPE_TOKEN = "table-exporter:index:TableExporter"
 MODES = {"FULL_EXPORT": "full", "INCREMENTAL_EXPORT": "incremental"}
 
 
+def _members(columns: dict[str, str]) -> tuple[str, ...]:
+    from .schema import Column, glue_member
+
+    return tuple(glue_member(Column(name, kind)) for name, kind in columns.items())  # type: ignore[arg-type]
+
+
+def _glue_name(name: str) -> str:
+    from .schema import glue_table_name
+
+    return glue_table_name(name, "")
+
+
 def _targets(
     scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str, default_type: str
 ) -> list[ExportTarget]:
@@ -42,6 +54,7 @@ def _targets(
             table_arn=table_arn(entry["table"], scope),
             prefix=normalise_prefix(entry.get("prefix") or default_prefix),
             mode=MODES[entry.get("export_type") or default_type],
+            columns=_members(entry.get("columns") or {}),
         )
         for entry in tables
     ]
@@ -69,6 +82,8 @@ class TableExporter(pulumi.ComponentResource):
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
     topic: aws.sns.Topic | None
     state_table: aws.dynamodb.Table | None
+    catalog_database: aws.glue.CatalogDatabase | None
+    workgroup: aws.athena.Workgroup | None
 
     run_state_machine_arn: pulumi.Output[str]
     run_state_machine_name: pulumi.Output[str]
@@ -160,6 +175,44 @@ class TableExporter(pulumi.ComponentResource):
                 )
             )
 
+        # Athena: a Glue database the machines keep current, and a workgroup to query it.
+        self.catalog_database = None
+        self.workgroup = None
+        catalog_database: str | None = None
+        workgroup_name: pulumi.Input[str | None] = None
+        if values["catalog_enabled"]:
+            catalog_database = values.get("catalog_database_name") or _glue_name(
+                f"{name}_dynamodb_exports"
+            )
+            self.catalog_database = aws.glue.CatalogDatabase(
+                f"{name}-catalog",
+                name=catalog_database,
+                description="Tables over the newest completed DynamoDB exports",
+                opts=child,
+            )
+            self.workgroup = aws.athena.Workgroup(
+                f"{name}-athena",
+                force_destroy=False,
+                configuration={
+                    "enforce_workgroup_configuration": True,
+                    "publish_cloudwatch_metrics_enabled": True,
+                    "result_configuration": {
+                        "output_location": bucket_name.apply(lambda b: f"s3://{b}/athena-results/"),
+                        "encryption_configuration": (
+                            {
+                                "encryption_option": "SSE_KMS",
+                                "kms_key_arn": values.get("kms_key_arn"),
+                            }
+                            if values["sse_algorithm"] == "KMS"
+                            else {"encryption_option": "SSE_S3"}
+                        ),
+                    },
+                },
+                tags=tags,
+                opts=child,
+            )
+            workgroup_name = self.workgroup.name
+
         # The three machines: run -> batch -> table export, each with its own role.
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
@@ -170,7 +223,12 @@ class TableExporter(pulumi.ComponentResource):
         table_access = values["table_access"]
 
         def table_policy(
-            s: AwsScope, t: list[ExportTarget], bucket: str, key: str | None, state: str | None
+            s: AwsScope,
+            t: list[ExportTarget],
+            bucket: str,
+            key: str | None,
+            state: str | None,
+            workgroup: str | None,
         ) -> str:
             document = policies.table_export_role_policy(
                 s,
@@ -181,6 +239,8 @@ class TableExporter(pulumi.ComponentResource):
                 tracing=tracing,
                 table_access=table_access,
                 state_table_arn=state,
+                catalog_database=catalog_database,
+                athena_workgroup=workgroup if state else None,
             )
             granted = policies.granted_tables(document)
             if granted != policies.exact_table_resources(t):
@@ -198,14 +258,20 @@ class TableExporter(pulumi.ComponentResource):
             "table-export",
             scope,
             policy=pulumi.Output.all(
-                scope, targets, bucket_name, values.get("kms_key_arn"), state_table_arn
-            ).apply(lambda v: table_policy(v[0], v[1], v[2], v[3], v[4])),
+                scope,
+                targets,
+                bucket_name,
+                values.get("kms_key_arn"),
+                state_table_arn,
+                workgroup_name,
+            ).apply(lambda v: table_policy(v[0], v[1], v[2], v[3], v[4], v[5])),
             definition=pulumi.Output.all(
                 scope,
                 bucket_name,
                 values.get("bucket_owner"),
                 values.get("kms_key_arn"),
                 incremental,
+                workgroup_name,
             ).apply(
                 lambda v: table_export_definition(
                     TableExportSpec(
@@ -220,6 +286,8 @@ class TableExporter(pulumi.ComponentResource):
                         timeout_seconds=export_timeout,
                         partition=v[0].partition,
                         incremental=v[4],
+                        catalog_database=catalog_database,
+                        athena_workgroup=v[5],
                     )
                 )
             ),

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .catalog import catalog_states
+from .catalog import catalog_states, changes_states
 from .incremental import VIEW_TYPES, incremental_states
 from .polling import PollPolicy
 from .targets import ExportTarget
@@ -139,6 +139,8 @@ class TableExportSpec:
     """Set when any table is exported incrementally: adds the incremental branch."""
     catalog_database: str | None = None
     """Glue database whose ``<table>_latest`` tables follow completed full exports."""
+    athena_workgroup: str | None = None
+    """Workgroup the incremental tables' current-state queries are saved in."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +360,29 @@ def _add_incremental(
             first_wait=first_wait,
         )
     )
+    if spec.catalog_database is not None and spec.athena_workgroup is not None:
+        # A completed baseline also moves Athena's tables; windows need no catalog change.
+        states["BaselineRecorded"] = {
+            "Type": "Choice",
+            "Choices": [
+                {
+                    "Condition": _jsonata("$windows[-1].kind = 'baseline'"),
+                    "Next": "BaselineReadKeySchema",
+                }
+            ],
+            "Default": "ReadRecoveryWindow",
+        }
+        states["RecordWindow"]["Next"] = "BaselineRecorded"
+        states.update(
+            changes_states(
+                database=spec.catalog_database,
+                workgroup=spec.athena_workgroup,
+                partition=spec.partition,
+                retry=[TRANSIENT_BACKOFF.to_asl()],
+                next_state="ReadRecoveryWindow",
+                reject_to="ReleaseLockAfterError",
+            )
+        )
 
 
 # Reads a failed child's details out of the error startExecution.sync:2 reports: its

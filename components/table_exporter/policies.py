@@ -223,6 +223,8 @@ def table_export_role_policy(
     tracing: bool = False,
     table_access: TableAccess = "exact",
     state_table_arn: str | None = None,
+    catalog_database: str | None = None,
+    athena_workgroup: str | None = None,
 ) -> Document:
     """What the table export machine calls: start and describe exports of the
     configured tables, and the writes DynamoDB performs on its behalf; with
@@ -231,6 +233,8 @@ def table_export_role_policy(
     table_actions = ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"]
     if state_table_arn:
         table_actions.append("dynamodb:DescribeContinuousBackups")
+    if catalog_database:
+        table_actions.append("dynamodb:DescribeTable")
 
     def document(tables: list[str]) -> Document:
         statements = [
@@ -254,6 +258,26 @@ def table_export_role_policy(
                             "kms:ViaService": f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"
                         }
                     },
+                )
+            )
+        if catalog_database:
+            statements.append(
+                _statement(
+                    "PointAthenaAtCompletedExports",
+                    ["glue:CreateTable", "glue:UpdateTable"],
+                    [
+                        scope.arn("glue", "catalog"),
+                        scope.arn("glue", f"database/{catalog_database}"),
+                        scope.arn("glue", f"table/{catalog_database}/*"),
+                    ],
+                )
+            )
+        if athena_workgroup:
+            statements.append(
+                _statement(
+                    "SaveCurrentStateQueries",
+                    ["athena:CreateNamedQuery"],
+                    [scope.arn("athena", f"workgroup/{athena_workgroup}")],
                 )
             )
         if state_table_arn:
