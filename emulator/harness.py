@@ -42,7 +42,8 @@ def clients(endpoint_url: str | None = None) -> dict[str, Any]:
     if endpoint_url:
         kwargs.update(endpoint_url=endpoint_url, aws_access_key_id="ak", aws_secret_access_key="sk")
     made = {
-        name: boto3.client(name, **kwargs) for name in ("dynamodb", "s3", "stepfunctions", "glue")
+        name: boto3.client(name, **kwargs)
+        for name in ("dynamodb", "s3", "stepfunctions", "glue", "athena")
     }
     if endpoint_url:
         for client in made.values():
@@ -173,9 +174,10 @@ def deploy(
     )
 
 
-def create_state_table(ddb: Any, name: str = "exporter") -> str:
-    """The watermark table the component creates for incremental exports."""
-    table = f"{name}-state"
+def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = None) -> str:
+    """The watermark table the component creates for incremental exports
+    (``<name>-state`` unless ``table`` names it)."""
+    table = table or f"{name}-state"
     ddb.create_table(
         TableName=table,
         KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import json
 import logging
@@ -20,10 +19,14 @@ import time
 import uuid
 from typing import Any
 
-from emulator import export_model
-from emulator.harness import clients, deploy_definitions
+from table_exporter.schema import Column, columns_from
+
+from emulator import clock, export_model
+from emulator.harness import clients, create_state_table, deploy_definitions
+from emulator.local_query import query_changes, query_export
 from emulator.server import running_emulator
-from emulator.stack import capture_stack
+from emulator.stack import capture_stack, stack_config
+from program.stack_config import parse_settings
 
 SAMPLE_ROWS: dict[str, list[dict[str, Any]]] = {
     "orders": [
@@ -58,6 +61,10 @@ SAMPLE_ROWS: dict[str, list[dict[str, Any]]] = {
         {"pk": {"S": "c-3"}, "name": {"S": "Chloé"}, "tier": {"S": "silver"}},
     ],
 }
+
+
+def stack_settings(stack: str) -> Any:
+    return parse_settings(stack, stack_config(stack))
 
 
 def say(message: str) -> None:
@@ -131,6 +138,53 @@ def read_rows(s3: Any, location: str, limit: int = 3) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
+def run_scheduled(aws: dict[str, Any], exporter: Any, schedule_input: str) -> dict[str, Any]:
+    """Start one run the way the scheduler does, show its progress, return its result."""
+    scheduled = clock.now_datetime().replace(second=0, microsecond=0)
+    payload = schedule_input.replace(
+        "<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
+    )
+    say(f"  input {payload}")
+    execution = aws["stepfunctions"].start_execution(
+        stateMachineArn=exporter.run_arn, name=f"scheduled-{uuid.uuid4().hex[:12]}", input=payload
+    )["executionArn"]
+    progress = Progress(aws["stepfunctions"], exporter.table_arn)
+    deadline = time.monotonic() + 180
+    while True:
+        progress.show(execution)
+        described = aws["stepfunctions"].describe_execution(executionArn=execution)
+        if described["status"] != "RUNNING":
+            progress.show(execution)
+            return dict(described)
+        if time.monotonic() > deadline:
+            raise SystemExit("  the run did not finish within 180 s")
+        time.sleep(0.2)
+
+
+def summarise(described: dict[str, Any]) -> list[dict[str, Any]]:
+    say(f"  run {described['status']}")
+    if described["status"] != "SUCCEEDED":
+        say(f"  {described.get('error')}: {described.get('cause')}")
+        raise SystemExit(1)
+    tables: list[dict[str, Any]] = json.loads(described["output"])["tables"]
+    for table in tables:
+        if table["mode"] == "full":
+            say(
+                f"  {table['table']:<10} full        {table['status']:<9} items={table['itemCount']:<3} "
+                f"billedBytes={table['billedSizeBytes']:<5} {table['s3Location']}"
+            )
+            continue
+        say(
+            f"  {table['table']:<10} incremental {table['status']:<9} watermark={table.get('watermark')}"
+        )
+        for export in table.get("exports", []):
+            window = f"[{export.get('from', '...')}, {export['to']})"
+            say(
+                f"    {export['kind']:<11} {window} items={export['itemCount']} {export['s3Location']}"
+            )
+    return tables
+
+
 def main() -> int:
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -140,58 +194,97 @@ def main() -> int:
     run_definition = machines[stack.mocks.physical_name("exporter-run")]
     schedule_input = stack.outputs["schedule_input"]
     bucket = stack.outputs["bucket_name"]
+    database = stack.resource("aws:glue/catalogDatabase:CatalogDatabase", "exporter-catalog")[
+        "name"
+    ]
     say(f"  state machines: {', '.join(machines)}")
     say(f"  schedule input {schedule_input}")
 
     with running_emulator() as url:
-        say(f"2. Emulator listening on {url}")
+        say(
+            f"2. Emulator listening on {url} (virtual clock at {clock.now_datetime():%Y-%m-%d %H:%M} UTC)"
+        )
         aws = clients(url)
         aws["s3"].create_bucket(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
         )
-        say(f"  bucket {bucket}")
+        aws["glue"].create_database(DatabaseInput={"Name": database})
+        aws["athena"].create_work_group(Name=stack.mocks.physical_name("exporter-athena"))
+        say(f"  bucket {bucket}, Glue database {database}")
+        create_state_table(aws["dynamodb"], table=stack.mocks.physical_name("exporter-state"))
         create_tables(aws["dynamodb"], run_definition)
         exporter = deploy_definitions(aws["stepfunctions"], "exporter", machines)
-        run_arn, table_arn = exporter.run_arn, exporter.table_arn
         export_model.MODEL.default = export_model.Behaviour(duration_seconds=150)
+        clock.advance(600)
 
-        scheduled = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
-        payload = schedule_input.replace(
-            "<aws.scheduler.scheduled-time>", scheduled.strftime("%Y-%m-%dT%H:%M:%SZ")
-        )
-        say(f"3. Starting the run as the scheduler would, input {payload}")
-        execution = aws["stepfunctions"].start_execution(
-            stateMachineArn=run_arn, name=f"scheduled-{uuid.uuid4().hex[:12]}", input=payload
-        )["executionArn"]
-        progress = Progress(aws["stepfunctions"], table_arn)
-        deadline = time.monotonic() + 120
-        while True:
-            progress.show(execution)
-            described = aws["stepfunctions"].describe_execution(executionArn=execution)
-            if described["status"] != "RUNNING":
-                progress.show(execution)
-                break
-            if time.monotonic() > deadline:
-                say("  the run did not finish within 120 s")
-                return 1
-            time.sleep(0.2)
+        say("3. First scheduled run: a full export of orders, the baseline of customers")
+        first = summarise(run_scheduled(aws, exporter, schedule_input))
 
-        say(f"4. Run {described['status']}")
-        if described["status"] != "SUCCEEDED":
-            say(f"  {described.get('error')}: {described.get('cause')}")
-            return 1
-        output = json.loads(described["output"])
-        for table in output["tables"]:
-            say(
-                f"  {table['table']:<10} {table['status']:<9} items={table['itemCount']:<3} "
-                f"billedBytes={table['billedSizeBytes']:<5} {table['s3Location']}"
-            )
-            say(f"    export {table['exportArn']}")
-        say("5. Rows read back from S3 (DynamoDB JSON, as exported)")
-        for table in output["tables"]:
-            for row in read_rows(aws["s3"], table["s3Location"]):
+        say("4. Rows read back from S3 (DynamoDB JSON, as exported)")
+        for table in first:
+            location = table.get("s3Location") or table["exports"][-1]["s3Location"]
+            for row in read_rows(aws["s3"], location):
                 say(f"  {table['table']:<10} {json.dumps(row['Item'], ensure_ascii=False)}")
+
+        say("5. Writes to customers, then two hours later the next scheduled run")
+        ddb = aws["dynamodb"]
+        ddb.update_item(
+            TableName="customers",
+            Key={"pk": {"S": "c-2"}},
+            UpdateExpression="SET tier = :t",
+            ExpressionAttributeValues={":t": {"S": "gold"}},
+        )
+        ddb.put_item(
+            TableName="customers",
+            Item={"pk": {"S": "c-4"}, "name": {"S": "Dai"}, "tier": {"S": "bronze"}},
+        )
+        ddb.delete_item(TableName="customers", Key={"pk": {"S": "c-3"}})
+        clock.advance(2 * 3600)
+        second = summarise(run_scheduled(aws, exporter, schedule_input))
+        for table in second:
+            for export in table.get("exports", []):
+                if export["kind"] == "incremental":
+                    for row in read_rows(aws["s3"], export["s3Location"], limit=10):
+                        change = {k: row[k] for k in ("Keys", "NewImage") if k in row}
+                        say(f"  {table['table']:<10} {json.dumps(change, ensure_ascii=False)}")
+
+        say("6. Athena's tables follow completed exports only")
+        for table in aws["glue"].get_tables(DatabaseName=database)["TableList"]:
+            say(f"  {database}.{table['Name']:<22} -> {table['StorageDescriptor']['Location']}")
+        show_local_query(aws, stack_settings("dev"), first, second)
     return 0
+
+
+def show_local_query(
+    aws: dict[str, Any], settings: Any, first: list[dict[str, Any]], second: list[dict[str, Any]]
+) -> None:
+    """The same column mapping Athena's Glue tables use, over the exported files, in DuckDB."""
+    declared = {t.table_name: t.columns for t in settings.tables}
+    orders = next(t for t in second if t["table"] == "orders")
+    say("7. Local SQL over the export (DuckDB, the Glue tables' column mapping)")
+    result = query_export(
+        aws["s3"],
+        orders["s3Location"],
+        columns_from(declared["orders"]),
+        'SELECT "menuItem", SUM(quantity) AS quantity FROM items GROUP BY 1 ORDER BY 2 DESC',
+    )
+    say("  menuItem            quantity")
+    for item, quantity in result.rows:
+        say(f"  {item:<19} {quantity.normalize()}")
+    customers_first = next(t for t in first if t["table"] == "customers")
+    customers_second = next(t for t in second if t["table"] == "customers")
+    windows = [e["s3Location"] for e in customers_second["exports"] if e["kind"] == "incremental"]
+    current = query_changes(
+        aws["s3"],
+        windows,
+        [Column("pk", "string")],
+        columns_from(declared["customers"]),
+        "SELECT pk, name, tier FROM current_state ORDER BY pk",
+        baseline=customers_first["exports"][0]["s3Location"],
+    )
+    say("  customers now (baseline + incremental window): pk, name, tier")
+    for row in current.rows:
+        say(f"  {row}")
 
 
 if __name__ == "__main__":

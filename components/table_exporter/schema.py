@@ -6,18 +6,15 @@ OpenX JSON SerDe over ``Item``, or over ``Keys``/``NewImage``/``OldImage`` for
 incremental exports) and the SQL that turns those members into typed values in Athena
 and in DuckDB, so both engines give the same columns with the same types:
 
-============  ==============  =====================  ==========================
-type          descriptor      Glue struct member     query result
-============  ==============  =====================  ==========================
-string        ``S``           ``struct<s:string>``   text
-number        ``N``           ``struct<n:string>``   ``DECIMAL(38, 9)``
-boolean       ``BOOL``        ``struct<bool:boolean>``  boolean
-list          ``L``           ``struct<l:string>``   JSON (still typed inside)
-map           ``M``           ``struct<m:string>``   JSON (still typed inside)
-string_set    ``SS``          ``struct<ss:array<string>>``  array of text
-number_set    ``NS``          ``struct<ns:array<string>>``  array of ``DECIMAL(38, 9)``
-binary        ``B``           ``struct<b:string>``   bytes (decoded from base64)
-============  ==============  =====================  ==========================
+- ``string`` (``S``): ``struct<s:string>``, read as text;
+- ``number`` (``N``): ``struct<n:string>``, read as ``DECIMAL(38, 9)``;
+- ``boolean`` (``BOOL``): ``struct<bool:boolean>``, read as a boolean;
+- ``list`` (``L``) and ``map`` (``M``): ``struct<l:string>`` and ``struct<m:string>``,
+  read as JSON (the SerDe hands nested JSON to a string as its text; the values inside
+  keep their DynamoDB type descriptors);
+- ``string_set`` (``SS``): ``struct<ss:array<string>>``, read as an array of text;
+- ``number_set`` (``NS``): ``struct<ns:array<string>>``, read as an array of decimals;
+- ``binary`` (``B``): ``struct<b:string>``, base64 text read as bytes.
 
 An item without the attribute, or with it under another type, reads as NULL. Numbers
 are cast to ``DECIMAL(38, 9)``: more than 9 decimals are rounded and more than 29
@@ -170,9 +167,10 @@ def with_keys(key_columns: Sequence[Column], columns: Sequence[Column]) -> tuple
 
 def _check_not_reserved(columns: Sequence[Column], reserved: Iterable[str]) -> None:
     """Columns the generated SQL adds itself must not be shadowed by an attribute."""
-    clash = {r.lower() for r in reserved} & {c.field for c in columns}
-    if clash:
-        raise ValueError(f"column {sorted(clash)[0]!r}: the name is reserved by the query")
+    taken = {r.lower() for r in reserved}
+    for column in columns:
+        if column.field in taken:
+            raise ValueError(f"column {column.name!r}: the query adds a column of that name itself")
 
 
 # -- Glue ------------------------------------------------------------------------------
