@@ -147,6 +147,7 @@ def deploy(
     timeout_seconds: int = 24 * 3600,
     catalog_database: str | None = None,
     columns: dict[str, Sequence[str]] | None = None,
+    athena_workgroup: str | None = None,
 ) -> Exporter:
     """Create the three machines from the generated definitions.
 
@@ -170,6 +171,7 @@ def deploy(
             timeout_seconds=timeout_seconds,
             catalog_database=catalog_database,
             columns=columns,
+            athena_workgroup=athena_workgroup,
         ),
     )
 
@@ -202,6 +204,7 @@ def definitions(
     timeout_seconds: int = 24 * 3600,
     catalog_database: str | None = None,
     columns: dict[str, Sequence[str]] | None = None,
+    athena_workgroup: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """The three generated definitions, wired to each other by machine name."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
@@ -219,6 +222,7 @@ def definitions(
                 if incremental
                 else None,
                 catalog_database=catalog_database,
+                athena_workgroup=athena_workgroup,
             )
         ),
         f"{name}-batch": batch_definition(

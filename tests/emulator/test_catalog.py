@@ -1,0 +1,171 @@
+"""Athena's tables follow completed exports only: the catalog states, executed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from emulator import clock, harness
+from emulator.export_model import MODEL
+from table_exporter.catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
+
+DATABASE = "exports_db"
+WORKGROUP = "exports"
+BUCKET = "catalog-exports"
+ROWS = [
+    {"pk": {"S": "o-1"}, "menuItem": {"S": "ramen"}, "quantity": {"N": "2"}},
+    {"pk": {"S": "o-2"}, "menuItem": {"S": "gyoza"}, "quantity": {"N": "6"}},
+]
+COLUMNS = {"orders": ["menuitem:struct<s:string>", "quantity:struct<n:string>"]}
+
+
+@pytest.fixture
+def catalog(aws: dict[str, Any]) -> Any:
+    glue = boto3.client("glue", region_name=harness.REGION)
+    glue.create_database(DatabaseInput={"Name": DATABASE})
+    athena = boto3.client("athena", region_name=harness.REGION)
+    athena.create_work_group(Name=WORKGROUP)
+    harness.create_bucket(aws["s3"], BUCKET)
+    return glue
+
+
+def _table(glue: Any, name: str) -> dict[str, Any] | None:
+    tables = {t["Name"]: t for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
+    return tables.get(name)
+
+
+def _deploy(aws: dict[str, Any], **kwargs: Any) -> harness.Exporter:
+    return harness.deploy(
+        aws["stepfunctions"],
+        bucket=BUCKET,
+        catalog_database=DATABASE,
+        athena_workgroup=WORKGROUP,
+        columns=COLUMNS,
+        **kwargs,
+    )
+
+
+def _location(output: dict[str, Any], table: str) -> str:
+    return next(t["s3Location"] for t in output["tables"] if t["table"] == table)
+
+
+def test_completed_export_points_typed_and_raw_tables_at_its_data_folder(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+
+    run = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+
+    assert run["status"] == "SUCCEEDED"
+    data = _location(json.loads(run["output"]), "orders") + "data/"
+    typed, raw = _table(catalog, "orders_latest"), _table(catalog, "orders_latest_raw")
+    assert typed is not None and raw is not None
+    for table in (typed, raw):
+        storage = table["StorageDescriptor"]
+        assert storage["Location"] == data
+        assert storage["InputFormat"] == INPUT_FORMAT
+        assert storage["OutputFormat"] == OUTPUT_FORMAT
+        assert storage["SerdeInfo"]["SerializationLibrary"] == SERDE
+        assert table["Parameters"]["classification"] == "json"
+        assert table["Parameters"]["compressionType"] == "gzip"
+    # Key attributes come from the table itself, declared attributes from the settings.
+    assert typed["StorageDescriptor"]["Columns"] == [
+        {
+            "Name": "item",
+            "Type": "struct<pk:struct<s:string>,menuitem:struct<s:string>,quantity:struct<n:string>>",
+        }
+    ]
+    assert raw["StorageDescriptor"]["Columns"] == [{"Name": "item", "Type": "map<string,string>"}]
+
+
+def test_a_later_export_repoints_the_tables_but_a_failed_one_never_does(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+    first = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+    second = ex.run("run-2", {"scheduledTime": "2026-01-06T04:00:00Z"})
+    second_data = _location(json.loads(second["output"]), "orders") + "data/"
+    assert second_data != _location(json.loads(first["output"]), "orders") + "data/"
+    assert (
+        catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"][
+            "StorageDescriptor"
+        ]["Location"]
+        == second_data
+    )
+
+    MODEL.behave("orders", fail_code="UNKNOWN", fail_message="write failed")
+    failed = ex.run("run-3", {"scheduledTime": "2026-01-07T04:00:00Z"})
+
+    assert failed["status"] == "FAILED"
+    for name in ("orders_latest", "orders_latest_raw"):
+        table = catalog.get_table(DatabaseName=DATABASE, Name=name)["Table"]
+        assert table["StorageDescriptor"]["Location"] == second_data
+
+
+def test_a_table_whose_first_export_fails_gets_no_catalog_table(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    MODEL.behave("orders", fail_code="UNKNOWN", fail_message="write failed")
+    ex = _deploy(aws, tables=["orders"])
+
+    assert ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})["status"] == "FAILED"
+    assert catalog.get_tables(DatabaseName=DATABASE)["TableList"] == []
+
+
+def test_incremental_baseline_creates_the_projected_changes_table_and_current_state_query(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    harness.create_state_table(aws["dynamodb"])
+    ex = _deploy(aws, tables=["orders"], incremental=["orders"], prefix="exports")
+    clock.advance(3600)
+
+    baseline = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+
+    assert baseline["status"] == "SUCCEEDED"
+    result = json.loads(baseline["output"])["tables"][0]
+    baseline_export = result["exports"][0]
+    assert baseline_export["kind"] == "baseline"
+    changes = catalog.get_table(DatabaseName=DATABASE, Name="orders_changes")["Table"]
+    parameters = changes["Parameters"]
+    stamp = "2026-01-05-03-55"  # latest restorable time at the baseline, minute precision
+    assert baseline_export["to"].startswith("2026-01-05T03:55")
+    assert parameters["projection.enabled"] == "true"
+    assert parameters["projection.window_start.type"] == "date"
+    assert parameters["projection.window_start.format"] == "yyyy-MM-dd-HH-mm"
+    assert parameters["projection.window_start.range"] == f"{stamp},NOW"
+    assert parameters["projection.window_start.interval.unit"] == "MINUTES"
+    template = f"s3://{BUCKET}/exports/orders/incremental/${{window_start}}/"
+    assert parameters["storage.location.template"] == template
+    assert changes["PartitionKeys"] == [{"Name": "window_start", "Type": "string"}]
+    assert [c["Name"] for c in changes["StorageDescriptor"]["Columns"]] == [
+        "metadata",
+        "keys",
+        "newimage",
+        "oldimage",
+    ]
+    latest = catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"]
+    assert latest["StorageDescriptor"]["Location"] == baseline_export["s3Location"] + "data/"
+
+    athena = boto3.client("athena", region_name=harness.REGION)
+    ids = athena.list_named_queries(WorkGroup=WORKGROUP)["NamedQueryIds"]
+    queries = [athena.get_named_query(NamedQueryId=i)["NamedQuery"] for i in ids]
+    assert [q["Name"] for q in queries] == ["orders_current_state"]
+    sql = queries[0]["QueryString"]
+    assert f"FROM {DATABASE}.orders_changes" in sql and f"{DATABASE}.orders_latest_raw" in sql
+    assert f"window_start >= '{stamp}'" in sql
+    assert "row_number() OVER (PARTITION BY keys ORDER BY written DESC)" in sql
+
+    # A later window leaves the baseline tables where they are.
+    aws["dynamodb"].put_item(TableName="orders", Item={"pk": {"S": "o-3"}, "quantity": {"N": "1"}})
+    clock.advance(2 * 3600)
+    window = ex.run("run-2", {"scheduledTime": "2026-01-05T06:00:00Z"})
+    assert json.loads(window["output"])["tables"][0]["exports"][0]["kind"] == "incremental"
+    latest = catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"]
+    assert latest["StorageDescriptor"]["Location"] == baseline_export["s3Location"] + "data/"
