@@ -7,10 +7,10 @@ from typing import Any
 
 import boto3
 import pytest
+from table_exporter.catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 
 from emulator import clock, harness
 from emulator.export_model import MODEL
-from table_exporter.catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 
 DATABASE = "exports_db"
 WORKGROUP = "exports"
