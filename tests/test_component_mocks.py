@@ -305,3 +305,110 @@ def test_contradictory_or_out_of_range_args_fail_at_construction(
 ) -> None:
     with pytest.raises(TableExporterArgsError, match=fragment):
         TableExporter("bad", args)
+
+
+INCREMENTAL: TableExporterArgs = {
+    "tables": [
+        {"table": "orders", "columns": {"menuItem": "string", "quantity": "number"}},
+        {"table": "customers", "export_type": "INCREMENTAL_EXPORT"},
+    ],
+    "catalog_database_name": "exports_dev",
+}
+
+
+@pulumi.runtime.test
+def test_incremental_tables_get_an_encrypted_state_table_and_a_watermark_lag_alarm(
+    mocks: RecordingMocks,
+):
+    def check(m: RecordingMocks) -> None:
+        state = _one(m, "aws:dynamodb/table:Table").inputs
+        assert state["hashKey"] == "pk" and state["billingMode"] == "PAY_PER_REQUEST"
+        assert state["pointInTimeRecovery"] == {"enabled": True}
+        assert state["serverSideEncryption"] == {"enabled": True}
+        alarms = {r.name: r.inputs for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+        lag = alarms["nightly-alarm-watermark-lag"]
+        assert lag["namespace"] == "DynamoDBTableExporter"
+        assert lag["metricName"] == "WatermarkLagSeconds"
+        assert lag["dimensions"] == {"Exporter": "nightly"}
+        assert lag["threshold"] == 12 * 3600
+        machine = next(
+            r
+            for r in m.of_type("aws:sfn/stateMachine:StateMachine")
+            if r.name == "nightly-table-export"
+        )
+        states = json.loads(machine.inputs["definition"])["States"]
+        assert states["AcquireLock"]["Arguments"]["TableName"] == "nightly-state-1a2b3c4"
+        run = json.loads(
+            next(
+                r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if r.name == "nightly-run"
+            ).inputs["definition"]
+        )
+        configured = run["States"]["PlanRun"]["Assign"]["configuredTables"]
+        assert [t.get("mode", "full") for t in configured] == ["full", "incremental"]
+        assert configured[0]["columns"] == [
+            "menuitem:struct<s:string>",
+            "quantity:struct<n:string>",
+        ]
+
+    return _build(mocks, {**INCREMENTAL, "watermark_lag_alarm_hours": 12}, check)
+
+
+@pulumi.runtime.test
+def test_full_only_exporters_create_no_state_table(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        assert not m.of_type("aws:dynamodb/table:Table")
+        assert "nightly-alarm-watermark-lag" not in {
+            r.name for r in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        }
+
+    return _build(mocks, BASE, check)
+
+
+@pulumi.runtime.test
+def test_catalog_database_and_workgroup_with_enforced_encrypted_results(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        database = _one(m, "aws:glue/catalogDatabase:CatalogDatabase").inputs
+        assert database["name"] == "exports_dev"
+        workgroup = _one(m, "aws:athena/workgroup:Workgroup").inputs["configuration"]
+        assert workgroup["enforceWorkgroupConfiguration"] is True
+        result = workgroup["resultConfiguration"]
+        assert result["outputLocation"] == "s3://nightly-bucket-1a2b3c4/athena-results/"
+        assert result["encryptionConfiguration"] == {"encryptionOption": "SSE_S3"}
+        machine = next(
+            r
+            for r in m.of_type("aws:sfn/stateMachine:StateMachine")
+            if r.name == "nightly-table-export"
+        )
+        states = json.loads(machine.inputs["definition"])["States"]
+        assert states["PublishLatest"]["Arguments"]["DatabaseName"] == "exports_dev"
+        assert states["SaveCurrentStateQuery"]["Arguments"]["WorkGroup"] == "nightly-athena-1a2b3c4"
+        policy = json.loads(
+            next(
+                r
+                for r in m.of_type("aws:iam/rolePolicy:RolePolicy")
+                if r.name == "nightly-table-export-policy"
+            ).inputs["policy"]
+        )
+        sids = {s["Sid"] for s in policy["Statement"]}
+        assert {
+            "PointAthenaAtCompletedExports",
+            "SaveCurrentStateQueries",
+            "KeepWatermarks",
+        } <= sids
+
+    return _build(mocks, INCREMENTAL, check)
+
+
+@pulumi.runtime.test
+def test_catalog_can_be_turned_off(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        assert not m.of_type("aws:glue/catalogDatabase:CatalogDatabase")
+        assert not m.of_type("aws:athena/workgroup:Workgroup")
+        machine = next(
+            r
+            for r in m.of_type("aws:sfn/stateMachine:StateMachine")
+            if r.name == "nightly-table-export"
+        )
+        assert "PublishLatest" not in json.loads(machine.inputs["definition"])["States"]
+
+    return _build(mocks, {**BASE, "catalog_enabled": False}, check)
