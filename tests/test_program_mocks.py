@@ -84,3 +84,21 @@ def test_bad_config_stops_the_program_before_any_resource_is_registered(
     from emulator import stack as stack_module
 
     assert stack_module.LAST_MOCKS is not None and stack_module.LAST_MOCKS.resources == []
+
+
+def test_resources_do_not_grow_with_the_number_of_tables() -> None:
+    counts = {}
+    for count in (1, 1000):
+        config = {
+            **stack_config("prd"),
+            "exporter:tables": json.dumps([{"table": f"tenant-{i:04d}"} for i in range(count)]),
+            "exporter:tableAccess": "prefix",
+        }
+        stack = capture_stack("prd", config=config)
+        counts[count] = sorted((r.typ, r.name) for r in stack.mocks.resources)
+        _, run = stack.state_machine("run")
+        assert len(run["States"]["PlanRun"]["Assign"]["configuredTables"]) == count
+        assert len(json.dumps(run)) < 1_000_000  # Step Functions' definition size limit
+        schedule = stack.resource(SCHEDULE, "exporter-schedule")
+        assert len(schedule["target"]["input"]) < 256 * 1024
+    assert counts[1] == counts[1000]
