@@ -31,6 +31,7 @@ requested from ``MODEL.requests`` and ``MODEL.exports``.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -360,7 +361,10 @@ class ExportModel:
             if prefix
             else f"AWSDynamoDB/{export.export_id}"
         )
-        lines = "".join(json.dumps(item, separators=(",", ":")) + "\n" for item in export.items)
+        # Binary values are base64 text in export files, as in DynamoDB JSON on the wire.
+        lines = "".join(
+            json.dumps(item, separators=(",", ":"), default=_base64) + "\n" for item in export.items
+        )
         data = gzip.compress(lines.encode("utf-8"))
         data_key = f"{base}/data/{uuid.uuid4().hex[:26]}.json.gz"
         export.billed_bytes = len(lines.encode("utf-8"))
@@ -411,6 +415,12 @@ class ExportModel:
         for key, body in objects.items():
             s3.put_object(bucket_name=bucket, key_name=key, value=body)
         export.manifest_key = f"{base}/manifest-summary.json"
+
+
+def _base64(value: Any) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 MODEL = ExportModel()
