@@ -131,49 +131,14 @@ class Exporter:
             kwargs["nextToken"] = page["nextToken"]
 
 
-def deploy(
-    sfn: Any,
-    *,
-    bucket: str,
-    tables: Sequence[str],
-    prefix: str = "exports",
-    name: str = "exporter",
-    max_concurrency: int = 10,
-    poll: PollPolicy | None = None,
-    destination: Destination | None = None,
-    batch_size: int = BATCH_SIZE,
-    incremental: Sequence[str] = (),
-    view_type: str = "NEW_AND_OLD_IMAGES",
-    timeout_seconds: int = 24 * 3600,
-    catalog_database: str | None = None,
-    columns: dict[str, Sequence[str]] | None = None,
-    athena_workgroup: str | None = None,
-) -> Exporter:
-    """Create the three machines from the generated definitions.
+def deploy(sfn: Any, *, name: str = "exporter", **options: Any) -> Exporter:
+    """Create the three machines from the generated definitions (``options`` as for
+    ``definitions``).
 
     Tables named in ``incremental`` are exported incrementally; their watermarks live
     in ``<name>-state``, which the caller creates with ``create_state_table``.
     """
-    return deploy_definitions(
-        sfn,
-        name,
-        definitions(
-            bucket=bucket,
-            tables=tables,
-            prefix=prefix,
-            name=name,
-            max_concurrency=max_concurrency,
-            poll=poll,
-            destination=destination,
-            batch_size=batch_size,
-            incremental=incremental,
-            view_type=view_type,
-            timeout_seconds=timeout_seconds,
-            catalog_database=catalog_database,
-            columns=columns,
-            athena_workgroup=athena_workgroup,
-        ),
-    )
+    return deploy_definitions(sfn, name, definitions(name=name, **options))
 
 
 def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = None) -> str:
