@@ -112,6 +112,17 @@ def incremental_states(
                     "$exists($states.result.Attributes.watermark) ? $states.result.Attributes.watermark.S : null"
                 ),
                 "windows": [],
+                # Where this run catches up to: read once, so slow exports do not chase now.
+                "target": None,
+                # Failed exports of the window starting at the watermark: part of the window's
+                # ClientToken, so a retry after a failure starts a new export instead of
+                # getting the failed one back.
+                "attempt": _j(
+                    "($exists($states.result.Attributes.failedFrom) and "
+                    "$exists($states.result.Attributes.watermark) and "
+                    "$states.result.Attributes.failedFrom.S = $states.result.Attributes.watermark.S)"
+                    " ? $number($states.result.Attributes.failures.N) : 0"
+                ),
             },
             "Output": {},
             "Retry": retry,
@@ -147,6 +158,11 @@ def incremental_states(
                 "pitr": _j(
                     "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
                 ),
+                "target": _j(
+                    "$type($target) = 'string' ? $target : "
+                    "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
+                    ".LatestRestorableDateTime"
+                ),
             },
             "Output": {},
             "Retry": retry,
@@ -172,7 +188,7 @@ def incremental_states(
                     "Condition": _j(
                         f"$count($windows) >= {MAX_WINDOWS_PER_RUN} or "
                         f"$min([$toMillis($watermark) + {MAX_WINDOW_MS}, "
-                        f"$toMillis($pitr.LatestRestorableDateTime)]) - $toMillis($watermark) < {MIN_WINDOW_MS}"
+                        f"$toMillis($target)]) - $toMillis($watermark) < {MIN_WINDOW_MS}"
                     ),
                     "Next": "ReleaseLock",
                 },
@@ -194,19 +210,16 @@ def incremental_states(
             "Arguments": {
                 **common,
                 "ExportType": "FULL_EXPORT",
-                "ExportTime": _j("$pitr.LatestRestorableDateTime"),
+                "ExportTime": _j("$target"),
                 "S3Prefix": _j(
-                    f"{base} & '/baseline/' & "
-                    f"$fromMillis($toMillis($pitr.LatestRestorableDateTime), {_STAMP})"
+                    f"{base} & '/baseline/' & $fromMillis($toMillis($target), {_STAMP})"
                 ),
-                "ClientToken": _j(
-                    f"$hash({_INPUT}.tableArn & '|baseline|' & $pitr.LatestRestorableDateTime, 'SHA-256')"
-                ),
+                "ClientToken": _j(f"$hash({_INPUT}.tableArn & '|baseline|' & $target, 'SHA-256')"),
             },
             "Assign": {
                 "exportArn": _j("$states.result.ExportDescription.ExportArn"),
                 "pending": _j(
-                    "{'kind': 'baseline', 'to': $fromMillis($toMillis($pitr.LatestRestorableDateTime)),"
+                    "{'kind': 'baseline', 'to': $fromMillis($toMillis($target)),"
                     " 'replaces': $watermark}"
                 ),
                 "elapsed": 0,
@@ -227,7 +240,7 @@ def incremental_states(
                     "ExportFromTime": _j("$watermark"),
                     "ExportToTime": _j(
                         f"$fromMillis($min([$toMillis($watermark) + {MAX_WINDOW_MS}, "
-                        "$toMillis($pitr.LatestRestorableDateTime)]))"
+                        "$toMillis($target)]))"
                     ),
                     "ExportViewType": view_type,
                 },
@@ -235,9 +248,9 @@ def incremental_states(
                     f"{base} & '/incremental/' & $fromMillis($toMillis($watermark), {_STAMP})"
                 ),
                 "ClientToken": _j(
-                    f"$hash({_INPUT}.tableArn & '|incremental|' & $watermark & '|' & "
+                    f"$hash({_INPUT}.tableArn & '|incremental|' & $string($attempt) & '|' & $watermark & '|' & "
                     f"$string($min([$toMillis($watermark) + {MAX_WINDOW_MS}, "
-                    "$toMillis($pitr.LatestRestorableDateTime)])), 'SHA-256')"
+                    "$toMillis($target)])), 'SHA-256')"
                 ),
             },
             "Assign": {
@@ -245,7 +258,7 @@ def incremental_states(
                 "pending": _j(
                     "{'kind': 'incremental', 'from': $watermark, 'to': "
                     f"$fromMillis($min([$toMillis($watermark) + {MAX_WINDOW_MS}, "
-                    "$toMillis($pitr.LatestRestorableDateTime)]))}"
+                    "$toMillis($target)]))}"
                 ),
                 "elapsed": 0,
                 "wait": first_wait,
@@ -292,7 +305,24 @@ def incremental_states(
             "Catch": to_rejected,
             "Next": "ReadRecoveryWindow",
         },
-        "ReleaseLockAfterFailure": {**release_then, "Next": "ExportFailed"},
+        "ReleaseLockAfterFailure": {
+            **release_then,
+            "Comment": "The watermark stays; a failed window is counted so the next run retries it afresh.",
+            "Arguments": {
+                "TableName": state_table,
+                "Key": key,
+                "UpdateExpression": _j(
+                    "'REMOVE lockOwner, lockedUntil' & ($pending.kind = 'incremental' ? "
+                    "' SET failedFrom = :from, failures = :failures' : '')"
+                ),
+                "ConditionExpression": "lockOwner = :me",
+                "ExpressionAttributeValues": _j(
+                    "$merge([{':me': {'S': " + _ME + "}}, $pending.kind = 'incremental' ? "
+                    "{':from': {'S': $pending.from}, ':failures': {'N': $string($attempt + 1)}} : {}])"
+                ),
+            },
+            "Next": "ExportFailed",
+        },
         "ReleaseLockAfterError": {**release_then, "Next": "ExportRejected"},
         "ReleaseLock": {**release_then, "Next": "PublishWatermarkLag"},
         "PublishWatermarkLag": {
