@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from table_exporter.definition import (
     BATCH_SIZE,
+    DETAILED_RESULTS_LIMIT,
     BatchSpec,
     Concurrency,
     Destination,
@@ -170,6 +171,7 @@ def definitions(
     catalog_database: str | None = None,
     columns: dict[str, Sequence[str]] | None = None,
     athena_workgroup: str | None = None,
+    detailed_results_limit: int = DETAILED_RESULTS_LIMIT,
 ) -> dict[str, dict[str, Any]]:
     """The three generated definitions, wired to each other by machine name."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
@@ -207,6 +209,7 @@ def definitions(
                 ],
                 max_concurrency=max_concurrency,
                 batch_size=batch_size,
+                detailed_results_limit=detailed_results_limit,
             )
         ),
     }

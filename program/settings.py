@@ -17,6 +17,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 from table_exporter.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
+from table_exporter.schema import columns_from
 
 from program import validators as check
 
@@ -82,6 +83,12 @@ class TableSetting(BaseModel):
     def _bare_reference(cls, data: Any) -> Any:
         """Accept ``"orders"`` as shorthand for ``{"table": "orders"}``."""
         return {"table": data} if isinstance(data, str) else data
+
+    @field_validator("columns")
+    @classmethod
+    def _columns(cls, columns: dict[str, str]) -> dict[str, str]:
+        columns_from(columns)  # the rules Glue and the SerDe put on attribute names
+        return columns
 
     @property
     def table_name(self) -> str:
@@ -196,6 +203,14 @@ class ExporterSettings(BaseModel):
                     "run_timeout_hours",
                     f"must be at least {config_key('export_timeout_hours')} "
                     f"({self.export_timeout_hours}), got {self.run_timeout_hours}",
+                )
+            )
+        if self.catalog_enabled and self.export_format == "ION":
+            problems.append(
+                (
+                    "export_format",
+                    f"ION exports cannot be catalogued for Athena; use DYNAMODB_JSON or set "
+                    f"{config_key('catalog_enabled')} to false",
                 )
             )
         if self.table_access == "exact":

@@ -103,7 +103,7 @@ def _rule(error: ErrorDetails) -> str:
         return "is required"
     if kind == "extra_forbidden":
         if error["loc"][:1] == ("tables",):
-            return "unknown key; a table entry takes table and prefix"
+            return "unknown key; a table entry takes table, prefix, exportType and columns"
         return "unknown key"
     if kind == "literal_error":
         return f"must be {ctx['expected']}, got {_shown(given)}"

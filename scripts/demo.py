@@ -4,7 +4,7 @@
 2. evaluates the Pulumi program for the dev stack (under mocks) and takes the state
    machine definitions and the schedule input it would deploy;
 3. creates the dev stack's tables (with point-in-time recovery and sample rows) and its
-   bucket, then the two state machines from those definitions;
+   bucket, then the three state machines from those definitions;
 4. starts one execution as the scheduler would, showing each step as it happens;
 5. prints the per-table result and rows read back from the exported files in S3.
 """
@@ -138,7 +138,9 @@ def read_rows(s3: Any, location: str, limit: int = 3) -> list[dict[str, Any]]:
     return rows[:limit]
 
 
-def run_scheduled(aws: dict[str, Any], exporter: Any, schedule_input: str) -> dict[str, Any]:
+def run_scheduled(
+    aws: dict[str, Any], exporter: Any, schedule_input: str, progress: Progress
+) -> dict[str, Any]:
     """Start one run the way the scheduler does, show its progress, return its result."""
     scheduled = clock.now_datetime().replace(second=0, microsecond=0)
     payload = schedule_input.replace(
@@ -148,7 +150,6 @@ def run_scheduled(aws: dict[str, Any], exporter: Any, schedule_input: str) -> di
     execution = aws["stepfunctions"].start_execution(
         stateMachineArn=exporter.run_arn, name=f"scheduled-{uuid.uuid4().hex[:12]}", input=payload
     )["executionArn"]
-    progress = Progress(aws["stepfunctions"], exporter.table_arn)
     deadline = time.monotonic() + 180
     while True:
         progress.show(execution)
@@ -218,7 +219,9 @@ def main() -> int:
         clock.advance(600)
 
         say("3. First scheduled run: a full export of orders, the baseline of customers")
-        first = summarise(run_scheduled(aws, exporter, schedule_input))
+        # One observer for both runs, so the second shows only its own executions.
+        progress = Progress(aws["stepfunctions"], exporter.table_arn)
+        first = summarise(run_scheduled(aws, exporter, schedule_input, progress))
 
         say("4. Rows read back from S3 (DynamoDB JSON, as exported)")
         for table in first:
@@ -240,7 +243,7 @@ def main() -> int:
         )
         ddb.delete_item(TableName="customers", Key={"pk": {"S": "c-3"}})
         clock.advance(2 * 3600)
-        second = summarise(run_scheduled(aws, exporter, schedule_input))
+        second = summarise(run_scheduled(aws, exporter, schedule_input, progress))
         for table in second:
             for export in table.get("exports", []):
                 if export["kind"] == "incremental":

@@ -112,6 +112,7 @@ def test_a_fully_specified_prd_config_parses_text_values_into_types() -> None:
             bucketOwner=ACCOUNT,
             prefix="ddb/exports",
             exportFormat="ION",
+            catalogEnabled="false",
             exportType="INCREMENTAL_EXPORT",
             sseAlgorithm="KMS",
             kmsKeyArn=KMS_KEY_ARN,
@@ -468,3 +469,20 @@ def test_exact_table_access_for_more_tables_than_iam_can_list_names_the_setting(
         parse_settings("prd", config(tables=many))
     settings = parse_settings("prd", config(tables=many, tableAccess="prefix"))
     assert len(settings.tables) == 1000 and settings.table_access == "prefix"
+
+
+def test_ion_with_the_athena_catalog_is_rejected_naming_the_setting() -> None:
+    with pytest.raises(
+        SettingsError, match=r"exporter:exportFormat: ION exports cannot be catalogued"
+    ):
+        parse_settings("prd", config(exportFormat="ION"))
+    assert (
+        parse_settings("prd", config(exportFormat="ION", catalogEnabled="false")).export_format
+        == "ION"
+    )
+
+
+def test_column_names_glue_cannot_read_are_rejected_naming_the_table_entry() -> None:
+    tables = json.dumps([{"table": "orders", "columns": {"menu-item": "string"}}])
+    with pytest.raises(SettingsError, match=r"exporter:tables\[0\]\.columns: .*menu-item"):
+        parse_settings("prd", config(tables=tables))

@@ -14,6 +14,7 @@ import pulumi
 
 from .definition import EXPORT_FORMATS, MAX_CONCURRENT_EXPORTS, SSE_ALGORITHMS
 from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
+from .schema import columns_from
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (
@@ -259,6 +260,17 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
             f"tables[{index}].export_type",
             "must be FULL_EXPORT or INCREMENTAL_EXPORT (a plain value)",
         )
+    _check(
+        not (values["catalog_enabled"] and values["export_format"] == "ION"),
+        "export_format",
+        "ION exports cannot be catalogued (Athena's tables read DYNAMODB_JSON); "
+        "set catalog_enabled to False or use DYNAMODB_JSON",
+    )
+    for index, table in enumerate(tables or ()):
+        try:
+            columns_from(table.get("columns") or {})
+        except ValueError as err:
+            raise TableExporterArgsError(f"TableExporter tables[{index}].columns: {err}") from err
     _check(
         values["export_view_type"] in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"),
         "export_view_type",

@@ -153,6 +153,7 @@ class RunSpec:
     timeout_seconds: int = 48 * 3600
     batch_size: int = BATCH_SIZE
     partition: str = "aws"
+    detailed_results_limit: int = DETAILED_RESULTS_LIMIT
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_size <= 200:
@@ -624,7 +625,7 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
                     "index": _jsonata("$states.context.Map.Item.Index"),
                     "runKey": _jsonata("$runKey"),
                     "runDate": _jsonata("$runDate"),
-                    "detailed": _jsonata(f"$count({_TABLES}) <= {DETAILED_RESULTS_LIMIT}"),
+                    "detailed": _jsonata(f"$count({_TABLES}) <= {spec.detailed_results_limit}"),
                     "parent": _jsonata("$states.context.Execution.Id"),
                 },
                 "ItemProcessor": {

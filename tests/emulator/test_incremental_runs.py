@@ -137,6 +137,16 @@ def exports_by_arn(table: str = TABLE) -> dict[str, export_model.Export]:
     return {e.arn: e for e in MODEL.exports_of(table)}
 
 
+def exported_windows(status: str | None = None) -> list[tuple[float, float]]:
+    """``(from, to)`` of every incremental export DynamoDB was asked for (with that
+    status, if given), in start order."""
+    return sorted(
+        window
+        for e in MODEL.exports_of(TABLE)
+        if (window := e.window) is not None and status in (None, e.status)
+    )
+
+
 def windows_of(output: dict[str, Any]) -> list[dict[str, Any]]:
     return [e for e in output["exports"] if e["kind"] == "incremental"]
 
@@ -166,11 +176,7 @@ def assert_chain(chain: list[dict[str, Any]]) -> None:
     # from the chain's baseline on.
     baseline = exported[chain[0]["exportArn"]]
     assert baseline.export_time is not None
-    incremental = sorted(
-        e.window
-        for e in exported.values()
-        if e.window is not None and e.status == "COMPLETED" and e.window[0] >= baseline.export_time
-    )
+    incremental = [w for w in exported_windows("COMPLETED") if w[0] >= baseline.export_time]
     ends = [baseline.export_time] + [end for _, end in incremental]
     assert [start for start, _ in incremental] == ends[:-1]
     assert all(MIN_WINDOW <= end - start <= MAX_WINDOW for start, end in incremental)
@@ -364,11 +370,9 @@ def test_runs_started_together_export_each_window_once(aws: dict[str, Any], ddb:
     assert "exports" not in skipped
     windows = windows_of(done)
     assert len(windows) == 2  # 30 hours behind: 24 hours, then the rest
-    exports = [e for e in MODEL.exports_of(TABLE) if e.window is not None]
-    assert sorted(e.window for e in exports) == [
-        (seconds(w["from"]), seconds(w["to"])) for w in windows
-    ]
-    assert len({e.window for e in exports}) == len(exports)  # no window exported twice
+    exported = exported_windows()
+    assert exported == [(seconds(w["from"]), seconds(w["to"])) for w in windows]
+    assert len(set(exported)) == len(exported)  # no window exported twice
     assert len(MODEL.requests) - requests == len(windows)  # the skipped run asked for nothing
     assert_chain(baseline["exports"] + windows)
     assert watermark_moves()[1:] == [(w["from"], w["to"]) for w in windows]
@@ -407,9 +411,7 @@ def test_pitr_gap_takes_a_new_baseline_replacing_the_old_watermark(
     assert now["baselineExportArn"] == now["lastExportArn"] == baseline["exportArn"]
     assert_unlocked(ddb)
     # No window was asked for across the gap; the new baseline holds every item.
-    assert [e.window for e in MODEL.exports_of(TABLE) if e.window] == [
-        (seconds(chain[1]["from"]), seconds(chain[1]["to"]))
-    ]
+    assert exported_windows() == [(seconds(chain[1]["from"]), seconds(chain[1]["to"]))]
     restored = replay.replay_exports(aws["s3"], [baseline["s3Location"]], ["pk"])
     assert restored == replay.scan_table(ddb, TABLE)
     assert "unrecoverable" in {json.loads(k)["pk"]["S"] for k in restored}
@@ -640,7 +642,7 @@ def test_failed_24_hour_window_is_exported_again_by_the_next_run(
 
     described = ex.run("retrying", {"scheduledTime": iso(clock.now())})
 
-    windows = sorted(e.window for e in MODEL.exports_of(TABLE) if e.window is not None)
+    windows = exported_windows()
     start = seconds(baseline["watermark"])
     assert windows[:2] == [(start, start + MAX_WINDOW)] * 2, "no second export of the window"
     assert described["status"] == "SUCCEEDED"
@@ -660,11 +662,11 @@ def test_run_exports_no_further_than_where_it_started_when_exports_are_slow(
     # run to MAX_WINDOWS_PER_RUN hour-long exports.
     deadline = time.monotonic() + 60
     while ex.sfn.describe_execution(executionArn=execution)["status"] == "RUNNING":
-        if sum(e.window is not None for e in MODEL.exports_of(TABLE)) >= 2:
+        if len(exported_windows()) >= 2:
             slow.denied = True
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
-    windows = [e.window for e in MODEL.exports_of(TABLE) if e.window is not None]
+    windows = exported_windows()
     assert windows == [(seconds(baseline["watermark"]), target)]
     assert ex.wait(execution)["status"] == "SUCCEEDED"

@@ -381,3 +381,49 @@ def test_export_is_noticed_promptly_with_the_planned_number_of_polls(
     ]
     expected = len(PollPolicy().poll_times(duration))
     assert len(describe_calls) == len(describe_entries) == expected
+
+
+def test_large_runs_summarise_per_batch_and_still_name_every_failed_table(
+    deploy_exporter: DeployExporter,
+) -> None:
+    # Above the detailed-results limit (200 tables in production) the run keeps counts,
+    # failures and batch executions; per-table results stay in the batches' output.
+    ex = deploy_exporter(
+        {"orders": rows("orders"), "events": rows("events"), "legacy": rows("legacy")},
+        without_pitr=["legacy"],
+        batch_size=2,
+        detailed_results_limit=2,
+    )
+
+    cause = run_failure(ex.run("run-1", SCHEDULED))
+
+    assert cause["message"].startswith("1 of 3 table exports failed: legacy (")
+    assert [f["table"] for f in cause["failed"]] == ["legacy"]
+    assert cause["succeeded"] == []  # not listed above the limit
+    batches = ex.sfn.list_executions(stateMachineArn=ex.batch_arn)["executions"]
+    assert len(batches) == 2
+    per_table = [
+        table
+        for batch in batches
+        for table in json.loads(
+            ex.sfn.describe_execution(executionArn=batch["executionArn"])["output"]
+        )["tables"]
+    ]
+    assert sorted(t["table"] for t in per_table) == ["events", "legacy", "orders"]
+
+
+def test_large_successful_runs_report_counts_and_batch_executions(
+    deploy_exporter: DeployExporter,
+) -> None:
+    ex = deploy_exporter(
+        {"orders": rows("orders"), "events": rows("events"), "audit": rows("audit")},
+        batch_size=2,
+        detailed_results_limit=2,
+    )
+
+    output = json.loads(ex.run("run-1", SCHEDULED)["output"])
+
+    assert output["tableCount"] == 3
+    assert output["tables"] == []
+    assert len(output["batches"]) == 2
+    assert all(":execution:" in arn for arn in output["batches"])
