@@ -25,6 +25,7 @@ from .definition import (
     table_export_definition,
 )
 from .polling import PollPolicy
+from .schema import columns_from, glue_member, glue_table_name
 from .storage import ExportBucket
 from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
@@ -35,15 +36,8 @@ MODES = {"FULL_EXPORT": "full", "INCREMENTAL_EXPORT": "incremental"}
 
 
 def _members(columns: dict[str, str]) -> tuple[str, ...]:
-    from .schema import Column, glue_member
-
-    return tuple(glue_member(Column(name, kind)) for name, kind in columns.items())  # type: ignore[arg-type]
-
-
-def _glue_name(name: str) -> str:
-    from .schema import glue_table_name
-
-    return glue_table_name(name, "")
+    """Glue struct members of the declared attributes (key attributes come at run time)."""
+    return tuple(glue_member(column) for column in columns_from(columns))
 
 
 def _targets(
@@ -181,7 +175,7 @@ class TableExporter(pulumi.ComponentResource):
         catalog_database: str | None = None
         workgroup_name: pulumi.Input[str | None] = None
         if values["catalog_enabled"]:
-            catalog_database = values.get("catalog_database_name") or _glue_name(
+            catalog_database = values.get("catalog_database_name") or glue_table_name(
                 f"{name}_dynamodb_exports"
             )
             self.catalog_database = aws.glue.CatalogDatabase(
