@@ -158,10 +158,13 @@ def incremental_states(
                 "pitr": _j(
                     "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
                 ),
+                # Absent while PITR is off: null, and PlanNextExport reports that first.
                 "target": _j(
                     "$type($target) = 'string' ? $target : "
+                    "($exists($states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
+                    ".LatestRestorableDateTime) ? "
                     "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                    ".LatestRestorableDateTime"
+                    ".LatestRestorableDateTime : null)"
                 ),
             },
             "Output": {},

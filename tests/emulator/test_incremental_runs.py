@@ -625,6 +625,26 @@ def test_full_and_incremental_tables_share_one_exporter(aws: dict[str, Any], ddb
     assert state_item(ddb)["watermark"] == second[TABLE]["watermark"]
 
 
+# -- point-in-time recovery off ----------------------------------------------------------
+
+
+def test_table_without_pitr_fails_as_pitr_unavailable_and_releases_its_lock(
+    aws: dict[str, Any], ddb: Any
+) -> None:
+    harness.create_table(aws["dynamodb"], "legacy", rows("legacy", 1), pitr=False)
+    ex = harness.deploy(
+        aws["stepfunctions"], bucket=BUCKET, tables=["legacy"], incremental=["legacy"]
+    )
+    clock.advance(HOUR)
+
+    failed = failed_tables(ex.run("no-pitr", {"scheduledTime": iso(clock.now())}))
+
+    assert state_item(ddb, "legacy") == {"pk": table_arn("legacy")}  # no watermark, no lock
+    assert MODEL.exports_of("legacy") == []
+    assert failed["legacy"]["error"] == "DynamoDb.PointInTimeRecoveryUnavailableException"
+    assert failed["legacy"]["cause"] == "Point in time recovery is not enabled for table legacy"
+
+
 # -- retries and slow exports --------------------------------------------------------------
 
 
