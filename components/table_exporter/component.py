@@ -63,9 +63,11 @@ def _targets(
 class TableExporter(pulumi.ComponentResource):
     """Scheduled, Lambda-free exports of DynamoDB tables to S3.
 
-    Children: the run and table export state machines with their roles and log group;
-    a schedule group, schedule, scheduler role and dead-letter queue; the alarms and
-    their topic; and the destination bucket when none is given.
+    Children: the run, batch and table export state machines, each with its own role,
+    and their log group; a schedule group, schedule, scheduler role and dead-letter
+    queue; the alarms and their topic; the destination bucket when none is given; the
+    watermark table when some table is incremental; the Glue database and Athena
+    workgroup unless the catalog is off.
     """
 
     run_state_machine: aws.sfn.StateMachine
@@ -135,7 +137,7 @@ class TableExporter(pulumi.ComponentResource):
             self.bucket = None
             bucket_name = pulumi.Output.from_input(values["bucket_name"])
 
-        # Logs shared by both state machines.
+        # Logs shared by the three state machines.
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name_prefix=f"/aws/vendedlogs/states/{name}-",
