@@ -150,18 +150,11 @@ def test_glue_table_name_keeps_its_suffix_within_255_characters() -> None:
         schema.glue_table_name("orders", "x" * 255)
 
 
-def test_glue_columns_typed_raw_and_changes() -> None:
+def test_glue_columns_typed_and_raw() -> None:
     assert schema.glue_columns(KEYS) == [
         {"Name": "item", "Type": "struct<pk:struct<s:string>,sk:struct<n:string>>"}
     ]
     assert schema.glue_raw_columns() == [{"Name": "item", "Type": "map<string,string>"}]
-    image = "struct<pk:struct<s:string>,sk:struct<n:string>,paid:struct<bool:boolean>>"
-    assert schema.glue_changes_columns(KEYS, [Column("paid", "boolean"), KEYS[0]]) == [
-        {"Name": "metadata", "Type": "struct<writetimestampmicros:struct<n:string>>"},
-        {"Name": "keys", "Type": "struct<pk:struct<s:string>,sk:struct<n:string>>"},
-        {"Name": "newimage", "Type": image},
-        {"Name": "oldimage", "Type": image},
-    ]
 
 
 def test_glue_table_input_is_a_complete_external_json_table() -> None:
@@ -185,8 +178,6 @@ def test_glue_table_input_is_a_complete_external_json_table() -> None:
     }
     raw = schema.glue_table_input("orders_latest_raw", DATA, [], raw=True)
     assert raw["StorageDescriptor"]["Columns"] == schema.glue_raw_columns()
-    changes = schema.glue_changes_table_input("orders_changes", DATA, KEYS, EVERY_TYPE)
-    assert changes["StorageDescriptor"]["Columns"] == schema.glue_changes_columns(KEYS, EVERY_TYPE)
 
 
 @pytest.mark.parametrize(
@@ -228,31 +219,6 @@ def test_athena_reads_lowercase_fields_and_keeps_the_attribute_name() -> None:
     sql = schema.athena_select([Column("menuItem", "string"), Column("date", "string")], "t")
     assert '"item"."menuitem"."s" AS "menuItem"' in sql
     assert '"item"."date"."s" AS "date"' in sql
-
-
-def test_athena_current_state_takes_the_newest_change_per_key_and_drops_deletes() -> None:
-    sql = schema.athena_current_state_sql(
-        "db.orders_changes", KEYS, [Column("qty", "number")], baseline_table="db.orders_latest"
-    )
-    assert sql.startswith('SELECT "pk", "sk", "qty"\n')
-    for expected in (
-        'CAST("metadata"."writetimestampmicros"."n" AS BIGINT) AS "write_timestamp_micros"',
-        '"newimage" IS NULL AS "deleted"',
-        '"keys"."pk"."s" AS "pk"',
-        'CAST("keys"."sk"."n" AS DECIMAL(38, 9)) AS "sk"',
-        'CAST("newimage"."qty"."n" AS DECIMAL(38, 9)) AS "qty"',
-        'FROM "db"."orders_changes"',
-        "UNION ALL",
-        'CAST(0 AS BIGINT) AS "write_timestamp_micros",\n      FALSE AS "deleted"',
-        'CAST("item"."qty"."n" AS DECIMAL(38, 9)) AS "qty"',
-        'FROM "db"."orders_latest"',
-        'row_number() OVER (PARTITION BY "pk", "sk" ORDER BY "write_timestamp_micros" DESC)',
-    ):
-        assert expected in sql
-    assert sql.endswith('WHERE "change_rank" = 1 AND NOT "deleted"')
-    without = schema.athena_current_state_sql("db.orders_changes", KEYS, [])
-    assert "UNION" not in without
-    assert "newimage" not in without.split('"deleted"', 1)[1].split("FROM")[0]
 
 
 # -- DuckDB ----------------------------------------------------------------------------

@@ -57,7 +57,6 @@ DECIMAL = "DECIMAL(38, 9)"
 
 MAX_NAME_LENGTH = 255
 RAW_TABLE_TYPE = "map<string,string>"
-METADATA_TYPE = "struct<writetimestampmicros:struct<n:string>>"
 
 ITEM_RAW = "item_raw"
 WRITE_TIMESTAMP = "write_timestamp_micros"
@@ -209,20 +208,6 @@ def glue_raw_columns() -> list[dict[str, str]]:
     return [{"Name": "item", "Type": RAW_TABLE_TYPE}]
 
 
-def glue_changes_columns(
-    key_columns: Sequence[Column], columns: Sequence[Column]
-) -> list[dict[str, str]]:
-    """``StorageDescriptor.Columns`` of the table over incremental exports: deletes have
-    ``keys`` but no ``newimage``, so keys are typed on their own."""
-    image = glue_item_type(with_keys(key_columns, columns))
-    return [
-        {"Name": "metadata", "Type": METADATA_TYPE},
-        {"Name": "keys", "Type": glue_item_type(key_columns)},
-        {"Name": "newimage", "Type": image},
-        {"Name": "oldimage", "Type": image},
-    ]
-
-
 def glue_table_name(table_name: str, suffix: str = "") -> str:
     """A Glue table name for a DynamoDB table: Athena lowercases names and unquoted SQL
     needs ``[a-z0-9_]``. The table part is shortened so the suffix survives."""
@@ -280,18 +265,6 @@ def glue_table_input(
     export's ``data/`` folder, as CreateTable and UpdateTable take it."""
     storage = glue_raw_columns() if raw else glue_columns(columns)
     return _table_input(name, location, storage, parameters)
-
-
-def glue_changes_table_input(
-    name: str,
-    location: str,
-    key_columns: Sequence[Column],
-    columns: Sequence[Column],
-    *,
-    parameters: Mapping[str, str] | None = None,
-) -> dict[str, Any]:
-    """The ``TableInput`` of a table over incremental exports' ``data/`` folders."""
-    return _table_input(name, location, glue_changes_columns(key_columns, columns), parameters)
 
 
 # -- SQL shared by both engines ----------------------------------------------------------
@@ -374,53 +347,6 @@ def athena_select(columns: Sequence[Column], source: str) -> str:
     ``table`` or ``database.table``."""
     checked = check_columns(columns)
     return _select([(athena_value(c), c.name) for c in checked], _athena_source(source))
-
-
-def _athena_change_expressions(
-    key_columns: Sequence[Column], columns: Sequence[Column]
-) -> list[tuple[str, str]]:
-    image = with_keys(key_columns, columns)
-    _check_not_reserved(image, (WRITE_TIMESTAMP, DELETED, _RANK))
-    keys = {k.field for k in key_columns}
-    return [
-        ('CAST("metadata"."writetimestampmicros"."n" AS BIGINT)', WRITE_TIMESTAMP),
-        (f"{quote_identifier('newimage')} IS NULL", DELETED),
-        *((athena_value(k, "keys"), k.name) for k in key_columns),
-        *((athena_value(c, "newimage"), c.name) for c in image if c.field not in keys),
-    ]
-
-
-def athena_changes_select(
-    key_columns: Sequence[Column], columns: Sequence[Column], changes_table: str
-) -> str:
-    """One row per change from the Glue table over incremental exports
-    (``glue_changes_columns``): when, whether it deleted, keys and new values."""
-    return _select(_athena_change_expressions(key_columns, columns), _athena_source(changes_table))
-
-
-def athena_current_state_sql(
-    changes_table: str,
-    key_columns: Sequence[Column],
-    columns: Sequence[Column],
-    *,
-    baseline_table: str | None = None,
-) -> str:
-    """The items as of the newest change, from the changes table and, when given, the
-    typed table over the full export the changes start from (its items count as older
-    than any change)."""
-    changes = athena_changes_select(key_columns, columns, changes_table)
-    image = with_keys(key_columns, columns)
-    baseline = None
-    if baseline_table is not None:
-        baseline = _select(
-            [
-                ("CAST(0 AS BIGINT)", WRITE_TIMESTAMP),
-                ("FALSE", DELETED),
-                *((athena_value(c), c.name) for c in image),
-            ],
-            _athena_source(baseline_table),
-        )
-    return _current_state(_union(changes, baseline), key_columns, [c.name for c in image])
 
 
 # -- DuckDB ----------------------------------------------------------------------------
@@ -507,8 +433,10 @@ def duckdb_current_state_sql(
     *,
     baseline_glob: str | None = None,
 ) -> str:
-    """``athena_current_state_sql`` over local files; the result has ``duckdb_select``'s
-    columns (keys first), so a replayed chain compares with a full export."""
+    """The items as of the newest change (latest write per key, deletes dropped) over
+    local incremental files, starting from a full export when given; the result has
+    ``duckdb_select``'s columns (keys first), so a replayed chain compares with a full
+    export. Athena gets the same rule from the saved query in ``catalog.py``."""
     changes = _select(
         [*_duckdb_change_expressions(key_columns, columns), ("NewImage", ITEM_RAW)],
         duckdb_read_json(files_glob, _CHANGE_FIELDS),
