@@ -7,7 +7,9 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 
 - ``jsonata_engine``: JSONata evaluation, including Step Functions' ``$hash``,
   ``$uuid`` and ``$parse``;
-- ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls;
+- ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls and error
+  names, and injected faults;
+- ``glue_fidelity``: table versions archived unless ``SkipArchive``;
 - ``clock``: virtual time for Wait states, retry back-off, ``$millis()`` and ``$now()``;
 - ``change_log``: every table write stamped with virtual time, and point-in-time
   recovery windows, so exports can be "as of" a time or incremental;
@@ -18,7 +20,7 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 
 from __future__ import annotations
 
-from . import change_log, clock, export_model, jsonata_engine, sfn_fidelity
+from . import change_log, clock, export_model, glue_fidelity, jsonata_engine, sfn_fidelity
 
 _installed = False
 
@@ -30,6 +32,7 @@ def install() -> None:
         return
     jsonata_engine.install()
     sfn_fidelity.install()
+    glue_fidelity.install()
     clock.install()
     change_log.install()
     export_model.install()

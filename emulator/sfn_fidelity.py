@@ -4,13 +4,23 @@
 - every call is validated against botocore's model, so a misspelt or mistyped
   parameter fails here as it would in AWS (moto turns validation off);
 - ``states:startExecution`` takes AWS's PascalCase arguments and returns PascalCase
-  fields, also for ``.sync:2`` results (moto passes them to boto3 as they are).
+  fields, also for ``.sync:2`` results (moto passes them to boto3 as they are);
+- aws-sdk errors are named ``<Service>.<Name>`` with the service in PascalCase
+  ("Learning to use AWS service SDK integrations in Step Functions": ``AcmPca.``,
+  ``S3.``): moto knows only ``DynamoDb`` and ``Sfn`` and otherwise keeps the Resource's
+  lowercase name (``glue.EntityNotFoundException``), which AWS never reports; the name
+  is the error's code, as AWS reports it, also for errors the service does not model
+  (moto uses the exception's class name, ``ClientError`` for those);
+- ``FAULTS`` lets a test make the next calls of one operation fail with a given error
+  code, to prove how a machine handles it (test support: AWS has no such switch).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import importlib
+import threading
+from collections import defaultdict
 from typing import Any
 
 import boto3
@@ -50,6 +60,58 @@ def _after_call(parsed: dict[str, Any], **_: Any) -> None:
     _timestamps_to_text(parsed)
 
 
+class Faults:
+    """Errors the next aws-sdk calls of an operation will get, in order."""
+
+    def __init__(self) -> None:
+        self._queued: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
+        self._lock = threading.Lock()
+        self.raised: list[tuple[str, str, str]] = []
+
+    def inject(self, service: str, operation: str, code: str, times: int = 1, status: int = 400) -> None:
+        """``service`` as in the Resource (``glue``), ``operation`` as botocore names it
+        (``UpdateTable``)."""
+        with self._lock:
+            self._queued[(service, operation)].extend([(code, status)] * times)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._queued.clear()
+            self.raised.clear()
+
+    def take(self, service: str, operation: str) -> tuple[str, int] | None:
+        with self._lock:
+            queued = self._queued.get((service, operation))
+            if not queued:
+                return None
+            fault = queued.pop(0)
+            self.raised.append((service, operation, fault[0]))
+            return fault
+
+
+FAULTS = Faults()
+
+
+class _Status:
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+
+
+def _injected_fault(service: str) -> Any:
+    def before_call(model: Any, **_: Any) -> Any:
+        fault = FAULTS.take(service, model.name)
+        if fault is None:
+            return None
+        code, status = fault
+        parsed = {
+            "Error": {"Code": code, "Message": f"injected {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": status, "RequestId": "injected"},
+        }
+        return _Status(status), parsed
+
+    return before_call
+
+
 def _send_clock(request: Any, **_: Any) -> None:
     # In server mode the call is served by another thread: carry the caller's clock.
     request.headers[clock.HEADER] = repr(clock.now())
@@ -77,6 +139,7 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
         **kwargs,
     )
     client.meta.events.register("after-call", _after_call)
+    client.meta.events.register("before-call", _injected_fault(service))
     client.meta.events.register("request-created", _send_clock)
     return client
 
@@ -94,7 +157,29 @@ def _pascal_case_in_place(value: dict[str, Any]) -> None:
         value[_first_upper(key)] = value.pop(key)
 
 
+# Service names as Step Functions spells them in error names (the SDK clients' names).
+_ERROR_SERVICE_NAMES = {
+    "athena": "Athena",
+    "cloudwatch": "CloudWatch",
+    "glue": "Glue",
+    "s3": "S3",
+    "sqs": "Sqs",
+    "ssm": "Ssm",
+}
+
+
 def install() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    aws_sdk._SERVICE_ERROR_NAMES.update(_ERROR_SERVICE_NAMES)
+
+    def exception_name(service_name: str, ex: Exception) -> str:
+        code = getattr(ex, "response", {}).get("Error", {}).get("Code") or type(ex).__name__
+        return f"{service_name}.{code}" + ("" if code.endswith("Exception") else "Exception")
+
+    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)
     for name in _CLIENT_MODULES:
         module = importlib.import_module(name)
         module.boto_client_for = validating_client  # type: ignore[attr-defined]

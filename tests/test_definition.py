@@ -12,8 +12,6 @@ import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
 from table_exporter.definition import (
-    EXPORT_QUOTA_ERRORS,
-    TRANSIENT_DYNAMODB_ERRORS,
     BatchSpec,
     Concurrency,
     Destination,
@@ -25,6 +23,7 @@ from table_exporter.definition import (
     table_export_definition,
 )
 from table_exporter.polling import PollPolicy
+from table_exporter.retries import transient_errors
 from table_exporter.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +141,8 @@ def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent
 ):
     retries = _table_def()["States"]["StartExport"]["Retry"]
     retried = {error for rule in retries for error in rule["ErrorEquals"]}
-    assert set(EXPORT_QUOTA_ERRORS) | set(TRANSIENT_DYNAMODB_ERRORS) == retried
+    quota = {"DynamoDb.LimitExceededException"}
+    assert quota | set(transient_errors("dynamodb", "exportTableToPointInTime")) == retried
     for rule in retries:
         assert (
             rule["BackoffRate"] > 1

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .retries import error_name, retry_for
+
 INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
@@ -67,11 +69,52 @@ def _table_input(suffix: str, item_type: str) -> str:
     )
 
 
+def upsert_table(
+    *,
+    sdk: str,
+    database: str,
+    table_input: Any,
+    update: str,
+    create: str,
+    after: str,
+    reject: list[dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """``update`` a Glue table, or ``create`` it when it does not exist yet.
+
+    ``SkipArchive``: UpdateTable otherwise archives a table version on every call, and
+    Glue's quotas (100,000 versions per table, 1,000,000 per account) would stop every
+    repointing after about 16 months of daily exports of 1,000 tables.
+    """
+    arguments = {"DatabaseName": database, "TableInput": table_input}
+    return {
+        update: {
+            "Type": "Task",
+            "Resource": sdk + "glue:updateTable",
+            "Arguments": {**arguments, "SkipArchive": True},
+            "Output": {},
+            "Retry": retry_for("glue", "updateTable"),
+            "Catch": [
+                {"ErrorEquals": [error_name("glue", "EntityNotFoundException")], "Next": create},
+                *reject,
+            ],
+            "Next": after,
+        },
+        create: {
+            "Type": "Task",
+            "Resource": sdk + "glue:createTable",
+            "Arguments": arguments,
+            "Output": {},
+            "Retry": retry_for("glue", "createTable"),
+            "Catch": reject,
+            "Next": after,
+        },
+    }
+
+
 def catalog_states(
     *,
     database: str,
     partition: str,
-    retry: list[dict[str, Any]],
     next_state: str,
     prefix: str = "",
     reject_to: str = "ExportRejected",
@@ -87,37 +130,15 @@ def catalog_states(
     ]
 
     def upsert(state: str, variable: str, create: str, after: str) -> dict[str, dict[str, Any]]:
-        arguments = {"DatabaseName": database, "TableInput": _j(variable)}
-        return {
-            state: {
-                "Type": "Task",
-                "Resource": sdk + "glue:updateTable",
-                "Arguments": arguments,
-                "Output": {},
-                "Retry": retry,
-                "Catch": [
-                    # The service prefix's spelling differs between references; match both.
-                    {
-                        "ErrorEquals": [
-                            "Glue.EntityNotFoundException",
-                            "glue.EntityNotFoundException",
-                        ],
-                        "Next": create,
-                    },
-                    *reject,
-                ],
-                "Next": after,
-            },
-            create: {
-                "Type": "Task",
-                "Resource": sdk + "glue:createTable",
-                "Arguments": arguments,
-                "Output": {},
-                "Retry": retry,
-                "Catch": reject,
-                "Next": after,
-            },
-        }
+        return upsert_table(
+            sdk=sdk,
+            database=database,
+            table_input=_j(variable),
+            update=state,
+            create=create,
+            after=after,
+            reject=reject,
+        )
 
     declared = f"{_INPUT}.columns ? {_INPUT}.columns : []"
     return {
@@ -139,7 +160,7 @@ def catalog_states(
                 "rawInput": _j(_table_input("_latest_raw", "'map<string,string>'")),
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "describeTable"),
             "Catch": reject,
             "Next": f"{prefix}PublishLatest",
         },
@@ -153,24 +174,50 @@ def catalog_states(
     }
 
 
-_STAMP = "'[Y0001]-[M01]-[D01]-[H01]-[m01]'"
-_BASE = f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/incremental/'"
+CHAIN_STAMP = "'[Y0001]-[M01]-[D01]-[H01]-[m01]'"
+"""Picture of a chain's folder name: its baseline's time, sortable."""
+DAY_STAMP = "'[Y0001]-[M01]-[D01]'"
+"""Picture of a window's day folder: the day its window starts (UTC)."""
+QUERY_NAME_LIMIT = 128
+"""Athena's limit on a named query's ``Name``."""
+_QUERY_SUFFIX = "_current_state"
+
+
+def window_prefix(prefix: str, baseline: str, window_start: str) -> str:
+    """JSONata: the S3Prefix of an incremental window.
+
+    ``<prefix>/incremental/<baseline stamp>/<window day>``: DynamoDB writes each window's
+    manifests under ``AWSDynamoDB/<ExportId>/`` and its data files into the shared
+    ``AWSDynamoDB/data/`` folder of that prefix ("DynamoDB table export output format"),
+    so one day's windows share one data folder that holds nothing but data files: the
+    ``<table>_changes`` partition for that day. A new baseline starts a new chain folder.
+    """
+    return (
+        f"{prefix} & '/incremental/' & $fromMillis($toMillis({baseline}), {CHAIN_STAMP})"
+        f" & '/' & $fromMillis($toMillis({window_start}), {DAY_STAMP})"
+    )
+
+
+_CHAIN = f"$fromMillis($toMillis($pending.to), {CHAIN_STAMP})"
+_CHAIN_BASE = f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/incremental/' & {_CHAIN} & '/'"
 
 # Incremental records keep every attribute as typed JSON text (map<string,string>): the
-# current-state query compares keys without knowing their names.
+# current-state query compares keys without knowing their names. One partition per day
+# of windows, projected from the baseline's day: about 365 partitions a year.
 _CHANGES_INPUT = f"""{{
   'Name': {_GLUE_NAME} & '_changes',
   'TableType': 'EXTERNAL_TABLE',
-  'PartitionKeys': [{{'Name': 'window_start', 'Type': 'string'}}],
+  'PartitionKeys': [{{'Name': 'window_day', 'Type': 'string'}}],
   'Parameters': {{
     'classification': 'json', 'compressionType': 'gzip',
+    'baselineExportArn': $export.ExportArn, 'baselineTime': $pending.to,
     'projection.enabled': 'true',
-    'projection.window_start.type': 'date',
-    'projection.window_start.format': 'yyyy-MM-dd-HH-mm',
-    'projection.window_start.range': $fromMillis($toMillis($pending.to), {_STAMP}) & ',NOW',
-    'projection.window_start.interval': '1',
-    'projection.window_start.interval.unit': 'MINUTES',
-    'storage.location.template': {_BASE} & '${{window_start}}/'
+    'projection.window_day.type': 'date',
+    'projection.window_day.format': 'yyyy-MM-dd',
+    'projection.window_day.range': $fromMillis($toMillis($pending.to), {DAY_STAMP}) & ',NOW',
+    'projection.window_day.interval': '1',
+    'projection.window_day.interval.unit': 'DAYS',
+    'storage.location.template': {_CHAIN_BASE} & '${{window_day}}/AWSDynamoDB/data/'
   }},
   'StorageDescriptor': {{
     'Columns': [
@@ -179,97 +226,115 @@ _CHANGES_INPUT = f"""{{
       {{'Name': 'newimage', 'Type': 'map<string,string>'}},
       {{'Name': 'oldimage', 'Type': 'map<string,string>'}}
     ],
-    'Location': {_BASE},
+    'Location': {_CHAIN_BASE},
     'InputFormat': '{INPUT_FORMAT}', 'OutputFormat': '{OUTPUT_FORMAT}',
     'SerdeInfo': {{'SerializationLibrary': '{SERDE}', 'Parameters': {{'ignore.malformed.json': 'true'}}}}
   }}
 }}"""
 
-# Latest write per key since the current baseline, deletes removed, over the baseline's
-# items that no later write touched. Manifest files under the window prefixes parse as
-# rows without keys and are skipped. Glue names are [a-z0-9_], so no identifier quoting.
-_CURRENT_STATE_SQL = """(
-  'WITH changes AS (SELECT keys, newimage, '
-  & 'CAST(metadata.writetimestampmicros.n AS BIGINT) AS written FROM '
-  & $db & '.' & $name & '_changes WHERE keys IS NOT NULL AND window_start >= '
-  & "'" & $stamp & "'" & '), '
-  & 'ranked AS (SELECT keys, newimage, row_number() OVER '
-  & '(PARTITION BY keys ORDER BY written DESC) AS rank FROM changes) '
-  & 'SELECT newimage AS item FROM ranked WHERE rank = 1 AND newimage IS NOT NULL '
-  & 'UNION ALL SELECT b.item FROM ' & $db & '.' & $name & '_latest_raw AS b '
-  & 'WHERE NOT EXISTS (SELECT 1 FROM ranked AS r WHERE '
-  & 'map_filter(b.item, (k, v) -> contains(map_keys(r.keys), k)) = r.keys)'
-)"""
+
+def current_state_sql(database: str, glue_name: str) -> str:
+    """Athena SQL: the table's items now, from the baseline and the windows after it.
+
+    Latest record per key in ``<table>_changes`` (which covers the current chain only),
+    deletes dropped, over the baseline's items no window touched. Glue names are
+    ``[a-z0-9_]``, so no identifier needs quoting. The text does not change between
+    baselines, so one saved query per table stays right.
+    """
+    changes, baseline = f"{database}.{glue_name}_changes", f"{database}.{glue_name}_latest_raw"
+    return (
+        "WITH changes AS (SELECT keys, newimage, "
+        f"CAST(metadata.writetimestampmicros.n AS BIGINT) AS written FROM {changes} "
+        "WHERE keys IS NOT NULL), "
+        "ranked AS (SELECT keys, newimage, row_number() OVER "
+        "(PARTITION BY keys ORDER BY written DESC) AS rank FROM changes) "
+        "SELECT newimage AS item FROM ranked WHERE rank = 1 AND newimage IS NOT NULL "
+        f"UNION ALL SELECT b.item FROM {baseline} AS b "
+        "WHERE NOT EXISTS (SELECT 1 FROM ranked AS r WHERE "
+        "map_filter(b.item, (k, v) -> contains(map_keys(r.keys), k)) = r.keys)"
+    )
+
+
+_KEEP = QUERY_NAME_LIMIT - len(_QUERY_SUFFIX)
+# Long names keep a hash of the whole name, so two long names cannot collide.
+_QUERY_NAME = (
+    f"( $n := {_GLUE_NAME}; ($length($n) <= {_KEEP} ? $n : "
+    f"$substring($n, 0, {_KEEP - 9}) & '_' & $substring($hash($n, 'SHA-256'), 0, 8))"
+    f" & '{_QUERY_SUFFIX}' )"
+)
 
 
 def changes_states(
     *,
     database: str,
     workgroup: str,
+    state_table: str,
     partition: str,
-    retry: list[dict[str, Any]],
     next_state: str,
     reject_to: str,
 ) -> dict[str, dict[str, Any]]:
     """After a *baseline* of an incremental chain has COMPLETED: repoint the latest
-    tables to it, (re)create ``<table>_changes`` with partition projection over the
-    window prefixes, and save the current-state query for this baseline."""
+    tables to it, upsert ``<table>_changes`` over the new chain's day folders, and save
+    the table's current-state query once (its id is kept in the state table, so a table
+    has exactly one, whatever the number of baselines)."""
     sdk = f"arn:{partition}:states:::aws-sdk:"
     reject = [
         {"ErrorEquals": ["States.ALL"], "Output": _j("$states.errorOutput"), "Next": reject_to}
     ]
-    changes = {"DatabaseName": database, "TableInput": _j(_CHANGES_INPUT)}
-    not_found = ["Glue.EntityNotFoundException", "glue.EntityNotFoundException"]
     return {
         **catalog_states(
             database=database,
             partition=partition,
-            retry=retry,
             next_state="PublishChanges",
             prefix="Baseline",
             reject_to=reject_to,
         ),
-        "PublishChanges": {
-            "Type": "Task",
-            "Resource": sdk + "glue:updateTable",
-            "Arguments": changes,
-            "Output": {},
-            "Retry": retry,
-            "Catch": [{"ErrorEquals": not_found, "Next": "CreateChanges"}, *reject],
-            "Next": "SaveCurrentStateQuery",
-        },
-        "CreateChanges": {
-            "Type": "Task",
-            "Resource": sdk + "glue:createTable",
-            "Arguments": changes,
-            "Output": {},
-            "Retry": retry,
-            "Catch": reject,
-            "Next": "SaveCurrentStateQuery",
+        **upsert_table(
+            sdk=sdk,
+            database=database,
+            table_input=_j(_CHANGES_INPUT),
+            update="PublishChanges",
+            create="CreateChanges",
+            after="CurrentStateQuerySaved",
+            reject=reject,
+        ),
+        "CurrentStateQuerySaved": {
+            "Type": "Choice",
+            "Choices": [{"Condition": _j("$type($queryId) = 'string'"), "Next": next_state}],
+            "Default": "SaveCurrentStateQuery",
         },
         "SaveCurrentStateQuery": {
             "Type": "Task",
-            "Comment": "One saved query per baseline: the token makes a repeat return the same one.",
+            "Comment": "The token makes a retried call return the query the first one created.",
             "Resource": sdk + "athena:createNamedQuery",
             "Arguments": {
-                "Name": _j(f"{_GLUE_NAME} & '_current_state'"),
+                "Name": _j(_QUERY_NAME),
                 "Description": _j(
                     f"'Current items of ' & $substringAfter({_INPUT}.tableArn, ':table/')"
-                    " & ' since the baseline at ' & $pending.to"
+                    " & ': the baseline export and the incremental windows after it'"
                 ),
                 "Database": database,
                 "WorkGroup": workgroup,
-                "QueryString": _j(
-                    f"( $db := '{database}'; $name := {_GLUE_NAME};"
-                    f" $stamp := $fromMillis($toMillis($pending.to), {_STAMP});"
-                    f" {_CURRENT_STATE_SQL} )"
-                ),
-                "ClientRequestToken": _j(
-                    f"$hash({_INPUT}.tableArn & '|' & $pending.to, 'SHA-256')"
-                ),
+                "QueryString": _j(f"$replace('{current_state_sql(database, '@')}', '@', {_GLUE_NAME})"),
+                "ClientRequestToken": _j(f"$hash({_INPUT}.tableArn & '|current-state', 'SHA-256')"),
+            },
+            "Assign": {"queryId": _j("$states.result.NamedQueryId")},
+            "Output": {},
+            "Retry": retry_for("athena", "createNamedQuery"),
+            "Catch": reject,
+            "Next": "RecordCurrentStateQuery",
+        },
+        "RecordCurrentStateQuery": {
+            "Type": "Task",
+            "Resource": sdk + "dynamodb:updateItem",
+            "Arguments": {
+                "TableName": state_table,
+                "Key": {"pk": {"S": _j(f"{_INPUT}.tableArn")}},
+                "UpdateExpression": "SET currentStateQuery = :id",
+                "ExpressionAttributeValues": {":id": {"S": _j("$queryId")}},
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "updateItem"),
             "Catch": reject,
             "Next": next_state,
         },

@@ -29,6 +29,7 @@ from typing import Any
 from .catalog import catalog_states, changes_states
 from .incremental import VIEW_TYPES, incremental_states
 from .polling import PollPolicy
+from .retries import retry_for, start_execution_retry
 from .targets import ExportTarget
 
 EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
@@ -39,55 +40,6 @@ BATCH_SIZE = 50
 """Tables per batch execution: bounds every execution's history and payload."""
 DETAILED_RESULTS_LIMIT = 200
 """Runs with at most this many tables list every table's result in their output."""
-
-# Errors worth retrying. Everything else (PITR off, table missing, access denied,
-# bucket missing, bad parameters) is permanent and fails the table at once.
-EXPORT_QUOTA_ERRORS = ["DynamoDb.LimitExceededException"]
-# Step Functions names aws-sdk errors "DynamoDb.<exception>"; names that do not end in
-# "Exception" are reported with that suffix added, so both spellings are listed.
-TRANSIENT_DYNAMODB_ERRORS = [
-    "DynamoDb.InternalServerError",
-    "DynamoDb.InternalServerErrorException",
-    "DynamoDb.ThrottlingException",
-    "DynamoDb.RequestLimitExceeded",
-    "DynamoDb.RequestLimitExceededException",
-]
-TRANSIENT_SFN_ERRORS = [
-    "StepFunctions.ExecutionLimitExceededException",
-    "StepFunctions.ThrottlingException",
-]
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """One Retry rule: exponential back-off with full jitter."""
-
-    errors: Sequence[str]
-    interval_seconds: int
-    max_attempts: int
-    backoff_rate: float = 2.0
-    max_delay_seconds: int = 900
-
-    def to_asl(self) -> dict[str, Any]:
-        return {
-            "ErrorEquals": list(self.errors),
-            "IntervalSeconds": self.interval_seconds,
-            "MaxAttempts": self.max_attempts,
-            "BackoffRate": self.backoff_rate,
-            "MaxDelaySeconds": self.max_delay_seconds,
-            "JitterStrategy": "FULL",
-        }
-
-
-# Too many exports in flight: wait minutes, not seconds (up to ~1.5 h in all).
-QUOTA_BACKOFF = Backoff(EXPORT_QUOTA_ERRORS, interval_seconds=60, max_attempts=8)
-TRANSIENT_BACKOFF = Backoff(
-    TRANSIENT_DYNAMODB_ERRORS, interval_seconds=2, max_attempts=6, max_delay_seconds=60
-)
-START_CHILD_BACKOFF = Backoff(
-    TRANSIENT_SFN_ERRORS, interval_seconds=5, max_attempts=8, max_delay_seconds=300
-)
-
 
 @dataclass(frozen=True)
 class Destination:
@@ -232,7 +184,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
                     "wait": first_wait,
                 },
                 "Output": {},
-                "Retry": [QUOTA_BACKOFF.to_asl(), TRANSIENT_BACKOFF.to_asl()],
+                "Retry": retry_for("dynamodb", "exportTableToPointInTime"),
                 "Catch": catch_rejected,
                 "Next": "WaitForExport",
             },
@@ -251,7 +203,7 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
                     "wait": _jsonata(spec.poll.jsonata_next_wait("$elapsed + $wait")),
                 },
                 "Output": {},
-                "Retry": [TRANSIENT_BACKOFF.to_asl()],
+                "Retry": retry_for("dynamodb", "describeExport"),
                 "Catch": catch_rejected,
                 "Next": "ExportFinished",
             },
@@ -315,7 +267,6 @@ def table_export_definition(spec: TableExportSpec) -> dict[str, Any]:
             catalog_states(
                 database=spec.catalog_database,
                 partition=spec.partition,
-                retry=[TRANSIENT_BACKOFF.to_asl()],
                 next_state="ExportCompleted",
             )
         )
@@ -357,7 +308,6 @@ def _add_incremental(
             lock_ms=spec.timeout_seconds * 1000,
             exporter_name=spec.incremental.exporter_name,
             partition=spec.partition,
-            retry=[TRANSIENT_BACKOFF.to_asl()],
             first_wait=first_wait,
         )
     )
@@ -378,8 +328,8 @@ def _add_incremental(
             changes_states(
                 database=spec.catalog_database,
                 workgroup=spec.athena_workgroup,
+                state_table=spec.incremental.state_table,
                 partition=spec.partition,
-                retry=[TRANSIENT_BACKOFF.to_asl()],
                 next_state="ReadRecoveryWindow",
                 reject_to="ReleaseLockAfterError",
             )
@@ -559,7 +509,7 @@ def batch_definition(spec: BatchSpec) -> dict[str, Any]:
                                 },
                             },
                             "Output": _jsonata("$states.result.Output"),
-                            "Retry": [START_CHILD_BACKOFF.to_asl()],
+                            "Retry": start_execution_retry(),
                             "Catch": [
                                 {
                                     "ErrorEquals": ["States.ALL"],
@@ -648,7 +598,7 @@ def run_definition(spec: RunSpec) -> dict[str, Any]:
                                 },
                             },
                             "Output": _jsonata(_BATCH_SUMMARY),
-                            "Retry": [START_CHILD_BACKOFF.to_asl()],
+                            "Retry": start_execution_retry(),
                             "Catch": [
                                 {
                                     "ErrorEquals": ["States.ALL"],

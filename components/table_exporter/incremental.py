@@ -23,6 +23,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from .catalog import CHAIN_STAMP, window_prefix
+from .retries import error_name, retry_for
+
 MIN_WINDOW_MS = 15 * 60 * 1000
 MAX_WINDOW_MS = 24 * 3600 * 1000
 MAX_WINDOWS_PER_RUN = 30
@@ -38,8 +41,6 @@ def _j(expression: str) -> str:
 _INPUT = "$states.context.Execution.Input"
 _TABLE = f"$substringAfter({_INPUT}.tableArn, ':table/')"
 _ME = "$states.context.Execution.Id"
-# Window start in the prefix: sortable, and a plain path segment for partition projection.
-_STAMP = "'[Y0001]-[M01]-[D01]-[H01]-[m01]'"
 
 
 def incremental_states(
@@ -50,7 +51,6 @@ def incremental_states(
     lock_ms: int,
     exporter_name: str,
     partition: str,
-    retry: list[dict[str, Any]],
     first_wait: int,
 ) -> dict[str, dict[str, Any]]:
     """The incremental branch of the table export machine (``StartAt`` is ``AcquireLock``).
@@ -80,7 +80,7 @@ def incremental_states(
             "ExpressionAttributeValues": {":me": {"S": _j(_ME)}},
         },
         "Output": _j("$states.input"),
-        "Retry": retry,
+        "Retry": retry_for("dynamodb", "updateItem"),
     }
     to_rejected = [
         {
@@ -111,6 +111,15 @@ def incremental_states(
                 "watermark": _j(
                     "$exists($states.result.Attributes.watermark) ? $states.result.Attributes.watermark.S : null"
                 ),
+                # The chain's baseline: its time names the folder every window goes to.
+                "baseline": _j(
+                    "$exists($states.result.Attributes.baselineTime) ? $states.result.Attributes.baselineTime.S : null"
+                ),
+                # The table's saved current-state query, once the catalog has made one.
+                "queryId": _j(
+                    "$exists($states.result.Attributes.currentStateQuery) ? "
+                    "$states.result.Attributes.currentStateQuery.S : null"
+                ),
                 "windows": [],
                 # Where this run catches up to: read once, so slow exports do not chase now.
                 "target": None,
@@ -125,10 +134,10 @@ def incremental_states(
                 ),
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "updateItem"),
             "Catch": [
                 {
-                    "ErrorEquals": ["DynamoDb.ConditionalCheckFailedException"],
+                    "ErrorEquals": [error_name("dynamodb", "ConditionalCheckFailedException")],
                     "Next": "AnotherRunHoldsTheLock",
                 },
                 {
@@ -168,7 +177,7 @@ def incremental_states(
                 ),
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "describeContinuousBackups"),
             "Catch": to_rejected,
             "Next": "PlanNextExport",
         },
@@ -182,7 +191,7 @@ def incremental_states(
                 {
                     "Comment": "No chain yet, or the chain starts before what PITR can still export.",
                     "Condition": _j(
-                        "$type($watermark) != 'string' or "
+                        "$type($watermark) != 'string' or $type($baseline) != 'string' or "
                         "$toMillis($watermark) < $toMillis($pitr.EarliestRestorableDateTime)"
                     ),
                     "Next": "StartBaseline",
@@ -215,7 +224,7 @@ def incremental_states(
                 "ExportType": "FULL_EXPORT",
                 "ExportTime": _j("$target"),
                 "S3Prefix": _j(
-                    f"{base} & '/baseline/' & $fromMillis($toMillis($target), {_STAMP})"
+                    f"{base} & '/baseline/' & $fromMillis($toMillis($target), {CHAIN_STAMP})"
                 ),
                 "ClientToken": _j(f"$hash({_INPUT}.tableArn & '|baseline|' & $target, 'SHA-256')"),
             },
@@ -229,7 +238,7 @@ def incremental_states(
                 "wait": first_wait,
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "exportTableToPointInTime"),
             "Catch": to_rejected,
             "Next": "WaitForExport",
         },
@@ -247,9 +256,7 @@ def incremental_states(
                     ),
                     "ExportViewType": view_type,
                 },
-                "S3Prefix": _j(
-                    f"{base} & '/incremental/' & $fromMillis($toMillis($watermark), {_STAMP})"
-                ),
+                "S3Prefix": _j(window_prefix(base, "$baseline", "$watermark")),
                 "ClientToken": _j(
                     f"$hash({_INPUT}.tableArn & '|incremental|' & $string($attempt) & '|' & $watermark & '|' & "
                     f"$string($min([$toMillis($watermark) + {MAX_WINDOW_MS}, "
@@ -267,7 +274,7 @@ def incremental_states(
                 "wait": first_wait,
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "exportTableToPointInTime"),
             "Catch": to_rejected,
             "Next": "WaitForExport",
         },
@@ -294,6 +301,7 @@ def incremental_states(
             },
             "Assign": {
                 "watermark": _j("$pending.to"),
+                "baseline": _j("$pending.kind = 'baseline' ? $pending.to : $baseline"),
                 "windows": _j(
                     "$append($windows, [{"
                     "'kind': $pending.kind, 'from': $pending.from, 'to': $pending.to, "
@@ -304,7 +312,7 @@ def incremental_states(
                 ),
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("dynamodb", "updateItem"),
             "Catch": to_rejected,
             "Next": "ReadRecoveryWindow",
         },
@@ -343,7 +351,7 @@ def incremental_states(
                 ],
             },
             "Output": {},
-            "Retry": retry,
+            "Retry": retry_for("cloudwatch", "putMetricData"),
             "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "IncrementalDone"}],
             "Next": "IncrementalDone",
         },

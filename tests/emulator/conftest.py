@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 import emulator
-from emulator import clock, export_model, harness
+from emulator import clock, export_model, harness, sfn_fidelity
 
 from .support import BUCKET, DeployExporter
 
@@ -27,9 +27,11 @@ def aws() -> Iterator[dict[str, Any]]:
     with mock_aws(config=cast(DefaultConfig, emulator.MOTO_CONFIG)):
         emulator.install()
         export_model.MODEL.reset()
+        sfn_fidelity.FAULTS.reset()
         clock.reset()
         yield harness.clients()
     export_model.MODEL.reset()
+    sfn_fidelity.FAULTS.reset()
     clock.reset()
 
 

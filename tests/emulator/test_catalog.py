@@ -137,13 +137,17 @@ def test_incremental_baseline_creates_the_projected_changes_table_and_current_st
     stamp = "2026-01-05-03-55"  # latest restorable time at the baseline, minute precision
     assert baseline_export["to"].startswith("2026-01-05T03:55")
     assert parameters["projection.enabled"] == "true"
-    assert parameters["projection.window_start.type"] == "date"
-    assert parameters["projection.window_start.format"] == "yyyy-MM-dd-HH-mm"
-    assert parameters["projection.window_start.range"] == f"{stamp},NOW"
-    assert parameters["projection.window_start.interval.unit"] == "MINUTES"
-    template = f"s3://{BUCKET}/exports/orders/incremental/${{window_start}}/"
+    assert parameters["projection.window_day.type"] == "date"
+    assert parameters["projection.window_day.format"] == "yyyy-MM-dd"
+    assert parameters["projection.window_day.range"] == "2026-01-05,NOW"
+    assert parameters["projection.window_day.interval"] == "1"
+    assert parameters["projection.window_day.interval.unit"] == "DAYS"
+    chain = f"s3://{BUCKET}/exports/orders/incremental/{stamp}/"
+    assert changes["StorageDescriptor"]["Location"] == chain
+    # Only the shared data folders: manifests, _started and checksums live elsewhere.
+    template = chain + "${window_day}/AWSDynamoDB/data/"
     assert parameters["storage.location.template"] == template
-    assert changes["PartitionKeys"] == [{"Name": "window_start", "Type": "string"}]
+    assert changes["PartitionKeys"] == [{"Name": "window_day", "Type": "string"}]
     assert [c["Name"] for c in changes["StorageDescriptor"]["Columns"]] == [
         "metadata",
         "keys",
@@ -159,7 +163,7 @@ def test_incremental_baseline_creates_the_projected_changes_table_and_current_st
     assert [q["Name"] for q in queries] == ["orders_current_state"]
     sql = queries[0]["QueryString"]
     assert f"FROM {DATABASE}.orders_changes" in sql and f"{DATABASE}.orders_latest_raw" in sql
-    assert f"window_start >= '{stamp}'" in sql
+    assert "window_day" not in sql  # the table covers the current chain only
     assert "row_number() OVER (PARTITION BY keys ORDER BY written DESC)" in sql
 
     # A later window leaves the baseline tables where they are.
@@ -169,3 +173,141 @@ def test_incremental_baseline_creates_the_projected_changes_table_and_current_st
     assert json.loads(window["output"])["tables"][0]["exports"][0]["kind"] == "incremental"
     latest = catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"]
     assert latest["StorageDescriptor"]["Location"] == baseline_export["s3Location"] + "data/"
+
+    # The window's data files are where the changes table's day partition reads.
+    s3 = aws["s3"]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="exports/orders/incremental/")["Contents"]
+    ]
+    partition = template.replace("${window_day}", "2026-01-05").removeprefix(f"s3://{BUCKET}/")
+    in_partition = [k for k in keys if k.startswith(partition)]
+    assert in_partition and all(k.endswith(".json.gz") for k in in_partition)
+
+
+def _repoint_many_times(aws: dict[str, Any], runs: int) -> harness.Exporter:
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+    for day in range(1, runs + 1):
+        run = ex.run(f"run-{day}", {"scheduledTime": f"2026-01-{day:02d}T04:00:00Z"})
+        assert run["status"] == "SUCCEEDED", run.get("cause")
+    return ex
+
+
+def test_repointing_archives_no_table_versions(aws: dict[str, Any], catalog: Any) -> None:
+    _repoint_many_times(aws, 4)
+
+    for name in ("orders_latest", "orders_latest_raw"):
+        versions = catalog.get_table_versions(DatabaseName=DATABASE, TableName=name)
+        assert len(versions["TableVersions"]) == 1
+
+
+def test_without_skip_archive_the_version_quota_would_stop_repointing(
+    aws: dict[str, Any], catalog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulator enforces Glue's version quota, so the test above can fail."""
+    from emulator import glue_fidelity
+
+    monkeypatch.setattr(glue_fidelity, "VERSIONS_PER_TABLE", 2)
+    catalog.create_table(DatabaseName=DATABASE, TableInput={"Name": "t"})
+    catalog.update_table(DatabaseName=DATABASE, TableInput={"Name": "t"})
+    with pytest.raises(catalog.exceptions.ResourceNumberLimitExceededException):
+        catalog.update_table(DatabaseName=DATABASE, TableInput={"Name": "t"})
+    for _ in range(3):
+        catalog.update_table(DatabaseName=DATABASE, TableInput={"Name": "t"}, SkipArchive=True)
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        ("UpdateTable", "InternalServiceException"),
+        ("UpdateTable", "OperationTimeoutException"),
+        ("UpdateTable", "ConcurrentModificationException"),
+        ("UpdateTable", "ThrottlingException"),
+        ("CreateTable", "InternalServiceException"),
+    ],
+)
+def test_a_transient_glue_error_after_a_completed_export_is_retried(
+    aws: dict[str, Any], catalog: Any, operation: str, code: str
+) -> None:
+    from emulator.sfn_fidelity import FAULTS
+
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+    FAULTS.inject("glue", operation, code, times=2)
+
+    run = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+
+    assert FAULTS.raised == [("glue", operation, code)] * 2
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    assert _table(catalog, "orders_latest") is not None
+
+
+def test_a_permanent_glue_error_fails_the_table_naming_glue(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    from emulator.sfn_fidelity import FAULTS
+
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+    FAULTS.inject("glue", "UpdateTable", "InvalidInputException")
+
+    run = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+
+    assert run["status"] == "FAILED"
+    assert json.loads(run["cause"])["failed"][0]["error"] == "Glue.InvalidInputException"
+
+
+def _named_queries() -> list[dict[str, Any]]:
+    athena = boto3.client("athena", region_name=harness.REGION)
+    ids = athena.list_named_queries(WorkGroup=WORKGROUP)["NamedQueryIds"]
+    return [athena.get_named_query(NamedQueryId=i)["NamedQuery"] for i in ids]
+
+
+def test_a_new_baseline_keeps_exactly_one_current_state_query(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    from emulator import change_log
+    from emulator.export_model import MODEL as model
+
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    harness.create_state_table(aws["dynamodb"])
+    ex = _deploy(aws, tables=["orders"], incremental=["orders"], prefix="exports")
+    clock.advance(3600)
+    assert ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})["status"] == "SUCCEEDED"
+    # PITR restarted: the chain is broken and a second baseline starts a new one.
+    change_log.restart_pitr("orders")
+    clock.advance(3 * 3600)
+    second = ex.run("run-2", {"scheduledTime": "2026-01-05T08:00:00Z"})
+    assert second["status"] == "SUCCEEDED", second.get("cause")
+    kinds = [e["kind"] for e in json.loads(second["output"])["tables"][0]["exports"]]
+    assert kinds[0] == "baseline"
+    assert len([e for e in model.exports_of("orders") if e.export_type == "FULL_EXPORT"]) == 2
+
+    assert [q["Name"] for q in _named_queries()] == ["orders_current_state"]
+
+
+def test_current_state_query_names_stay_within_athenas_limit_and_apart(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    long_a, long_b = "a" * 180 + "_one", "a" * 180 + "_two"
+    for table in (long_a, long_b):
+        harness.create_table(aws["dynamodb"], table, ROWS)
+    harness.create_state_table(aws["dynamodb"])
+    ex = harness.deploy(
+        aws["stepfunctions"],
+        bucket=BUCKET,
+        catalog_database=DATABASE,
+        athena_workgroup=WORKGROUP,
+        tables=[long_a, long_b],
+        incremental=[long_a, long_b],
+        prefix="exports",
+    )
+    clock.advance(3600)
+
+    run = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    names = [q["Name"] for q in _named_queries()]
+    assert len(names) == 2 and len(set(names)) == 2
+    assert all(len(n) <= 128 and n.endswith("_current_state") for n in names)

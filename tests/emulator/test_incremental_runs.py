@@ -511,7 +511,7 @@ def test_baseline_and_windows_replay_to_the_current_table(
     assert bool(old_images) == (view == "NEW_AND_OLD_IMAGES")
 
 
-def test_s3_prefixes_name_the_table_the_mode_and_the_window_start(
+def test_s3_prefixes_name_the_table_the_mode_the_chain_and_the_window_day(
     aws: dict[str, Any], ddb: Any
 ) -> None:
     s3 = aws["s3"]
@@ -527,10 +527,13 @@ def test_s3_prefixes_name_the_table_the_mode_and_the_window_start(
     assert (
         second["from"] == "2026-01-05T06:02:30.000Z" and stamp(second["to"]) == "2026-01-06-02-02"
     )
+    # Windows go under their chain (the baseline's time) and the day they start on, so
+    # windows of one day share DynamoDB's data folder for that prefix.
+    chain = f"exports/{TABLE}/incremental/2026-01-05-03-55"
     expected = {
         baseline["exportArn"]: f"exports/{TABLE}/baseline/2026-01-05-03-55",
-        first["exportArn"]: f"exports/{TABLE}/incremental/2026-01-05-03-55",
-        second["exportArn"]: f"exports/{TABLE}/incremental/2026-01-05-06-02",
+        first["exportArn"]: f"{chain}/2026-01-05",
+        second["exportArn"]: f"{chain}/2026-01-05",
     }
     exported = exports_by_arn()
     assert {arn: exported[arn].request["S3Prefix"] for arn in expected} == expected

@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 import pytest
-from table_exporter import definition
 from table_exporter.polling import PollPolicy
+from table_exporter.retries import retry_for
 
 from emulator import export_model, harness
 
@@ -261,7 +261,12 @@ def test_limit_exceeded_forever_gives_up_after_the_quota_retry_budget(
 
     cause = run_failure(ex.run("run-1", SCHEDULED))
 
-    assert len(start_requests("orders")) == 1 + definition.QUOTA_BACKOFF.max_attempts
+    (quota_rule,) = [
+        r
+        for r in retry_for("dynamodb", "exportTableToPointInTime")
+        if r["ErrorEquals"] == ["DynamoDb.LimitExceededException"]
+    ]
+    assert len(start_requests("orders")) == 1 + quota_rule["MaxAttempts"]
     assert cause["by_table"]["orders"]["error"] == "DynamoDb.LimitExceededException"
     assert cause["succeeded"] == ["events"]
     assert MODEL.exports_of("orders") == []
