@@ -71,11 +71,13 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
         "TransactionConflictException",
+        "ThrottlingException",
     ),
     ("dynamodb", "getItem"): (
         "InternalServerError",
         "ProvisionedThroughputExceededException",
         "RequestLimitExceeded",
+        "ThrottlingException",
     ),
     ("glue", "updateTable"): (
         "InternalServiceException",
@@ -96,10 +98,13 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
 """Transient errors botocore models for each operation a machine calls (checked by test)."""
 
 
+def _exception(name: str) -> str:
+    return name if name.endswith("Exception") else name + "Exception"
+
+
 def error_name(service: str, name: str) -> str:
     """The error name Step Functions reports for ``name`` raised by ``service``."""
-    suffix = "" if name.endswith("Exception") else "Exception"
-    return f"{SERVICE_PREFIX[service]}.{name}{suffix}"
+    return f"{SERVICE_PREFIX[service]}.{_exception(name)}"
 
 
 def transient_errors(service: str, action: str) -> list[str]:
@@ -153,9 +158,10 @@ def retry_for(service: str, action: str) -> list[dict[str, Any]]:
 
 TRANSIENT_START_EXECUTION = [
     "StepFunctions.ExecutionLimitExceededException",
-    "StepFunctions.ThrottlingException",
+    *(f"StepFunctions.{_exception(n)}" for n in GENERIC_TRANSIENT),
 ]
-"""Starting a child execution: the account's open-execution quota, or throttling."""
+"""Starting a child execution: the account's open-execution quota, or a generic transient
+error (the optimized integration names errors ``StepFunctions.``)."""
 
 
 def start_execution_retry() -> list[dict[str, Any]]:
