@@ -13,17 +13,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from table_exporter.definition import (
-    BATCH_SIZE,
-    DETAILED_RESULTS_LIMIT,
-    BatchSpec,
-    Concurrency,
+from table_exporter.run_machine import RunSpec, run_definition
+from table_exporter.table_export_machine import (
     Destination,
     IncrementalSpec,
-    RunSpec,
     TableExportSpec,
-    batch_definition,
-    run_definition,
     table_export_definition,
 )
 from table_exporter.polling import PollPolicy
@@ -87,7 +81,6 @@ class Exporter:
     sfn: Any
     run_arn: str
     table_arn: str
-    batch_arn: str
 
     def start(self, name: str, payload: dict[str, Any] | None = None) -> str:
         return str(
@@ -101,7 +94,11 @@ class Exporter:
         while True:
             described = self.sfn.describe_execution(executionArn=execution_arn)
             if described["status"] != "RUNNING":
-                return dict(described)
+                found = dict(described)
+                if described["stateMachineArn"] == self.run_arn:
+                    # What the run's report says of each table (none if it has no report).
+                    found["tables"] = self.results(found)
+                return found
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still RUNNING after {timeout}s")
             time.sleep(0.05)
@@ -121,6 +118,35 @@ class Exporter:
                 return events
             kwargs["nextToken"] = page["nextToken"]
 
+    def report(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The run report the Map wrote (its location is in the run's output, or in its
+        cause when it failed): every table's result, ``succeeded`` and ``failed``."""
+        text = described.get("output") if described["status"] == "SUCCEEDED" else described.get("cause")
+        try:
+            location = json.loads(text or "{}")["report"]
+        except (ValueError, KeyError, TypeError):
+            return {"succeeded": [], "failed": []}
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        s3 = _like(self.sfn, "s3")
+        manifest = json.loads(
+            s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read()
+        )
+        found: dict[str, list[dict[str, Any]]] = {"succeeded": [], "failed": []}
+        for status, files in manifest["ResultFiles"].items():
+            for entry in files:
+                body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                for child in json.loads(body):
+                    if status == "SUCCEEDED":
+                        found["succeeded"].append(json.loads(child["Output"]))
+                    elif status == "FAILED":
+                        found["failed"].append(json.loads(child["Cause"]))
+        return found
+
+    def results(self, described: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every table's result in the run's report, failed tables' records included."""
+        found = self.report(described)
+        return found["succeeded"] + found["failed"]
+
     def table_executions(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"stateMachineArn": self.table_arn, "maxResults": 1000}
@@ -132,8 +158,24 @@ class Exporter:
             kwargs["nextToken"] = page["nextToken"]
 
 
+def _like(client: Any, service: str) -> Any:
+    """A client of ``service`` talking to the same endpoint as ``client``."""
+    endpoint = client.meta.endpoint_url
+    if "amazonaws" in endpoint:
+        return boto3.client(service, region_name=REGION)
+    made = boto3.client(
+        service,
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id="ak",
+        aws_secret_access_key="sk",
+    )
+    made.meta.events.register("request-created", _send_clock)
+    return made
+
+
 def deploy(sfn: Any, *, name: str = "exporter", **options: Any) -> Exporter:
-    """Create the three machines from the generated definitions (``options`` as for
+    """Create the two machines from the generated definitions (``options`` as for
     ``definitions``).
 
     Tables named in ``incremental`` are exported incrementally; their watermarks live
@@ -164,19 +206,17 @@ def definitions(
     max_concurrency: int = 10,
     poll: PollPolicy | None = None,
     destination: Destination | None = None,
-    batch_size: int = BATCH_SIZE,
     incremental: Sequence[str] = (),
     view_type: str = "NEW_AND_OLD_IMAGES",
     timeout_seconds: int = 24 * 3600,
     catalog_database: str | None = None,
     columns: dict[str, Sequence[str]] | None = None,
     athena_workgroup: str | None = None,
-    detailed_results_limit: int = DETAILED_RESULTS_LIMIT,
+    report_bucket: str | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The three generated definitions, wired to each other by machine name."""
+    """The two generated definitions, wired to each other by machine name; the run
+    report goes to ``report_bucket`` (the export bucket unless given)."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
-    batch_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-batch"
-    concurrency = Concurrency(max_concurrency, batch_size)
     return {
         f"{name}-table-export": table_export_definition(
             TableExportSpec(
@@ -192,12 +232,10 @@ def definitions(
                 athena_workgroup=athena_workgroup,
             )
         ),
-        f"{name}-batch": batch_definition(
-            BatchSpec(table_machine_arn=table_sm_arn, max_concurrency=concurrency.per_batch)
-        ),
         f"{name}-run": run_definition(
             RunSpec(
-                batch_machine_arn=batch_sm_arn,
+                table_machine_arn=table_sm_arn,
+                bucket=report_bucket or bucket,
                 targets=[
                     ExportTarget(
                         table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
@@ -208,16 +246,14 @@ def definitions(
                     for t in tables
                 ],
                 max_concurrency=max_concurrency,
-                batch_size=batch_size,
-                detailed_results_limit=detailed_results_limit,
             )
         ),
     }
 
 
 def deploy_definitions(sfn: Any, name: str, machines: dict[str, dict[str, Any]]) -> Exporter:
-    """Create machines named as the keys: ``<name>-table-export``, ``-batch`` and ``-run``
-    (the run's and batch's definitions refer to their children by these names)."""
+    """Create machines named as the keys: ``<name>-table-export`` and ``<name>-run``
+    (the run's definition refers to the table export machine by its name)."""
     arns = {
         machine: sfn.create_state_machine(
             name=machine, definition=json.dumps(definition), roleArn=ROLE_ARN
@@ -228,6 +264,4 @@ def deploy_definitions(sfn: Any, name: str, machines: dict[str, dict[str, Any]])
     def arn_of(role: str) -> str:
         return next(arn for machine, arn in arns.items() if f"-{role}" in machine)
 
-    return Exporter(
-        sfn=sfn, run_arn=arn_of("run"), table_arn=arn_of("table-export"), batch_arn=arn_of("batch")
-    )
+    return Exporter(sfn=sfn, run_arn=arn_of("run"), table_arn=arn_of("table-export"))

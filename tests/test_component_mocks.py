@@ -142,7 +142,7 @@ def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(
 ):
     def check(m: RecordingMocks) -> None:
         machines = {r.name: r for r in m.of_type("aws:sfn/stateMachine:StateMachine")}
-        assert set(machines) == {"nightly-run", "nightly-batch", "nightly-table-export"}
+        assert set(machines) == {"nightly-run", "nightly-table-export"}
         assert all(r.inputs["type"] == "STANDARD" for r in machines.values())
         run = json.loads(machines["nightly-run"].inputs["definition"])
         configured = run["States"]["PlanRun"]["Assign"]["configuredTables"]
@@ -153,17 +153,14 @@ def test_definitions_deployed_are_the_builders_output_for_the_configured_tables(
             },
             {"tableArn": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/customers", "prefix": "crm"},
         ]
-        batch_task = run["States"]["ExportBatches"]["ItemProcessor"]["States"]["ExportBatch"]
-        assert batch_task["Arguments"]["StateMachineArn"].endswith(
-            ":stateMachine:nightly-batch-1a2b3c4"
-        )
-        batch = json.loads(machines["nightly-batch"].inputs["definition"])
-        table_task = batch["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"]
+        fan_out = run["States"]["ExportTables"]
+        table_task = fan_out["ItemProcessor"]["States"]["ExportTable"]
         assert table_task["Arguments"]["StateMachineArn"].endswith(
             ":stateMachine:nightly-table-export-1a2b3c4"
         )
-        assert run["States"]["ExportBatches"]["MaxConcurrency"] == 1
-        assert batch["States"]["ExportTables"]["MaxConcurrency"] == 4
+        assert fan_out["MaxConcurrency"] == 4
+        assert fan_out["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        assert fan_out["ResultWriter"]["Arguments"]["Bucket"].startswith("nightly-bucket")
         for machine in machines.values():
             logging = machine.inputs["loggingConfiguration"]
             assert logging["level"] == "ERROR" and logging["logDestination"].endswith(":*")
@@ -268,7 +265,6 @@ def test_state_machine_roles_trust_only_their_own_machines(mocks: RecordingMocks
         }
         for role, machine in (
             ("nightly-run-role", "nightly-run-???????"),
-            ("nightly-batch-role", "nightly-batch-???????"),
             ("nightly-table-export-role", "nightly-table-export-???????"),
         ):
             statement = roles[role]["Statement"][0]

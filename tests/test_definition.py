@@ -11,15 +11,11 @@ from typing import Any
 import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
-from table_exporter.definition import (
-    BatchSpec,
-    Concurrency,
+from table_exporter.run_machine import RunSpec, run_definition, schedule_input
+from table_exporter.table_export_machine import (
     Destination,
-    RunSpec,
+    IncrementalSpec,
     TableExportSpec,
-    batch_definition,
-    run_definition,
-    schedule_input,
     table_export_definition,
 )
 from table_exporter.polling import PollPolicy
@@ -29,7 +25,6 @@ from table_exporter.targets import AwsScope, ExportTarget, normalise_prefix, tab
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = AwsScope("aws", "ap-northeast-1", "123456789012")
 TABLE_MACHINE = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:x-table-export-1"
-BATCH_MACHINE = "arn:aws:states:ap-northeast-1:123456789012:stateMachine:x-batch-1"
 
 
 def _targets(n: int) -> list[ExportTarget]:
@@ -42,12 +37,52 @@ def _table_def(**destination: Any) -> dict[str, Any]:
     )
 
 
-def _run_def(n: int = 3) -> dict[str, Any]:
-    return run_definition(RunSpec(batch_machine_arn=BATCH_MACHINE, targets=_targets(n)))
+def _run_def(n: int = 3, **options: Any) -> dict[str, Any]:
+    return run_definition(
+        RunSpec(table_machine_arn=TABLE_MACHINE, bucket="exports", targets=_targets(n), **options)
+    )
 
 
-def _batch_def(concurrency: int = 10) -> dict[str, Any]:
-    return batch_definition(BatchSpec(table_machine_arn=TABLE_MACHINE, max_concurrency=concurrency))
+KMS_KEY = "arn:aws:kms:ap-northeast-1:123456789012:key/1"
+INCREMENTAL = IncrementalSpec(state_table="x-state", exporter_name="x")
+
+
+def _variant(
+    *, incremental: bool, catalog: bool, kms: bool, owner: bool, partition: str = "aws"
+) -> dict[str, Any]:
+    destination = Destination(
+        bucket="exports",
+        sse_algorithm="KMS" if kms else "AES256",
+        kms_key_arn=KMS_KEY if kms else None,
+        bucket_owner="210987654321" if owner else None,
+    )
+    return table_export_definition(
+        TableExportSpec(
+            destination=destination,
+            partition=partition,
+            incremental=INCREMENTAL if incremental else None,
+            catalog_database="db" if catalog else None,
+            athena_workgroup="wg" if catalog and incremental else None,
+        )
+    )
+
+
+# Every table export machine the component can produce: full only or with the
+# incremental branch, catalog on or off, SSE-S3 or KMS, own bucket or another owner's.
+VARIANTS = {
+    f"table{'-incremental' if i else ''}{'-catalog' if c else ''}{'-kms' if k else ''}"
+    f"{'-owner' if o else ''}": _variant(incremental=i, catalog=c, kms=k, owner=o)
+    for i in (False, True)
+    for c in (False, True)
+    for k in (False, True)
+    for o in (False, True)
+}
+VARIANTS["table-incremental-catalog-aws-cn"] = _variant(
+    incremental=True, catalog=True, kms=True, owner=False, partition="aws-cn"
+)
+VARIANTS["run"] = _run_def()
+VARIANTS["run-1000-tables"] = _run_def(1000)
+VARIANTS["run-concurrency-300"] = _run_def(5, max_concurrency=300)
 
 
 def _walk(value: Any):
@@ -60,19 +95,7 @@ def _walk(value: Any):
             yield from _walk(inner)
 
 
-@pytest.mark.parametrize(
-    "definition",
-    [
-        _table_def(),
-        _table_def(
-            sse_algorithm="KMS", kms_key_arn="arn:aws:kms:ap-northeast-1:123456789012:key/1"
-        ),
-        _batch_def(),
-        _run_def(),
-        _run_def(1000),
-    ],
-    ids=["table", "table-kms", "batch", "run", "run-1000-tables"],
-)
+@pytest.mark.parametrize("definition", VARIANTS.values(), ids=VARIANTS)
 def test_definitions_pass_the_asl_validator(tmp_path: Path, definition: dict[str, Any]) -> None:
     validator = ROOT / "node_modules" / ".bin" / "asl-validator"
     assert validator.exists() or shutil.which("asl-validator"), "run `make install` (npm ci) first"
@@ -87,15 +110,12 @@ def test_definitions_pass_the_asl_validator(tmp_path: Path, definition: dict[str
 def test_no_lambda_anywhere_only_direct_service_integrations() -> None:
     resources = {
         node["Resource"]
-        for definition in (_table_def(), _batch_def(), _run_def())
+        for definition in VARIANTS.values()
         for node in _walk(definition)
         if isinstance(node, dict) and "Resource" in node
     }
-    assert resources == {
-        "arn:aws:states:::aws-sdk:dynamodb:exportTableToPointInTime",
-        "arn:aws:states:::aws-sdk:dynamodb:describeExport",
-        "arn:aws:states:::states:startExecution.sync:2",
-    }
+    assert not any("lambda" in r for r in resources)
+    assert {r.split(":::", 1)[1].split(":", 1)[0] for r in resources} == {"aws-sdk", "states", "s3"}
 
 
 def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:
@@ -117,7 +137,7 @@ def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:
 def test_export_is_started_with_an_idempotency_token_from_the_run_and_table() -> None:
     args = _table_def()["States"]["StartExport"]["Arguments"]
     assert args["ClientToken"] == "{% $states.input.clientToken %}"
-    child_input = _batch_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"][
+    child_input = _run_def()["States"]["ExportTables"]["ItemProcessor"]["States"]["ExportTable"][
         "Arguments"
     ]["Input"]
     assert (
@@ -159,43 +179,31 @@ def test_throttling_and_quota_errors_retry_with_backoff_and_jitter_but_permanent
         assert permanent not in retried
 
 
-def test_every_machine_has_a_timeout_and_every_map_is_bounded() -> None:
+def test_every_machine_has_a_timeout_and_the_fan_out_is_a_distributed_map() -> None:
     table = table_export_definition(
         TableExportSpec(destination=Destination(bucket="b"), timeout_seconds=7200)
     )
-    run = run_definition(
-        RunSpec(
-            batch_machine_arn=BATCH_MACHINE,
-            targets=_targets(2),
-            max_concurrency=7,
-            timeout_seconds=9000,
-        )
-    )
-    batch = batch_definition(
-        BatchSpec(table_machine_arn=TABLE_MACHINE, max_concurrency=7, timeout_seconds=9000)
-    )
+    run = _run_def(2, max_concurrency=7, timeout_seconds=9000)
     assert table["TimeoutSeconds"] == 7200
-    assert run["TimeoutSeconds"] == batch["TimeoutSeconds"] == 9000
-    assert run["States"]["ExportBatches"]["MaxConcurrency"] == 1
-    assert batch["States"]["ExportTables"]["MaxConcurrency"] == 7
-
-
-@pytest.mark.parametrize(
-    ("total", "per_batch", "batches"),
-    [(1, 1, 1), (7, 7, 1), (50, 50, 1), (120, 50, 2), (300, 50, 6)],
-)
-def test_concurrency_split_never_exceeds_the_total(
-    total: int, per_batch: int, batches: int
-) -> None:
-    split = Concurrency(total)
-    assert (split.per_batch, split.batches) == (per_batch, batches)
-    assert split.per_batch * split.batches <= total
+    assert run["TimeoutSeconds"] == 9000
+    fan_out = run["States"]["ExportTables"]
+    assert fan_out["ItemProcessor"]["ProcessorConfig"] == {
+        "Mode": "DISTRIBUTED",
+        "ExecutionType": "STANDARD",
+    }
+    # One table per item: exports in flight are MaxConcurrency exactly.
+    assert fan_out["MaxConcurrency"] == 7
+    assert fan_out["ToleratedFailurePercentage"] == 100
+    assert fan_out["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+    assert fan_out["ResultWriter"]["Arguments"]["Bucket"] == "exports"
+    maps = [n for n in _walk(run) if isinstance(n, dict) and n.get("Type") == "Map"]
+    assert len(maps) == 1
 
 
 @pytest.mark.parametrize("bad", [0, 301])
 def test_concurrency_outside_the_export_quota_is_rejected(bad: int) -> None:
     with pytest.raises(ValueError, match="300"):
-        RunSpec(batch_machine_arn=BATCH_MACHINE, targets=_targets(1), max_concurrency=bad)
+        RunSpec(table_machine_arn=TABLE_MACHINE, bucket="b", targets=_targets(1), max_concurrency=bad)
 
 
 def test_kms_key_required_exactly_with_kms() -> None:

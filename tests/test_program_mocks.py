@@ -30,8 +30,7 @@ def test_dev_stack_deploys_a_disabled_schedule_short_retention_and_expiring_expo
         for t in run["States"]["PlanRun"]["Assign"]["configuredTables"]
     ]
     assert tables == ["orders", "customers"]
-    _, batch = stack.state_machine("batch")
-    assert batch["States"]["ExportTables"]["MaxConcurrency"] == 5
+    assert run["States"]["ExportTables"]["MaxConcurrency"] == 5
     # A disabled schedule cannot go stale: no staleness alarm to wake anyone up.
     assert "stale" not in stack.outputs["alarm_arns"]
 

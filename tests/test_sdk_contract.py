@@ -14,14 +14,11 @@ from typing import Any
 
 import pytest
 from table_exporter import retries
-from table_exporter.definition import (
-    BatchSpec,
+from table_exporter.run_machine import RunSpec, run_definition
+from table_exporter.table_export_machine import (
     Destination,
     IncrementalSpec,
-    RunSpec,
     TableExportSpec,
-    batch_definition,
-    run_definition,
     table_export_definition,
 )
 from table_exporter.targets import ExportTarget
@@ -112,20 +109,15 @@ def _fan_out_variants() -> dict[str, tuple[str, dict[str, Any]]]:
                 columns=("name:struct<s:string>",),
             ),
         ]
-        found[f"batch[{partition}]"] = (
-            partition,
-            batch_definition(
-                BatchSpec(
-                    table_machine_arn=f"{machine}-table-export",
-                    max_concurrency=10,
-                    partition=partition,
-                )
-            ),
-        )
         found[f"run[{partition}]"] = (
             partition,
             run_definition(
-                RunSpec(batch_machine_arn=f"{machine}-batch", targets=targets, partition=partition)
+                RunSpec(
+                    table_machine_arn=f"{machine}-table-export",
+                    bucket="exports-bucket",
+                    targets=targets,
+                    partition=partition,
+                )
             ),
         )
     return found
@@ -136,7 +128,7 @@ def _stack_variants() -> dict[str, tuple[str, dict[str, Any]]]:
     found = {}
     for stack in ("dev", "prd"):
         captured = capture_stack(stack)
-        for role in ("run", "batch", "table-export"):
+        for role in ("run", "table-export"):
             _, definition = captured.state_machine(role)
             found[f"stack:{stack}/{role}"] = ("aws", definition)
     return found

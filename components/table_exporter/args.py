@@ -12,9 +12,10 @@ from typing import Any, Literal, TypedDict
 
 import pulumi
 
-from .definition import EXPORT_FORMATS, MAX_CONCURRENT_EXPORTS, SSE_ALGORITHMS
 from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
+from .run_machine import MAX_CONCURRENT_EXPORTS
 from .schema import columns_from
+from .table_export_machine import EXPORT_FORMATS, SSE_ALGORITHMS
 
 LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
 LOG_RETENTION_DAYS = (

@@ -1,7 +1,9 @@
-"""States that point Athena at a table's newest completed export (Glue Data Catalog).
+"""What the table export machine writes to the Glue Data Catalog and Athena: JSONata
+expressions and SQL, as plain text (the states that use them are in
+``table_export_machine.py``).
 
-After an export has COMPLETED, and only then, the table export machine upserts two
-Glue tables over that export's ``data/`` folder:
+After an export has COMPLETED, and only then, the machine upserts two Glue tables over
+that export's ``data/`` folder:
 
 ``<table>_latest``
     ``item`` typed as a struct of the table's key attributes (read from DescribeTable)
@@ -17,19 +19,16 @@ location moves only once the export is complete. A failed export never gets here
 
 from __future__ import annotations
 
-from typing import Any
-
-from .retries import error_name, retry_for
-
 INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
 
 _INPUT = "$states.context.Execution.Input"
 
-
-def _j(expression: str) -> str:
-    return "{% " + " ".join(expression.split()) + " %}"
+SKIP_ARCHIVE_REASON = (
+    "SkipArchive: without it every UpdateTable archives a table version, and Glue's quota "
+    "(100,000 per table, 1,000,000 per account) would stop repointing within months."
+)
 
 
 # Key attributes of the table, as struct members; names Hive cannot take stay in _raw.
@@ -69,109 +68,18 @@ def _table_input(suffix: str, item_type: str) -> str:
     )
 
 
-def upsert_table(
-    *,
-    sdk: str,
-    database: str,
-    table_input: Any,
-    update: str,
-    create: str,
-    after: str,
-    reject: list[dict[str, Any]],
-) -> dict[str, dict[str, Any]]:
-    """``update`` a Glue table, or ``create`` it when it does not exist yet.
+_DECLARED = f"{_INPUT}.columns ? {_INPUT}.columns : []"
 
-    ``SkipArchive``: UpdateTable otherwise archives a table version on every call, and
-    Glue's quotas (100,000 versions per table, 1,000,000 per account) would stop every
-    repointing after about 16 months of daily exports of 1,000 tables.
-    """
-    arguments = {"DatabaseName": database, "TableInput": table_input}
-    return {
-        update: {
-            "Type": "Task",
-            "Resource": sdk + "glue:updateTable",
-            "Arguments": {**arguments, "SkipArchive": True},
-            "Output": {},
-            "Retry": retry_for("glue", "updateTable"),
-            "Catch": [
-                {"ErrorEquals": [error_name("glue", "EntityNotFoundException")], "Next": create},
-                *reject,
-            ],
-            "Next": after,
-        },
-        create: {
-            "Type": "Task",
-            "Resource": sdk + "glue:createTable",
-            "Arguments": arguments,
-            "Output": {},
-            "Retry": retry_for("glue", "createTable"),
-            "Catch": reject,
-            "Next": after,
-        },
-    }
-
-
-def catalog_states(
-    *,
-    database: str,
-    partition: str,
-    next_state: str,
-    prefix: str = "",
-    reject_to: str = "ExportRejected",
-) -> dict[str, dict[str, Any]]:
-    """States from ``<prefix>ReadKeySchema`` to ``next_state``; errors go to ``reject_to``."""
-    sdk = f"arn:{partition}:states:::aws-sdk:"
-    reject = [
-        {
-            "ErrorEquals": ["States.ALL"],
-            "Output": _j("$states.errorOutput"),
-            "Next": reject_to,
-        }
-    ]
-
-    def upsert(state: str, variable: str, create: str, after: str) -> dict[str, dict[str, Any]]:
-        return upsert_table(
-            sdk=sdk,
-            database=database,
-            table_input=_j(variable),
-            update=state,
-            create=create,
-            after=after,
-            reject=reject,
-        )
-
-    declared = f"{_INPUT}.columns ? {_INPUT}.columns : []"
-    return {
-        f"{prefix}ReadKeySchema": {
-            "Type": "Task",
-            "Comment": "The export has COMPLETED: only now may Athena's tables move to it.",
-            "Resource": sdk + "dynamodb:describeTable",
-            "Arguments": {"TableName": _j(f"{_INPUT}.tableArn")},
-            "Assign": {
-                "latestInput": _j(
-                    _table_input(
-                        "_latest",
-                        f"( $keys := {_KEY_MEMBERS};"
-                        " $names := $map($keys, function($m) { $substringBefore($m, ':') });"
-                        f" $extra := $filter({declared}, function($m) {{ $not($substringBefore($m, ':') in $names) }});"
-                        " 'struct<' & $join($append($keys, $extra), ',') & '>' )",
-                    )
-                ),
-                "rawInput": _j(_table_input("_latest_raw", "'map<string,string>'")),
-            },
-            "Output": {},
-            "Retry": retry_for("dynamodb", "describeTable"),
-            "Catch": reject,
-            "Next": f"{prefix}PublishLatest",
-        },
-        **upsert(
-            f"{prefix}PublishLatest",
-            "$latestInput",
-            f"{prefix}CreateLatest",
-            f"{prefix}PublishLatestRaw",
-        ),
-        **upsert(f"{prefix}PublishLatestRaw", "$rawInput", f"{prefix}CreateLatestRaw", next_state),
-    }
+LATEST_INPUT = _table_input(
+    "_latest",
+    f"( $keys := {_KEY_MEMBERS};"
+    " $names := $map($keys, function($m) { $substringBefore($m, ':') });"
+    f" $extra := $filter({_DECLARED}, function($m) {{ $not($substringBefore($m, ':') in $names) }});"
+    " 'struct<' & $join($append($keys, $extra), ',') & '>' )",
+)
+"""TableInput of ``<table>_latest``, evaluated on DescribeTable's result."""
+RAW_INPUT = _table_input("_latest_raw", "'map<string,string>'")
+"""TableInput of ``<table>_latest_raw``."""
 
 
 CHAIN_STAMP = "'[Y0001]-[M01]-[D01]-[H01]-[m01]'"
@@ -204,7 +112,7 @@ _CHAIN_BASE = f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/increment
 # Incremental records keep every attribute as typed JSON text (map<string,string>): the
 # current-state query compares keys without knowing their names. One partition per day
 # of windows, projected from the baseline's day: about 365 partitions a year.
-_CHANGES_INPUT = f"""{{
+CHANGES_INPUT = f"""{{
   'Name': {_GLUE_NAME} & '_changes',
   'TableType': 'EXTERNAL_TABLE',
   'PartitionKeys': [{{'Name': 'window_day', 'Type': 'string'}}],
@@ -257,85 +165,14 @@ def current_state_sql(database: str, glue_name: str) -> str:
 
 _KEEP = QUERY_NAME_LIMIT - len(_QUERY_SUFFIX)
 # Long names keep a hash of the whole name, so two long names cannot collide.
-_QUERY_NAME = (
+QUERY_NAME = (
     f"( $n := {_GLUE_NAME}; ($length($n) <= {_KEEP} ? $n : "
     f"$substring($n, 0, {_KEEP - 9}) & '_' & $substring($hash($n, 'SHA-256'), 0, 8))"
     f" & '{_QUERY_SUFFIX}' )"
 )
+"""JSONata: the table's saved query name, within Athena's 128 characters."""
 
 
-def changes_states(
-    *,
-    database: str,
-    workgroup: str,
-    state_table: str,
-    partition: str,
-    next_state: str,
-    reject_to: str,
-) -> dict[str, dict[str, Any]]:
-    """After a *baseline* of an incremental chain has COMPLETED: repoint the latest
-    tables to it, upsert ``<table>_changes`` over the new chain's day folders, and save
-    the table's current-state query once (its id is kept in the state table, so a table
-    has exactly one, whatever the number of baselines)."""
-    sdk = f"arn:{partition}:states:::aws-sdk:"
-    reject = [
-        {"ErrorEquals": ["States.ALL"], "Output": _j("$states.errorOutput"), "Next": reject_to}
-    ]
-    return {
-        **catalog_states(
-            database=database,
-            partition=partition,
-            next_state="PublishChanges",
-            prefix="Baseline",
-            reject_to=reject_to,
-        ),
-        **upsert_table(
-            sdk=sdk,
-            database=database,
-            table_input=_j(_CHANGES_INPUT),
-            update="PublishChanges",
-            create="CreateChanges",
-            after="CurrentStateQuerySaved",
-            reject=reject,
-        ),
-        "CurrentStateQuerySaved": {
-            "Type": "Choice",
-            "Choices": [{"Condition": _j("$type($queryId) = 'string'"), "Next": next_state}],
-            "Default": "SaveCurrentStateQuery",
-        },
-        "SaveCurrentStateQuery": {
-            "Type": "Task",
-            "Comment": "The token makes a retried call return the query the first one created.",
-            "Resource": sdk + "athena:createNamedQuery",
-            "Arguments": {
-                "Name": _j(_QUERY_NAME),
-                "Description": _j(
-                    f"'Current items of ' & $substringAfter({_INPUT}.tableArn, ':table/')"
-                    " & ': the baseline export and the incremental windows after it'"
-                ),
-                "Database": database,
-                "WorkGroup": workgroup,
-                "QueryString": _j(f"$replace('{current_state_sql(database, '@')}', '@', {_GLUE_NAME})"),
-                "ClientRequestToken": _j(f"$hash({_INPUT}.tableArn & '|current-state', 'SHA-256')"),
-            },
-            "Assign": {"queryId": _j("$states.result.NamedQueryId")},
-            "Output": {},
-            "Retry": retry_for("athena", "createNamedQuery"),
-            "Catch": reject,
-            "Next": "RecordCurrentStateQuery",
-        },
-        "RecordCurrentStateQuery": {
-            "Type": "Task",
-            "Resource": sdk + "dynamodb:updateItem",
-            "Arguments": {
-                "TableName": state_table,
-                "Key": {"pk": {"S": _j(f"{_INPUT}.tableArn")}},
-                "UpdateExpression": "SET currentStateQuery = :id",
-                "ExpressionAttributeValues": {":id": {"S": _j("$queryId")}},
-            },
-            "Output": {},
-            "Retry": retry_for("dynamodb", "updateItem"),
-            "Catch": reject,
-            "Next": next_state,
-        },
-    }
+def current_state_query(database: str) -> str:
+    """JSONata: ``current_state_sql`` for the execution's table."""
+    return f"$replace('{current_state_sql(database, '@')}', '@', {_GLUE_NAME})"

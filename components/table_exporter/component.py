@@ -12,21 +12,16 @@ import pulumi_aws as aws
 from . import policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
-from .definition import (
-    BatchSpec,
-    Concurrency,
-    Destination,
-    IncrementalSpec,
-    RunSpec,
-    TableExportSpec,
-    batch_definition,
-    run_definition,
-    schedule_input,
-    table_export_definition,
-)
 from .polling import PollPolicy
+from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
 from .schema import columns_from, glue_member, glue_table_name
 from .storage import ExportBucket
+from .table_export_machine import (
+    Destination,
+    IncrementalSpec,
+    TableExportSpec,
+    table_export_machine,
+)
 from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 TYPE_TOKEN = "table-exporter:index:TableExporter"
@@ -63,8 +58,8 @@ def _targets(
 class TableExporter(pulumi.ComponentResource):
     """Scheduled, Lambda-free exports of DynamoDB tables to S3.
 
-    Children: the run, batch and table export state machines, each with its own role,
-    and their log group; a schedule group, schedule, scheduler role and dead-letter
+    Children: the run and table export state machines, each with its own role, and
+    their log group; a schedule group, schedule, scheduler role and dead-letter
     queue; the alarms and their topic; the destination bucket when none is given; the
     watermark table when some table is incremental; the Glue database and Athena
     workgroup unless the catalog is off.
@@ -72,7 +67,6 @@ class TableExporter(pulumi.ComponentResource):
 
     run_state_machine: aws.sfn.StateMachine
     table_export_state_machine: aws.sfn.StateMachine
-    batch_state_machine: aws.sfn.StateMachine
     schedule: aws.scheduler.Schedule
     bucket: ExportBucket | None
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
@@ -87,7 +81,6 @@ class TableExporter(pulumi.ComponentResource):
     schedule_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     run_role_arn: pulumi.Output[str]
-    batch_role_arn: pulumi.Output[str]
     table_export_role_arn: pulumi.Output[str]
     scheduler_role_arn: pulumi.Output[str]
     alarm_arns: pulumi.Output[dict[str, str]]
@@ -209,127 +202,123 @@ class TableExporter(pulumi.ComponentResource):
             )
             workgroup_name = self.workgroup.name
 
-        # The three machines: run -> batch -> table export, each with its own role.
+        # The two machines: run -> table export, each with its own role, whose policy
+        # is collected from the states of the machine it serves.
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
-        export_timeout = values["export_timeout_hours"] * 3600
-        run_timeout = values["run_timeout_hours"] * 3600
-        concurrency = Concurrency(values["max_concurrency"])
         table_access = values["table_access"]
+        kms_key_arn = values.get("kms_key_arn")
 
-        def table_policy(
-            s: AwsScope,
-            t: list[ExportTarget],
-            bucket: str,
-            key: str | None,
-            state: str | None,
-            workgroup: str | None,
-        ) -> str:
+        def table_spec(v: dict[str, Any]) -> TableExportSpec:
+            return TableExportSpec(
+                destination=Destination(
+                    bucket=v["bucket"],
+                    export_format=values["export_format"],
+                    sse_algorithm=values["sse_algorithm"],
+                    kms_key_arn=v["key"],
+                    bucket_owner=v["owner"],
+                ),
+                poll=poll,
+                timeout_seconds=values["export_timeout_hours"] * 3600,
+                partition=v["scope"].partition,
+                incremental=v["incremental"],
+                catalog_database=catalog_database,
+                athena_workgroup=v["workgroup"] if v["incremental"] else None,
+            )
+
+        def table_policy(v: dict[str, Any]) -> str:
+            spec = table_spec(v)
             document = policies.table_export_role_policy(
-                s,
-                targets=t,
-                bucket=bucket,
-                kms_key_arn=key,
+                v["scope"],
+                grants=table_export_machine(spec).grants(),
+                targets=v["targets"],
+                bucket=v["bucket"],
+                kms_key_arn=v["key"],
                 logging=logging,
                 tracing=tracing,
                 table_access=table_access,
-                state_table_arn=state,
+                state_table_arn=v["state"],
                 catalog_database=catalog_database,
-                athena_workgroup=workgroup if state else None,
+                athena_workgroup=spec.athena_workgroup,
             )
             granted = policies.granted_tables(document)
-            if granted != policies.exact_table_resources(t):
+            if granted != policies.exact_table_resources(v["targets"]):
                 shown = ", ".join(granted[:3]) + (" ..." if len(granted) > 3 else "")
                 pulumi.log.warn(
-                    f"{name}: {len(t)} tables cannot be named one by one within IAM's policy size "
-                    f"limit, so the table export role is granted by pattern ({table_access}): "
-                    f"{shown}. Tables matching these patterns can be exported too.",
+                    f"{name}: {len(v['targets'])} tables cannot be named one by one within IAM's "
+                    f"policy size limit, so the table export role is granted by pattern "
+                    f"({table_access}): {shown}. Tables matching these patterns can be exported too.",
                     resource=self,
                 )
             return json.dumps(document)
 
+        table_inputs = pulumi.Output.all(
+            scope=scope,
+            targets=targets,
+            bucket=bucket_name,
+            owner=values.get("bucket_owner"),
+            key=kms_key_arn,
+            state=state_table_arn,
+            incremental=incremental,
+            workgroup=workgroup_name,
+        )
         table_machine = self._state_machine(
             name,
             "table-export",
             scope,
-            policy=pulumi.Output.all(
-                scope,
-                targets,
-                bucket_name,
-                values.get("kms_key_arn"),
-                state_table_arn,
-                workgroup_name,
-            ).apply(lambda v: table_policy(v[0], v[1], v[2], v[3], v[4], v[5])),
-            definition=pulumi.Output.all(
-                scope,
-                bucket_name,
-                values.get("bucket_owner"),
-                values.get("kms_key_arn"),
-                incremental,
-                workgroup_name,
-            ).apply(
-                lambda v: table_export_definition(
-                    TableExportSpec(
-                        destination=Destination(
-                            bucket=v[1],
-                            export_format=values["export_format"],
-                            sse_algorithm=values["sse_algorithm"],
-                            kms_key_arn=v[3],
-                            bucket_owner=v[2],
-                        ),
-                        poll=poll,
-                        timeout_seconds=export_timeout,
-                        partition=v[0].partition,
-                        incremental=v[4],
-                        catalog_database=catalog_database,
-                        athena_workgroup=v[5],
-                    )
-                )
-            ),
+            policy=table_inputs.apply(table_policy),
+            definition=table_inputs.apply(lambda v: table_export_machine(table_spec(v)).render()),
             log_group=log_group,
             tags=tags,
         )
-        batch_machine = self._state_machine(
-            name,
-            "batch",
-            scope,
-            policy=self._orchestrator_policy(scope, table_machine, logging, tracing),
-            definition=pulumi.Output.all(scope, table_machine.arn).apply(
-                lambda v: batch_definition(
-                    BatchSpec(
-                        table_machine_arn=v[1],
-                        max_concurrency=concurrency.per_batch,
-                        timeout_seconds=run_timeout,
-                        partition=v[0].partition,
-                    )
+
+        def run_spec(v: dict[str, Any]) -> RunSpec:
+            return RunSpec(
+                table_machine_arn=v["table_arn"],
+                bucket=v["bucket"],
+                targets=v["targets"],
+                max_concurrency=values["max_concurrency"],
+                timeout_seconds=values["run_timeout_hours"] * 3600,
+                partition=v["scope"].partition,
+            )
+
+        def run_policy(v: dict[str, Any]) -> str:
+            return json.dumps(
+                policies.run_role_policy(
+                    v["scope"],
+                    grants=run_machine(run_spec(v)).grants(),
+                    run_machine_name=f"{name}-run{policies.AUTONAME_SUFFIX}",
+                    table_machine_arn=v["table_arn"],
+                    table_machine_name=v["table_name"],
+                    bucket=v["bucket"],
+                    report_prefix=REPORT_PREFIX,
+                    map_label=MAP_LABEL,
+                    kms_key_arn=v["key"],
+                    logging=logging,
+                    tracing=tracing,
                 )
-            ),
-            log_group=log_group,
-            tags=tags,
+            )
+
+        run_inputs = pulumi.Output.all(
+            scope=scope,
+            targets=targets,
+            bucket=bucket_name,
+            key=kms_key_arn,
+            table_arn=table_machine.arn,
+            table_name=table_machine.name,
         )
-        run_machine = self._state_machine(
+        run = self._state_machine(
             name,
             "run",
             scope,
-            policy=self._orchestrator_policy(scope, batch_machine, logging, tracing),
-            definition=pulumi.Output.all(scope, batch_machine.arn, targets).apply(
-                lambda v: run_definition(
-                    RunSpec(
-                        batch_machine_arn=v[1],
-                        targets=v[2],
-                        max_concurrency=values["max_concurrency"],
-                        timeout_seconds=run_timeout,
-                        partition=v[0].partition,
-                    )
-                )
-            ),
+            policy=run_inputs.apply(run_policy),
+            definition=run_inputs.apply(lambda v: run_machine(run_spec(v)).render()),
             log_group=log_group,
             tags=tags,
         )
         self.table_export_state_machine = table_machine
-        self.batch_state_machine = batch_machine
-        self.run_state_machine = run_machine
+        self.run_state_machine = run
 
         # Schedule, its role and dead-letter queue.
         dead_letters = aws.sqs.Queue(
@@ -424,7 +413,6 @@ class TableExporter(pulumi.ComponentResource):
         self.schedule_arn = self.schedule.arn
         self.bucket_name = bucket_name
         self.run_role_arn = self._roles["run"].arn
-        self.batch_role_arn = self._roles["batch"].arn
         self.table_export_role_arn = self._roles["table-export"].arn
         self.scheduler_role_arn = scheduler_role.arn
         self.alarm_arns = (
@@ -447,7 +435,6 @@ class TableExporter(pulumi.ComponentResource):
                 "schedule_arn": self.schedule_arn,
                 "bucket_name": self.bucket_name,
                 "run_role_arn": self.run_role_arn,
-                "batch_role_arn": self.batch_role_arn,
                 "table_export_role_arn": self.table_export_role_arn,
                 "scheduler_role_arn": self.scheduler_role_arn,
                 "alarm_arns": self.alarm_arns,
@@ -503,22 +490,6 @@ class TableExporter(pulumi.ComponentResource):
             ),
             tags=tags,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-        )
-
-    @staticmethod
-    def _orchestrator_policy(
-        scope: pulumi.Output[AwsScope], child: aws.sfn.StateMachine, logging: bool, tracing: bool
-    ) -> pulumi.Output[str]:
-        return pulumi.Output.all(scope, child.arn, child.name).apply(
-            lambda v: json.dumps(
-                policies.orchestrator_role_policy(
-                    v[0],
-                    child_machine_arn=v[1],
-                    child_machine_name=v[2],
-                    logging=logging,
-                    tracing=tracing,
-                )
-            )
         )
 
     def _alarm(

@@ -213,9 +213,20 @@ def export_object_resources(
     return [f"arn:{partition}:s3:::{bucket}/{prefix}/*" for prefix in sorted(set(prefixes))]
 
 
+Grants = dict[str, tuple[str, ...]]
+"""Actions per resource group, as a rendered machine collects them (``asl.Graph.grants``)."""
+
+
+def _only_known(grants: Grants, known: Iterable[str]) -> None:
+    unknown = sorted(set(grants) - set(known))
+    if unknown:
+        raise ValueError(f"no resources are known for the machine's grants: {', '.join(unknown)}")
+
+
 def table_export_role_policy(
     scope: AwsScope,
     *,
+    grants: Grants,
     targets: Sequence[ExportTarget],
     bucket: str,
     kms_key_arn: str | None = None,
@@ -226,73 +237,56 @@ def table_export_role_policy(
     catalog_database: str | None = None,
     athena_workgroup: str | None = None,
 ) -> Document:
-    """What the table export machine calls: start and describe exports of the
-    configured tables, and the writes DynamoDB performs on its behalf; with
-    incremental exports (``state_table_arn``), also the recovery window of the tables,
-    the watermark items, and the lag metric."""
-    table_actions = ["dynamodb:ExportTableToPointInTime", "dynamodb:DescribeExport"]
-    if state_table_arn:
-        table_actions.append("dynamodb:DescribeContinuousBackups")
+    """What the table export machine calls, as its states declare (``grants``), on the
+    resources this exporter names: the configured tables and their exports, the writes
+    DynamoDB performs on the caller's behalf, and (as the machine has them) the
+    watermark items, the Glue database, the workgroup and the lag metric."""
+    resources: dict[str, tuple[str, list[str], dict[str, Any]]] = {
+        "export_objects": (
+            "WriteExportObjects",
+            export_object_resources(bucket, (t.prefix for t in targets), scope.partition),
+            {},
+        ),
+    }
+    if kms_key_arn:
+        # Only for the S3 writes of the export, not direct use of the key.
+        # S3 calls KMS from the bucket's region, which is the key's region.
+        resources["kms_key"] = (
+            "EncryptExportObjects",
+            [kms_key_arn],
+            {"Condition": {"StringEquals": {"kms:ViaService": _s3_in_region_of(kms_key_arn)}}},
+        )
     if catalog_database:
-        table_actions.append("dynamodb:DescribeTable")
+        resources["glue"] = (
+            "PointAthenaAtCompletedExports",
+            [
+                scope.arn("glue", "catalog"),
+                scope.arn("glue", f"database/{catalog_database}"),
+                scope.arn("glue", f"table/{catalog_database}/*"),
+            ],
+            {},
+        )
+    if athena_workgroup:
+        resources["workgroup"] = (
+            "SaveCurrentStateQueries",
+            [scope.arn("athena", f"workgroup/{athena_workgroup}")],
+            {},
+        )
+    if state_table_arn:
+        resources["state_table"] = ("KeepWatermarks", [state_table_arn], {})
+        # PutMetricData supports no resource; the namespace condition scopes it.
+        resources["lag_metric"] = (
+            "PublishWatermarkLag",
+            ["*"],
+            {"Condition": {"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}}},
+        )
+    _only_known(grants, ["tables", *resources])
 
     def document(tables: list[str]) -> Document:
-        statements = [
-            _statement("ExportConfiguredTables", table_actions, tables),
-            _statement(
-                "WriteExportObjects",
-                ["s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"],
-                export_object_resources(bucket, (t.prefix for t in targets), scope.partition),
-            ),
-        ]
-        if kms_key_arn:
-            statements.append(
-                _statement(
-                    "EncryptExportObjects",
-                    ["kms:Decrypt", "kms:GenerateDataKey"],
-                    [kms_key_arn],
-                    # Only for the S3 writes of the export, not direct use of the key.
-                    # S3 calls KMS from the bucket's region, which is the key's region.
-                    Condition={
-                        "StringEquals": {
-                            "kms:ViaService": f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"
-                        }
-                    },
-                )
-            )
-        if catalog_database:
-            statements.append(
-                _statement(
-                    "PointAthenaAtCompletedExports",
-                    ["glue:CreateTable", "glue:UpdateTable"],
-                    [
-                        scope.arn("glue", "catalog"),
-                        scope.arn("glue", f"database/{catalog_database}"),
-                        scope.arn("glue", f"table/{catalog_database}/*"),
-                    ],
-                )
-            )
-        if athena_workgroup:
-            statements.append(
-                _statement(
-                    "SaveCurrentStateQueries",
-                    ["athena:CreateNamedQuery"],
-                    [scope.arn("athena", f"workgroup/{athena_workgroup}")],
-                )
-            )
-        if state_table_arn:
-            statements.append(
-                _statement("KeepWatermarks", ["dynamodb:UpdateItem"], [state_table_arn])
-            )
-            statements.append(
-                _statement(
-                    "PublishWatermarkLag",
-                    ["cloudwatch:PutMetricData"],
-                    # PutMetricData supports no resource; the namespace condition scopes it.
-                    ["*"],
-                    Condition={"StringEquals": {"cloudwatch:namespace": METRIC_NAMESPACE}},
-                )
-            )
+        statements = [_statement("ExportConfiguredTables", grants["tables"], tables)]
+        for group, (sid, group_resources, extra) in resources.items():
+            if group in grants:
+                statements.append(_statement(sid, grants[group], group_resources, **extra))
         statements.extend(_observability(logging, tracing))
         return _document(*statements)
 
@@ -319,39 +313,85 @@ def table_export_role_policy(
     return result
 
 
-def orchestrator_role_policy(
+def _s3_in_region_of(kms_key_arn: str) -> str:
+    return f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"
+
+
+MANAGED_SYNC_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
+"""The Step Functions-managed EventBridge rule ``.sync`` integrations learn completion by."""
+
+
+def run_role_policy(
     scope: AwsScope,
     *,
-    child_machine_arn: str,
-    child_machine_name: str,
+    grants: Grants,
+    run_machine_name: str,
+    table_machine_arn: str,
+    table_machine_name: str,
+    bucket: str,
+    report_prefix: str,
+    map_label: str,
+    kms_key_arn: str | None = None,
     logging: bool = True,
     tracing: bool = False,
 ) -> Document:
-    """What a machine that runs child executions calls: start, watch and stop them.
+    """What the run machine calls, as its states declare: its own Distributed Map's child
+    workflow executions and Map Run, the table export executions each item starts and
+    watches, and the run report the Map writes and the run reads back.
 
-    ``startExecution.sync:2`` also needs the Step Functions-managed EventBridge rule
-    through which it learns that a child execution finished.
+    ``run_machine_name`` may end in ``AUTONAME_SUFFIX``: the role is made before the
+    machine it serves, so it names the machine by pattern.
     """
-    managed_rule = scope.arn("events", "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
-    return _document(
-        _statement("StartChildExecutions", ["states:StartExecution"], [child_machine_arn]),
-        _statement(
-            "WatchChildExecutions",
-            ["states:DescribeExecution", "states:StopExecution"],
+    resources: dict[str, tuple[str, list[str], dict[str, Any]]] = {
+        "table_machine": ("StartTableExports", [table_machine_arn], {}),
+        "table_executions": (
+            "WatchTableExports",
             # IAM lists standard and express executions as two resource types of these
             # actions; the child is STANDARD, so the express ARN names nothing that exists.
             [
-                execution_arn_pattern(scope, child_machine_name),
-                scope.arn("states", f"express:{child_machine_name}:*:*"),
+                execution_arn_pattern(scope, table_machine_name),
+                scope.arn("states", f"express:{table_machine_name}:*:*"),
             ],
+            {},
         ),
-        _statement(
-            "ManagedCompletionRule",
-            ["events:DescribeRule", "events:PutRule", "events:PutTargets"],
-            [managed_rule],
+        "sync_rule": ("ManagedCompletionRule", [scope.arn("events", MANAGED_SYNC_RULE)], {}),
+        "run_machine": (
+            "StartItemsOfItsOwnMap",
+            [state_machine_arn(scope, run_machine_name)],
+            {},
         ),
-        *_observability(logging, tracing),
-    )
+        "map_executions": (
+            "WatchItemsOfItsOwnMap",
+            [scope.arn("states", f"execution:{run_machine_name}/{map_label}:*")],
+            {},
+        ),
+        "map_runs": (
+            "CountItemsOfItsOwnMap",
+            [scope.arn("states", f"mapRun:{run_machine_name}/{map_label}:*")],
+            {},
+        ),
+        "reports": (
+            "WriteAndReadRunReports",
+            [f"arn:{scope.partition}:s3:::{bucket}/{report_prefix}/*"],
+            {},
+        ),
+    }
+    _only_known(grants, resources)
+    statements = [
+        _statement(sid, grants[group], group_resources, **extra)
+        for group, (sid, group_resources, extra) in resources.items()
+        if group in grants
+    ]
+    if kms_key_arn and "reports" in grants:
+        statements.append(
+            _statement(
+                "EncryptRunReports",
+                ["kms:Decrypt", "kms:GenerateDataKey"],
+                [kms_key_arn],
+                Condition={"StringEquals": {"kms:ViaService": _s3_in_region_of(kms_key_arn)}},
+            )
+        )
+    return _document(*statements, *_observability(logging, tracing))
 
 
 def scheduler_role_policy(*, run_machine_arn: str, dead_letter_queue_arn: str) -> Document:

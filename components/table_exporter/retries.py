@@ -94,6 +94,8 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ("athena", "createNamedQuery"): ("InternalServerException",),
     ("athena", "updateNamedQuery"): ("InternalServerException",),
     ("cloudwatch", "putMetricData"): ("InternalServiceFault",),
+    ("sfn", "describeMapRun"): (),
+    ("s3", "getObject"): (),
 }
 """Transient errors botocore models for each operation a machine calls (checked by test)."""
 

@@ -48,8 +48,8 @@ def _deploy(aws: dict[str, Any], **kwargs: Any) -> harness.Exporter:
     )
 
 
-def _location(output: dict[str, Any], table: str) -> str:
-    return next(t["s3Location"] for t in output["tables"] if t["table"] == table)
+def _location(described: dict[str, Any], table: str) -> str:
+    return next(t["s3Location"] for t in described["tables"] if t["table"] == table)
 
 
 def test_completed_export_points_typed_and_raw_tables_at_its_data_folder(
@@ -61,7 +61,7 @@ def test_completed_export_points_typed_and_raw_tables_at_its_data_folder(
     run = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
 
     assert run["status"] == "SUCCEEDED"
-    data = _location(json.loads(run["output"]), "orders") + "data/"
+    data = _location(run, "orders") + "data/"
     typed, raw = _table(catalog, "orders_latest"), _table(catalog, "orders_latest_raw")
     assert typed is not None and raw is not None
     for table in (typed, raw):
@@ -89,8 +89,8 @@ def test_a_later_export_repoints_the_tables_but_a_failed_one_never_does(
     ex = _deploy(aws, tables=["orders"])
     first = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
     second = ex.run("run-2", {"scheduledTime": "2026-01-06T04:00:00Z"})
-    second_data = _location(json.loads(second["output"]), "orders") + "data/"
-    assert second_data != _location(json.loads(first["output"]), "orders") + "data/"
+    second_data = _location(second, "orders") + "data/"
+    assert second_data != _location(first, "orders") + "data/"
     assert (
         catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"][
             "StorageDescriptor"
@@ -129,7 +129,7 @@ def test_incremental_baseline_creates_the_projected_changes_table_and_current_st
     baseline = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
 
     assert baseline["status"] == "SUCCEEDED"
-    result = json.loads(baseline["output"])["tables"][0]
+    result = baseline["tables"][0]
     baseline_export = result["exports"][0]
     assert baseline_export["kind"] == "baseline"
     changes = catalog.get_table(DatabaseName=DATABASE, Name="orders_changes")["Table"]
@@ -170,7 +170,7 @@ def test_incremental_baseline_creates_the_projected_changes_table_and_current_st
     aws["dynamodb"].put_item(TableName="orders", Item={"pk": {"S": "o-3"}, "quantity": {"N": "1"}})
     clock.advance(2 * 3600)
     window = ex.run("run-2", {"scheduledTime": "2026-01-05T06:00:00Z"})
-    assert json.loads(window["output"])["tables"][0]["exports"][0]["kind"] == "incremental"
+    assert window["tables"][0]["exports"][0]["kind"] == "incremental"
     latest = catalog.get_table(DatabaseName=DATABASE, Name="orders_latest")["Table"]
     assert latest["StorageDescriptor"]["Location"] == baseline_export["s3Location"] + "data/"
 
@@ -280,7 +280,7 @@ def test_a_new_baseline_keeps_exactly_one_current_state_query(
     clock.advance(3 * 3600)
     second = ex.run("run-2", {"scheduledTime": "2026-01-05T08:00:00Z"})
     assert second["status"] == "SUCCEEDED", second.get("cause")
-    kinds = [e["kind"] for e in json.loads(second["output"])["tables"][0]["exports"]]
+    kinds = [e["kind"] for e in second["tables"][0]["exports"]]
     assert kinds[0] == "baseline"
     assert len([e for e in model.exports_of("orders") if e.export_type == "FULL_EXPORT"]) == 2
 

@@ -119,7 +119,7 @@ def keys_written(start: str, end: str) -> int:
 
 def table_outputs(described: dict[str, Any]) -> dict[str, dict[str, Any]]:
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    return {t["table"]: t for t in json.loads(described["output"])["tables"]}
+    return {t["table"]: t for t in described["tables"]}
 
 
 def run(ex: harness.Exporter, name: str, table: str = TABLE) -> dict[str, Any]:

@@ -108,7 +108,7 @@ def export_menu_orders(deploy_exporter: DeployExporter, aws: dict[str, Any]) -> 
     )
     described = ex.run("run-1", SCHEDULED)
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    (output,) = json.loads(described["output"])["tables"]
+    (output,) = described["tables"]
     return dict(output)
 
 

@@ -31,15 +31,20 @@ def table_arn(table: str) -> str:
 
 def outputs_by_table(described: dict[str, Any]) -> dict[str, dict[str, Any]]:
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    return {t["table"]: t for t in json.loads(described["output"])["tables"]}
+    return {t["table"]: t for t in described["tables"]}
 
 
 def run_failure(described: dict[str, Any]) -> dict[str, Any]:
-    """The run's cause, with its failed tables keyed by name."""
+    """The run's cause, with its failed tables keyed by name, and the tables the run's
+    report lists as exported."""
     assert described["status"] == "FAILED"
     assert described["error"] == "TableExportsFailed"
     cause = json.loads(described["cause"])
     cause["by_table"] = {f["table"]: f for f in cause["failed"]}
+    cause["succeeded"] = sorted(t["table"] for t in described["tables"] if t["status"] != "FAILED")
+    reported = {t["table"] for t in described["tables"] if t["status"] == "FAILED"}
+    assert reported == set(cause["by_table"]), "the report and the cause name the same tables"
+    assert cause["failedCount"] == len(reported)
     return cause
 
 
@@ -155,15 +160,18 @@ def test_missing_bucket_fails_every_table_with_s3_no_such_bucket(
     tables = ["orders", "customers", "events"]
     ex = deploy_exporter({t: rows(t) for t in tables}, bucket="never-created", create_bucket=False)
 
-    cause = run_failure(ex.run("run-1", SCHEDULED))
+    described = ex.run("run-1", SCHEDULED)
 
-    assert set(cause["by_table"]) == set(tables)
-    assert {f["error"] for f in cause["failed"]} == {"S3NoSuchBucket"}
-    assert cause["succeeded"] == []
+    # The report cannot be written into a bucket that does not exist either: the run
+    # fails naming that, and each table's own execution names S3NoSuchBucket.
+    assert described["status"] == "FAILED"
+    assert described["error"] == "RunReportFailed"
+    assert "never-created" in described["cause"]
     for table in tables:
-        assert table in cause["message"]
         assert [e.failure_code for e in MODEL.exports_of(table)] == ["S3NoSuchBucket"]
-        assert only_child(ex, table)["status"] == "FAILED"
+        child = ex.sfn.describe_execution(executionArn=only_child(ex, table)["executionArn"])
+        assert child["status"] == "FAILED"
+        assert json.loads(child["cause"])["error"] == "S3NoSuchBucket"
 
 
 def test_export_ending_failed_reports_its_code_and_message(
@@ -388,47 +396,37 @@ def test_export_is_noticed_promptly_with_the_planned_number_of_polls(
     assert len(describe_calls) == len(describe_entries) == expected
 
 
-def test_large_runs_summarise_per_batch_and_still_name_every_failed_table(
-    deploy_exporter: DeployExporter,
+def test_the_run_report_lists_every_table_and_the_run_points_at_it(
+    aws: dict[str, Any], deploy_exporter: DeployExporter
 ) -> None:
-    # Above the detailed-results limit (200 tables in production) the run keeps counts,
-    # failures and batch executions; per-table results stay in the batches' output.
     ex = deploy_exporter(
         {"orders": rows("orders"), "events": rows("events"), "legacy": rows("legacy")},
         without_pitr=["legacy"],
-        batch_size=2,
-        detailed_results_limit=2,
     )
 
-    cause = run_failure(ex.run("run-1", SCHEDULED))
+    described = ex.run("run-1", SCHEDULED)
 
+    cause = run_failure(described)
     assert cause["message"].startswith("1 of 3 table exports failed: legacy (")
-    assert [f["table"] for f in cause["failed"]] == ["legacy"]
-    assert cause["succeeded"] == []  # not listed above the limit
-    batches = ex.sfn.list_executions(stateMachineArn=ex.batch_arn)["executions"]
-    assert len(batches) == 2
-    per_table = [
-        table
-        for batch in batches
-        for table in json.loads(
-            ex.sfn.describe_execution(executionArn=batch["executionArn"])["output"]
-        )["tables"]
-    ]
-    assert sorted(t["table"] for t in per_table) == ["events", "legacy", "orders"]
+    assert cause["report"].startswith(f"s3://{BUCKET}/run-reports/{RUN_DATE}/run-1/")
+    assert (cause["failedCount"], cause["succeededCount"]) == (1, 2)
+    report = s3_objects(aws["s3"], cause["report"])
+    assert {"manifest.json", "SUCCEEDED_0.json", "FAILED_0.json"} <= set(report)
+    succeeded = [json.loads(c["Output"])["table"] for c in json.loads(report["SUCCEEDED_0.json"])]
+    assert sorted(succeeded) == ["events", "orders"]
+    (failed,) = json.loads(report["FAILED_0.json"])
+    assert json.loads(failed["Cause"])["table"] == "legacy"
 
 
-def test_large_successful_runs_report_counts_and_batch_executions(
+def test_a_successful_run_reports_counts_and_where_its_report_is(
     deploy_exporter: DeployExporter,
 ) -> None:
-    ex = deploy_exporter(
-        {"orders": rows("orders"), "events": rows("events"), "audit": rows("audit")},
-        batch_size=2,
-        detailed_results_limit=2,
-    )
+    ex = deploy_exporter({"orders": rows("orders"), "events": rows("events"), "audit": rows("audit")})
 
-    output = json.loads(ex.run("run-1", SCHEDULED)["output"])
+    described = ex.run("run-1", SCHEDULED)
+    output = json.loads(described["output"])
 
-    assert output["tableCount"] == 3
-    assert output["tables"] == []
-    assert len(output["batches"]) == 2
-    assert all(":execution:" in arn for arn in output["batches"])
+    assert (output["tableCount"], output["succeededCount"]) == (3, 3)
+    assert output["report"].startswith(f"s3://{BUCKET}/run-reports/{RUN_DATE}/run-1/")
+    assert ":mapRun:" in output["mapRunArn"]
+    assert sorted(t["table"] for t in described["tables"]) == ["audit", "events", "orders"]

@@ -72,7 +72,7 @@ def _run(ex: harness.Exporter, name: str) -> dict[str, Any]:
 
 def _result(described: dict[str, Any]) -> dict[str, Any]:
     assert described["status"] == "SUCCEEDED", described.get("cause")
-    (table,) = json.loads(described["output"])["tables"]
+    (table,) = described["tables"]
     return table
 
 

@@ -1,0 +1,332 @@
+"""The run machine: one execution per scheduled (or manual) run, over every table.
+
+    PlanRun ─▶ ExportTables (Distributed Map) ─▶ CountResults ─▶ AnyTableFailed
+                  │ per table: ExportTable ─(fails)─▶ TableFailed        │
+                  └ ResultWriter: the run report in S3        ┌──────────┴─────────┐
+                                                   ReadReport ─▶ ReadFailures ─▶ RunFailed
+                                                                           RunSucceeded
+
+``ExportTables`` is a Distributed Map: each table is a STANDARD child workflow execution
+of this machine, which starts one execution of the table export machine
+(``startExecution.sync:2``) and waits for it. ``MaxConcurrency`` is the number of
+exports in flight, exactly (an Inline Map would stop at 40, "Using Map state in Inline
+mode"); the run's own history holds a few events whatever the number of tables. A
+table that fails fails its child execution only (``ToleratedFailurePercentage`` 100), so
+the others go on. The Map writes every table's result to the bucket (``ResultWriter``):
+
+    s3://<bucket>/<REPORT_PREFIX>/<run date>/<execution name>/<map run id>/
+        manifest.json, SUCCEEDED_0.json, FAILED_0.json, ...
+
+Then the run reads the Map Run's counts and, when some table failed, the first file of
+failures from the report, and fails naming them (at most ``NAMED_FAILURES``), with the
+report's location. Why each item starts the table export machine rather than running
+its states itself: a single table can still be exported (or retried) by hand with the
+table export machine, every table export keeps its own execution history and alarms
+under that machine, and the table export role stays the only one that touches tables;
+it costs two state transitions per table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .asl import Catch, Choice, Fail, Grant, Graph, Machine, Map, Pass, Succeed, Task, jsonata
+from .retries import retry_for, start_execution_retry
+from .targets import ExportTarget
+
+MAX_CONCURRENT_EXPORTS = 300
+"""DynamoDB's quota of concurrent export tasks per account and region."""
+REPORT_PREFIX = "run-reports"
+"""Where in the bucket every run's report goes."""
+NAMED_FAILURES = 50
+"""Failed tables named one by one in a failed run's cause (all are in the report)."""
+MAP_LABEL = "ExportTables"
+
+# Scheduled runs carry the scheduler's scheduled time, identical when the scheduler
+# redelivers the same run; manual runs are keyed by their (unique) execution name.
+RUN_KEY = (
+    "$exists($states.input.scheduledTime) ? 'scheduled/' & $states.input.scheduledTime"
+    " : 'execution/' & $states.context.Execution.Name"
+)
+RUN_DATE = (
+    "$substring($exists($states.input.scheduledTime) ? $states.input.scheduledTime"
+    " : $states.context.Execution.StartTime, 0, 10)"
+)
+# The tables given in the run's input, else the configured ones.
+TABLES = "($exists($states.input.tables) ? $states.input.tables : $configuredTables)"
+TABLE_EXECUTION_NAME = (
+    "$substring($replace($substringAfter($states.input.tableArn, ':table/'), '.', '_'), 0, 40)"
+    " & '-' & $substring($hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256'), 0, 24)"
+)
+
+# A failed child's details, from the error startExecution.sync:2 reports: its Cause is
+# the child's DescribeExecution output as JSON, whose Cause is the table's own record.
+FAILURE_RECORD = """(
+  $e := $states.input.error;
+  $isJson := function($s) { $type($s) = 'string' and $substring($s, 0, 1) = '{' };
+  $child := $isJson($e.Cause) ? $parse($e.Cause) : {};
+  $childError := $child.Error ? $child.Error : $child.error;
+  $childCause := $child.Cause ? $child.Cause : $child.cause;
+  $detail := $isJson($childCause) ? $parse($childCause) : {};
+  {
+    'table': $substringAfter($states.input.tableArn, ':table/'),
+    'tableArn': $states.input.tableArn,
+    'status': 'FAILED',
+    'error': $detail.error ? $detail.error : ($childError ? $childError : $e.Error),
+    'cause': $substring($string($detail.cause ? $detail.cause : ($childCause ? $childCause : $e.Cause)), 0, 300)
+  }
+)"""
+
+REPORT_URL = "'s3://' & $report.Bucket & '/' & $substringBefore($report.Key, '/manifest.json') & '/'"
+
+RUN_FAILURE_CAUSE = f"""(
+  $failedCount := $counts.Failed + $counts.TimedOut + $counts.Aborted;
+  $message := $string($failedCount) & ' of ' & $string($counts.Total) &
+    ' table exports failed' & ($count($failed) > 0 ? ': ' &
+    $join($failed[[0..{NAMED_FAILURES - 1}]].(table & ' (' & error & ')'), ', ') : '') &
+    ($failedCount > $count($failed[[0..{NAMED_FAILURES - 1}]]) ? ', ...' : '') &
+    '; every table is in the report ' & {REPORT_URL};
+  $substring($string({{
+    'message': $message,
+    'failedCount': $failedCount,
+    'succeededCount': $counts.Succeeded,
+    'failed': [$failed[[0..{NAMED_FAILURES - 1}]]],
+    'report': {REPORT_URL}
+  }}), 0, 32768)
+)"""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything the run machine needs."""
+
+    table_machine_arn: str
+    bucket: str
+    targets: Sequence[ExportTarget]
+    max_concurrency: int = 10
+    timeout_seconds: int = 48 * 3600
+    partition: str = "aws"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_concurrency <= MAX_CONCURRENT_EXPORTS:
+            raise ValueError(
+                f"max concurrency must be 1..{MAX_CONCURRENT_EXPORTS} "
+                "(DynamoDB runs at most 300 exports at once per account and region)"
+            )
+        if not self.targets:
+            raise ValueError("at least one table is required")
+
+
+def _configured(targets: Sequence[ExportTarget]) -> list[dict[str, Any]]:
+    return [
+        {
+            "tableArn": t.table_arn,
+            "prefix": t.prefix,
+            **({"mode": t.mode} if t.mode != "full" else {}),
+            **({"columns": list(t.columns)} if t.columns else {}),
+        }
+        for t in targets
+    ]
+
+
+def _export_one_table(spec: RunSpec) -> Graph:
+    """The states of one Map item: start the table's export execution, wait for it."""
+    item = "$states.input"
+    failed = Fail(
+        "TableFailed",
+        comment="Fails this item only: the Map tolerates it and the report lists it.",
+        error=jsonata(
+            "( $e := $states.input.error; $substring($e, 0, 7) = 'States.' ? "
+            "'TableExport.' & $substringAfter($e, 'States.') : $e )"
+        ),
+        cause=jsonata("$string($states.input)"),
+    )
+    record = Pass("RecordFailure", output=jsonata(FAILURE_RECORD), next=failed)
+    export = Task(
+        "ExportTable",
+        resource=f"arn:{spec.partition}:states:::states:startExecution.sync:2",
+        arguments={
+            "StateMachineArn": spec.table_machine_arn,
+            "Name": jsonata(TABLE_EXECUTION_NAME),
+            "Input": {
+                "tableArn": jsonata(f"{item}.tableArn"),
+                "s3Prefix": jsonata(
+                    f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/') & "
+                    f"'/full/' & {item}.runDate"
+                ),
+                "clientToken": jsonata(f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"),
+                "mode": jsonata(f"{item}.mode"),
+                "columns": jsonata(f"{item}.columns"),
+                "prefix": jsonata(
+                    f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"
+                ),
+                "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": jsonata(
+                    "$states.context.Execution.Id"
+                ),
+            },
+        },
+        output=jsonata("$states.result.Output"),
+        retry=start_execution_retry(),
+        catch=[
+            Catch(
+                ["States.ALL"],
+                record,
+                jsonata("{'tableArn': $states.input.tableArn, 'error': $states.errorOutput}"),
+            )
+        ],
+        end=True,
+        grants=(
+            Grant("table_machine", ("states:StartExecution",)),
+            Grant("table_executions", ("states:DescribeExecution", "states:StopExecution")),
+            Grant("sync_rule", ("events:DescribeRule", "events:PutRule", "events:PutTargets")),
+        ),
+    )
+    return Graph(export, built=[export, record, failed])
+
+
+def run_machine(spec: RunSpec) -> Machine:
+    """Export every configured table once (or the ``tables`` given in the input)."""
+    sdk = f"arn:{spec.partition}:states:::aws-sdk:"
+    plan = Pass(
+        "PlanRun",
+        assign={
+            "runKey": jsonata(RUN_KEY),
+            "runDate": jsonata(RUN_DATE),
+            "configuredTables": _configured(spec.targets),
+            "failed": [],
+        },
+    )
+    map_item = "$states.context.Map.Item.Value"
+    export_tables = Map(
+        "ExportTables",
+        comment="One child workflow execution per table, MaxConcurrency exports at once.",
+        items=jsonata(TABLES),
+        item_selector={
+            "tableArn": jsonata(f"{map_item}.tableArn"),
+            "prefix": jsonata(f"{map_item}.prefix"),
+            "mode": jsonata(f"$exists({map_item}.mode) ? {map_item}.mode : 'full'"),
+            "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
+            "runKey": jsonata("$runKey"),
+            "runDate": jsonata("$runDate"),
+        },
+        processor=_export_one_table(spec),
+        distributed=True,
+        label=MAP_LABEL,
+        max_concurrency=spec.max_concurrency,
+        tolerated_failure_percentage=100,
+        result_writer={
+            "Resource": f"arn:{spec.partition}:states:::s3:putObject",
+            "Arguments": {
+                "Bucket": spec.bucket,
+                "Prefix": jsonata(
+                    f"'{REPORT_PREFIX}/' & $runDate & '/' & $states.context.Execution.Name"
+                ),
+            },
+        },
+        assign={
+            "mapRunArn": jsonata("$states.result.MapRunArn"),
+            "report": jsonata("$states.result.ResultWriterDetails"),
+        },
+        output={},
+        grants=(
+            # Child workflow executions are executions of this machine.
+            Grant("run_machine", ("states:StartExecution",)),
+            Grant("map_executions", ("states:DescribeExecution", "states:StopExecution")),
+            Grant(
+                "reports",
+                (
+                    "s3:AbortMultipartUpload",
+                    "s3:GetObject",
+                    "s3:ListMultipartUploadParts",
+                    "s3:PutObject",
+                ),
+            ),
+        ),
+    )
+    count = Task(
+        "CountResults",
+        resource=sdk + "sfn:describeMapRun",
+        arguments={"MapRunArn": jsonata("$mapRunArn")},
+        assign={"counts": jsonata("$states.result.ItemCounts")},
+        output={},
+        retry=retry_for("sfn", "describeMapRun"),
+        grants=(Grant("map_runs", ("states:DescribeMapRun",)),),
+    )
+    any_failed = Choice("AnyTableFailed")
+    read_report = Task(
+        "ReadReport",
+        comment="The manifest lists the report's files of failed tables.",
+        resource=sdk + "s3:getObject",
+        arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$report.Key")},
+        assign={"failedFiles": jsonata("[$parse($states.result.Body).ResultFiles.FAILED]")},
+        output={},
+        retry=retry_for("s3", "getObject"),
+        grants=(Grant("reports", ("s3:GetObject",)),),
+    )
+    read_failures = Task(
+        "ReadFailures",
+        comment="Names the failed tables of the first file (all are in the report).",
+        resource=sdk + "s3:getObject",
+        arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$failedFiles[0].Key")},
+        assign={
+            "failed": jsonata(
+                "[$parse($states.result.Body).$parse(Cause).{"
+                "'table': table, 'error': error, 'cause': cause}]"
+            )
+        },
+        output={},
+        retry=retry_for("s3", "getObject"),
+        grants=(Grant("reports", ("s3:GetObject",)),),
+    )
+    run_failed = Fail("RunFailed", error="TableExportsFailed", cause=jsonata(RUN_FAILURE_CAUSE))
+    unreported = Fail(
+        "RunReportFailed",
+        comment="The Map could not run or write its report (a missing bucket, say).",
+        error="RunReportFailed",
+        cause=jsonata("$string($states.input)"),
+    )
+    export_tables.catch.append(Catch(["States.ALL"], unreported))
+    # A report too large to read into the run still leaves the counts and its location.
+    read_report.catch.append(Catch(["States.ALL"], run_failed))
+    read_failures.catch.append(Catch(["States.ALL"], run_failed))
+    succeeded = Succeed(
+        "RunSucceeded",
+        output={
+            "runKey": jsonata("$runKey"),
+            "runDate": jsonata("$runDate"),
+            "tableCount": jsonata("$counts.Total"),
+            "succeededCount": jsonata("$counts.Succeeded"),
+            "mapRunArn": jsonata("$mapRunArn"),
+            "report": jsonata(REPORT_URL),
+        },
+    )
+    plan.then(export_tables).then(count).then(any_failed)
+    any_failed.when(
+        jsonata("$counts.Failed + $counts.TimedOut + $counts.Aborted > 0"), read_report
+    ).otherwise(succeeded)
+    read_report.then(
+        Choice("FailuresListed")
+        .when(jsonata("$count($failedFiles) > 0"), read_failures)
+        .otherwise(run_failed)
+    )
+    read_failures.then(run_failed)
+    return Machine(
+        plan,
+        comment="Export DynamoDB tables to S3: one table export execution per table.",
+        timeout_seconds=spec.timeout_seconds,
+    )
+
+
+def run_definition(spec: RunSpec) -> dict[str, Any]:
+    return run_machine(spec).render()
+
+
+SCHEDULED_TIME_PLACEHOLDER = "<aws.scheduler.scheduled-time>"
+
+
+def schedule_input() -> dict[str, Any]:
+    """What the scheduler passes to each run: only the scheduled time, which keys the
+    run (the table list lives in the definition, so the input stays tiny)."""
+    return {"scheduledTime": SCHEDULED_TIME_PLACEHOLDER}
