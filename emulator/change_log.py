@@ -2,7 +2,8 @@
 
 moto keeps only a table's current items, so it cannot export a table "as of" a past
 time nor list what changed between two times. This module keeps what AWS's
-point-in-time recovery keeps:
+point-in-time recovery keeps. What it adds to moto, and the AWS page each piece
+follows ("undocumented" where AWS says nothing and the module picks one behaviour):
 
 - every successful write made through the DynamoDB API is logged as a ``Change``: the
   writer's virtual time (``clock.now()``; in server mode the caller's clock from
@@ -11,23 +12,33 @@ point-in-time recovery keeps:
   DeleteItem, BatchWriteItem and TransactWriteItems read the items they name before
   and after the action; the PartiQL actions (ExecuteStatement, ExecuteTransaction,
   BatchExecuteStatement) compare every table before and after. A write that fails
-  (failed condition, cancelled transaction) logs nothing;
+  (failed condition, cancelled transaction) logs nothing. (Test support: AWS keeps
+  this history inside point-in-time recovery and does not expose it.);
 - a table's history starts the first time it is written through the API or has point-
   in-time recovery enabled. The items it holds at that moment are its *baseline* and
   count as present at every time. Items put into moto without the API (calling the
-  backend directly) are not logged; write through boto3 after ``install()``;
-- enabling point-in-time recovery records when (virtual time); disabling forgets it.
-  ``DescribeContinuousBackups`` and ``UpdateContinuousBackups`` then answer with
-  ``EarliestRestorableDateTime = max(enabled at, now - RecoveryPeriodInDays)`` and
-  ``LatestRestorableDateTime = now - 5 minutes`` (never earlier than the earliest, so
-  just after enabling both are the enable time). ``restart_pitr`` moves the enable time,
-  as if recovery had been off for a while.
+  backend directly) are not logged; write through boto3 after ``install()``. (Test
+  support, no AWS counterpart.);
+- enabling point-in-time recovery records when (virtual time): the window opens then
+  ("Enable point-in-time recovery in DynamoDB"); disabling forgets it, so a re-enabled
+  table restores nothing from before (undocumented). ``DescribeContinuousBackups`` and ``UpdateContinuousBackups`` answer with
+  ``EarliestRestorableDateTime = max(enabled at, now - RecoveryPeriodInDays)``
+  (``RecoveryPeriodInDays`` 1-35, default 35: "PointInTimeRecoverySpecification",
+  "PointInTimeRecoveryDescription") and ``LatestRestorableDateTime = now - 5 minutes``
+  ("PointInTimeRecoveryDescription" says it is typically 5 minutes before now; the exact
+  lag is undocumented), never earlier than the earliest, so just after enabling both are
+  the enable time (undocumented). ``restart_pitr`` moves the enable time, as if recovery
+  had been off for a while;
+- ``incremental_records`` gives what an incremental export of a window holds; see its
+  docstring for what "DynamoDB table export output format" documents and the switch
+  ``UNCHANGED_ITEMS`` for a case it does not.
 
 Times are kept as whole microseconds so that a boundary sent as a timestamp compares
 exactly with the write it names. A snapshot *at* ``t`` holds every write made at or
 before ``t``; a window ``[from, to)`` holds the writes made at or after ``from`` and
-before ``to``; its old images are the items as they were just before ``from`` and its
-new images the items just before ``to``.
+before ``to`` ("IncrementalExportSpecification": ExportFromTime inclusive, ExportToTime
+exclusive); its old images are the items as they were just before ``from`` and its new
+images the items just before ``to``.
 
 The history lives on moto's table object, so it goes when the table (or the mock) goes.
 """
@@ -53,6 +64,17 @@ DEFAULT_RECOVERY_DAYS = 35
 
 NEW_IMAGE = "NEW_IMAGE"
 NEW_AND_OLD_IMAGES = "NEW_AND_OLD_IMAGES"
+
+RECORD_UNCHANGED = "record"
+"""An item written in the window but the same at its end as at its start gets a record."""
+OMIT_UNCHANGED = "omit"
+"""Such an item gets no record, as if it had not been written."""
+UNCHANGED_ITEMS = RECORD_UNCHANGED
+"""What ``incremental_records`` does with an item that was written inside the window
+yet is identical at both ends (updated and changed back, or put again as it was).
+Undocumented: "DynamoDB table export output format" describes inserts, updates,
+deletes and insert-then-delete only. Tests may set this to ``OMIT_UNCHANGED`` to run
+a consumer against the other plausible behaviour."""
 
 _ATTRIBUTE = "_emulator_history"
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -233,8 +255,29 @@ def incremental_records(
     to_time: float | str | dt.datetime,
     view_type: str = NEW_AND_OLD_IMAGES,
 ) -> list[dict[str, Any]]:
-    """What an incremental export of ``[from_time, to_time)`` writes: one record per key
-    written in the window, ordered by key."""
+    """What an incremental export of ``[from_time, to_time)`` writes, ordered by key.
+
+    Follows the DynamoDB developer guide page "DynamoDB table export output format"
+    (incremental export output): a window holds each item's *net* change, one record
+    per item, comparing the item just before ``from_time`` with the item just before
+    ``to_time``, not one record per write:
+
+    - insert (absent at the start, present at the end): ``Keys`` and ``NewImage``;
+    - update (present at both ends): ``Keys``, ``NewImage`` and, with
+      ``NEW_AND_OLD_IMAGES``, ``OldImage``;
+    - delete (present at the start, absent at the end): ``Keys`` and, with
+      ``NEW_AND_OLD_IMAGES``, ``OldImage``; with ``NEW_IMAGE`` only ``Keys``;
+    - an item inserted and deleted inside the window (absent at both ends): no record.
+
+    Undocumented, and chosen here:
+
+    - an item present at both ends with the same image although it was written in the
+      window: a record like an update (``UNCHANGED_ITEMS = RECORD_UNCHANGED``, the
+      default) or none (``OMIT_UNCHANGED``); which one AWS does is not documented;
+    - ``Metadata.WriteTimestampMicros`` is the time of the item's last write inside the
+      window, typed ``{"N": "<micros>"}`` as this project's schema reads it;
+    - the order of records in a data file (here: by key).
+    """
     start, end = to_micros(from_time), to_micros(to_time)
     with _LOCK:
         found = history(table)
@@ -248,15 +291,20 @@ def incremental_records(
         after = _replay(found, end, inclusive=False)
     records = []
     for key_json in sorted(latest):
+        old, new = before.get(key_json), after.get(key_json)
+        if old is None and new is None:
+            continue  # inserted and deleted inside the window: nothing is exported
+        if old == new and UNCHANGED_ITEMS == OMIT_UNCHANGED:
+            continue
         change = latest[key_json]
         record: dict[str, Any] = {
             "Metadata": {"WriteTimestampMicros": {"N": str(change.micros)}},
             "Keys": copy.deepcopy(change.key),
         }
-        if key_json in after:
-            record["NewImage"] = after[key_json]
-        if view_type == NEW_AND_OLD_IMAGES and key_json in before:
-            record["OldImage"] = before[key_json]
+        if new is not None:
+            record["NewImage"] = new
+        if view_type == NEW_AND_OLD_IMAGES and old is not None:
+            record["OldImage"] = old
         records.append(record)
     return records
 

@@ -1,29 +1,53 @@
 """A DynamoDB export that behaves like AWS's, on top of moto's tables and buckets.
 
-moto finishes every export instantly, ignores ``ClientToken`` and never throttles.
-This model keeps AWS's contract instead:
+moto finishes every export instantly, ignores ``ClientToken``, never throttles, ignores
+``INCREMENTAL_EXPORT`` and writes only ``data/<uuid>.gz``. This model replaces moto's
+ExportTableToPointInTime and DescribeExport. Each behaviour it adds or changes, with the
+AWS page it follows ("undocumented" where AWS says nothing and the model picks one):
 
 - ``ClientToken``: the same token with the same parameters returns the export that
-  token started (no second export); with other parameters it is rejected;
-- an export takes ``duration_seconds`` of virtual time (see ``clock``);
-- point-in-time recovery must be on. A full export is a snapshot of the table when it
-  started or, given ``ExportTime``, as of that time (see ``change_log``); an incremental
-  export (``ExportType: INCREMENTAL_EXPORT``) holds what changed in
-  ``[ExportFromTime, ExportToTime)``. Times outside the recovery window, and windows
-  shorter than 15 minutes or longer than 24 hours, are ``InvalidExportTimeException``;
-- per table, the next start requests can be answered ``LimitExceededException`` or
-  ``InternalServerError``, the export can end ``FAILED`` with a code and message, or
-  the caller can be denied;
-- a completed export writes AWS's layout under ``<prefix>/AWSDynamoDB/<id>/``:
-  ``_started``, ``manifest-summary.json``, ``manifest-files.json`` and gzipped
-  ``data/*.json.gz`` (DynamoDB JSON, one ``{"Item": ...}`` per line for a full export;
-  one ``{"Metadata", "Keys", "NewImage"?, "OldImage"?}`` per changed item for an
-  incremental one); a missing bucket ends the export ``FAILED`` with ``S3NoSuchBucket``.
-
-Assumed where AWS's documentation is silent: an incremental request without
-``ExportFromTime``, or with ``ExportTime``, is a ``ValidationException``; without
-``ExportToTime`` the window ends at ``LatestRestorableDateTime``; an item both created
-and deleted inside the window still gets a record (``Keys`` only).
+  token started, no second export ("ExportTableToPointInTime", API reference); the same
+  token with other parameters is rejected with ``CLIENT_TOKEN_CONFLICT`` (see there:
+  the API reference and botocore's model disagree on the name). The 8-hour validity is
+  not modelled (tokens never expire here);
+- point-in-time recovery must be on, else ``PointInTimeRecoveryUnavailableException``;
+  an unknown table is ``TableNotFoundException`` ("ExportTableToPointInTime");
+- a full export is a snapshot of the table when it started or, given ``ExportTime``,
+  as of that time ("ExportTableToPointInTime": a time in the past inside the recovery
+  window, else ``InvalidExportTimeException``); see ``change_log``;
+- an incremental export (``ExportType: INCREMENTAL_EXPORT``) holds each item's net
+  change in ``[ExportFromTime, ExportToTime)`` ("IncrementalExportSpecification";
+  contents per "DynamoDB table export output format", see
+  ``change_log.incremental_records``). ``ExportViewType`` defaults to
+  ``NEW_AND_OLD_IMAGES`` ("IncrementalExportSpecification"). Windows shorter than 15
+  minutes or longer than 24 hours, or outside the recovery window, are
+  ``InvalidExportTimeException`` (the limits: AWS blog "Introducing incremental export
+  from Amazon DynamoDB to Amazon S3"; the error name for them: undocumented). Without
+  ``ExportToTime`` the window ends at ``LatestRestorableDateTime``
+  ("IncrementalExportSpecification": "the latest time with data available"). An
+  incremental request without ``ExportFromTime``, or with ``ExportTime``, is a
+  ``ValidationException`` (undocumented);
+- an export takes ``Behaviour.duration_seconds`` of virtual time (see ``clock``;
+  AWS gives no duration, undocumented) and completes when a DescribeExport sees it due;
+- per table, tests can make the next start requests fail with
+  ``LimitExceededException`` (``Behaviour.limit_exceeded``, full and incremental alike)
+  or ``InternalServerError`` (``internal_errors``), the next DescribeExport calls fail
+  with ``LimitExceededException`` (``describe_limit_exceeded``), the export end
+  ``FAILED`` with a code and message, or the caller be denied. These errors are the
+  ones botocore's model lists for ExportTableToPointInTime and DescribeExport; when AWS
+  raises them is undocumented beyond "LimitExceededException" (API reference: too many
+  concurrent operations; "Service, account, and table quotas in Amazon DynamoDB": 300
+  concurrent exports);
+- a missing bucket ends the export ``FAILED`` with ``S3NoSuchBucket`` (as moto does;
+  the code: undocumented);
+- a completed export writes AWS's layout ("DynamoDB table export output format"):
+  ``_started``, ``manifest-summary.json``, ``manifest-summary.checksum``,
+  ``manifest-files.json`` and ``manifest-files.checksum`` under
+  ``<S3Prefix>/AWSDynamoDB/<ExportId>/``; the gzipped data files of a full export
+  under ``<ExportId>/data/``, those of an incremental export in the folder all
+  incremental exports to that prefix share, ``<S3Prefix>/AWSDynamoDB/data/``. Only
+  ``manifest-files.json`` (``dataFileS3Key``) tells which data files belong to which
+  export; see ``_write_files`` for each field.
 
 Tests configure behaviour with ``MODEL.behave(table, ...)`` and read back what was
 requested from ``MODEL.requests`` and ``MODEL.exports``.
@@ -51,6 +75,20 @@ INCREMENTAL_EXPORT = "INCREMENTAL_EXPORT"
 MIN_WINDOW_SECONDS = 15 * 60
 MAX_WINDOW_SECONDS = 24 * 3600
 VIEW_TYPES = (change_log.NEW_IMAGE, change_log.NEW_AND_OLD_IMAGES)
+SHARED_DATA_FOLDER = "data"
+"""Incremental exports' data files go to ``<S3Prefix>/AWSDynamoDB/data/``, shared by
+every incremental export to that prefix ("DynamoDB table export output format")."""
+
+CLIENT_TOKEN_CONFLICT = "ImportConflictException"
+"""The error for a ``ClientToken`` reused with other parameters.
+
+The API reference text of ExportTableToPointInTime (``ClientToken``) names
+``ImportConflictException``, and that is what the model raises. botocore's model
+disagrees: it lists only ``ExportConflictException`` among the operation's errors
+(botocore 1.44.8 even words the ``ClientToken`` text with it), and documents
+``ExportConflictException`` as a conflict writing to the S3 bucket. The name AWS
+really answers with is therefore uncertain; tests may set this to
+``"ExportConflictException"`` to run a consumer against the other reading."""
 
 
 class DynamoError(JsonRESTError):
@@ -78,7 +116,11 @@ class Behaviour:
 
     duration_seconds: float = 240.0
     limit_exceeded: int = 0
-    """Answer this many upcoming start requests with LimitExceededException."""
+    """Answer this many upcoming start requests (full or incremental) with
+    LimitExceededException."""
+    describe_limit_exceeded: int = 0
+    """Answer this many upcoming DescribeExport calls for this table's exports with
+    LimitExceededException (HTTP 400), counting down like ``limit_exceeded``."""
     internal_errors: int = 0
     """Answer this many upcoming start requests with InternalServerError."""
     fail_code: str | None = None
@@ -128,7 +170,7 @@ class Export:
             "ExportStatus": self.status,
             "StartTime": self.start,
             "TableArn": self.table_arn,
-            "TableId": hashlib.md5(self.table_arn.encode()).hexdigest()[:32],
+            "TableId": table_id(self.table_arn),
             "ClientToken": req.get("ClientToken"),
             "S3Bucket": req["S3Bucket"],
             "S3Prefix": req.get("S3Prefix"),
@@ -226,7 +268,7 @@ class ExportModel:
                 existing = self.exports[self.tokens[token]]
                 if any(existing.request.get(k) != body.get(k) for k in _SIGNIFICANT):
                     raise DynamoError(
-                        "ExportConflictException",
+                        CLIENT_TOKEN_CONFLICT,
                         "ClientToken was used before with different parameters",
                     )
                 return existing.description()
@@ -318,6 +360,14 @@ class ExportModel:
 
     def describe(self, backend: Any, export_arn: str) -> dict[str, Any]:
         with self.lock:
+            name = export_arn.split(":table/", 1)[-1].split("/export/", 1)[0]
+            behaviour = self.behaviours.get(name, self.default)
+            if behaviour.describe_limit_exceeded > 0:
+                behaviour.describe_limit_exceeded -= 1
+                raise DynamoError(
+                    "LimitExceededException",
+                    "Too many DescribeExport requests; retry with back-off",
+                )
             export = self.exports.get(export_arn)
             if export is None:
                 raise DynamoError("ExportNotFoundException", f"Export not found: {export_arn}")
@@ -355,37 +405,56 @@ class ExportModel:
         export.status = "COMPLETED"
 
     def _write_files(self, s3: Any, bucket: str, export: Export) -> None:
+        """Write the export's objects, following "DynamoDB table export output format".
+
+        Documented there and modelled: the manifests' folder and names; full exports'
+        data under ``<ExportId>/data/``, incremental exports' under the shared
+        ``AWSDynamoDB/data/``; ``manifest-files.json`` as JSON lines of ``itemCount``,
+        ``md5Checksum``, ``etag``, ``dataFileS3Key``; the summary's fields (for a
+        full export ``version`` 2020-06-30 and ``exportTime``; for an incremental one
+        ``version`` 2023-08-01, ``exportFromTime``, ``exportToTime``, ``outputView``
+        and ``exportType``, which a full export's summary does not carry); at least one
+        data file per export, empty if there is nothing to write.
+
+        Undocumented, and chosen here: one data file per export (AWS writes at least one
+        per partition); ``md5Checksum`` as the base64 MD5 of the gzipped file (the
+        page's example has that shape) and ``etag`` as its hex MD5 (S3's ETag of a
+        single-part upload); the *content* of the two ``.checksum`` files (the page
+        names them only): here the hex MD5 of the manifest they accompany; ``_started``
+        is written with the rest, at completion, where AWS writes it when the export
+        begins.
+        """
         prefix = export.request.get("S3Prefix") or ""
-        base = (
-            f"{prefix}/AWSDynamoDB/{export.export_id}"
-            if prefix
-            else f"AWSDynamoDB/{export.export_id}"
-        )
+        root = f"{prefix}/AWSDynamoDB" if prefix else "AWSDynamoDB"
+        base = f"{root}/{export.export_id}"
+        incremental = export.export_type == INCREMENTAL_EXPORT
+        data_folder = f"{root}/{SHARED_DATA_FOLDER}" if incremental else f"{base}/data"
         # Binary values are base64 text in export files, as in DynamoDB JSON on the wire.
         lines = "".join(
             json.dumps(item, separators=(",", ":"), default=_base64) + "\n" for item in export.items
         )
         data = gzip.compress(lines.encode("utf-8"))
-        data_key = f"{base}/data/{uuid.uuid4().hex[:26]}.json.gz"
+        data_key = f"{data_folder}/{uuid.uuid4().hex[:26]}.json.gz"
         export.billed_bytes = len(lines.encode("utf-8"))
+        digest = hashlib.md5(data)
         files_line = json.dumps(
             {
                 "itemCount": len(export.items),
-                "md5Checksum": hashlib.md5(data).hexdigest(),
-                "etag": hashlib.md5(data).hexdigest(),
+                "md5Checksum": base64.b64encode(digest.digest()).decode("ascii"),
+                "etag": digest.hexdigest(),
                 "dataFileS3Key": data_key,
             }
         )
         summary: dict[str, Any] = {
-            "version": "2020-06-30",
+            "version": "2023-08-01" if incremental else "2020-06-30",
             "exportArn": export.arn,
             "startTime": _iso(export.start),
             "endTime": _iso(export.end if export.end is not None else export.start),
             "tableArn": export.table_arn,
+            "tableId": table_id(export.table_arn),
         }
-        if export.export_type == INCREMENTAL_EXPORT:
+        if incremental:
             assert export.export_from is not None and export.export_to is not None
-            summary["version"] = "2023-08-01"
             summary["exportFromTime"] = _iso(export.export_from)
             summary["exportToTime"] = _iso(export.export_to)
         else:
@@ -393,28 +462,44 @@ class ExportModel:
         summary.update(
             {
                 "s3Bucket": bucket,
-                "s3Prefix": prefix,
-                "itemCount": len(export.items),
-                "billedSizeBytes": export.billed_bytes,
-                "outputFormat": export.request.get("ExportFormat", "DYNAMODB_JSON"),
-                "exportType": export.export_type,
+                "s3Prefix": prefix or None,
+                "s3SseAlgorithm": export.request.get("S3SseAlgorithm", "AES256"),
+                "s3SseKmsKeyId": export.request.get("S3SseKmsKeyId"),
                 "manifestFilesS3Key": f"{base}/manifest-files.json",
+                "billedSizeBytes": export.billed_bytes,
+                "itemCount": len(export.items),
+                "outputFormat": export.request.get("ExportFormat", "DYNAMODB_JSON"),
             }
         )
-        if export.view_type:
+        if incremental:
             summary["outputView"] = export.view_type
+            summary["exportType"] = INCREMENTAL_EXPORT
+        files_manifest = (files_line + "\n").encode()
+        summary_manifest = json.dumps(summary).encode()
         objects = {
             f"{base}/_started": b"",
             data_key: data,
-            f"{base}/manifest-files.json": (files_line + "\n").encode(),
-            f"{base}/manifest-summary.json": json.dumps(summary).encode(),
+            f"{base}/manifest-files.json": files_manifest,
+            f"{base}/manifest-files.checksum": checksum(files_manifest),
+            f"{base}/manifest-summary.json": summary_manifest,
+            f"{base}/manifest-summary.checksum": checksum(summary_manifest),
         }
-        for key, body in list(objects.items()):
-            if key.endswith(".json"):
-                objects[key + ".md5"] = hashlib.md5(body).hexdigest().encode()
         for key, body in objects.items():
             s3.put_object(bucket_name=bucket, key_name=key, value=body)
         export.manifest_key = f"{base}/manifest-summary.json"
+
+
+def checksum(manifest: bytes) -> bytes:
+    """What a manifest's ``.checksum`` file holds here: the hex MD5 of the manifest.
+    The content is undocumented ("DynamoDB table export output format" names the files
+    only)."""
+    return hashlib.md5(manifest).hexdigest().encode("ascii")
+
+
+def table_id(table_arn: str) -> str:
+    """A stable stand-in for the table's ``TableId``, a UUID as AWS gives it (botocore's
+    ``TableId`` pattern); derived from the ARN here (undocumented how AWS assigns it)."""
+    return str(uuid.UUID(hashlib.md5(table_arn.encode()).hexdigest()))
 
 
 def _base64(value: Any) -> str:

@@ -3,9 +3,13 @@ Athena's Glue tables use (``table_exporter.schema``), so a query gives here what
 gives in Athena.
 
 An export is named by the location the exporter reports,
-``s3://<bucket>/<prefix>/AWSDynamoDB/<id>/`` (its ``data/`` folder is accepted too).
-Its gzipped data files are downloaded to a temporary folder and read in place; the
-caller's SQL sees them through views:
+``s3://<bucket>/<prefix>/AWSDynamoDB/<id>/``, the folder of its manifests (a full
+export's ``<id>/data/`` folder, which Glue tables point at, is accepted too). Its
+gzipped data files are the ones its ``manifest-files.json`` lists (``replay.data_files``),
+never a folder's listing: incremental exports to one prefix share one data folder
+("DynamoDB table export output format"), so a listing would mix exports. They are
+downloaded to a temporary folder and read in place; the caller's SQL sees them through
+views:
 
 ``items``
     ``schema.duckdb_select`` over a full export: the typed columns and ``item_raw``;
@@ -15,7 +19,7 @@ caller's SQL sees them through views:
     ``schema.duckdb_current_state_sql``: the newest image per key, deletes dropped,
     starting from a full export when one is given.
 
-Works against AWS and the emulator alike: only ``ListObjectsV2`` and ``GetObject``.
+Works against AWS and the emulator alike: only ``GetObject``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from table_exporter.schema import (
     quote_identifier,
 )
 
-from .replay import split_location
+from .replay import data_files, manifest_folder
 
 ITEMS = "items"
 CHANGES = "changes"
@@ -55,27 +59,17 @@ class QueryResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def data_folder(location: str) -> tuple[str, str]:
-    """``(bucket, key prefix of the data files)`` of an export location: exports keep
-    their items under ``data/`` beside the manifests."""
-    bucket, prefix = split_location(location)
-    return bucket, prefix if prefix.endswith("data/") else prefix + "data/"
-
-
 def download_data_files(s3: Any, location: str, directory: Path) -> list[Path]:
-    """Download one export's ``data/*.json.gz`` into ``directory``. An export of an empty
-    table may have no data file; an empty one stands in so the export still reads."""
-    bucket, prefix = data_folder(location)
+    """Download the data files one export's ``manifest-files.json`` lists into
+    ``directory``. AWS writes at least one (possibly empty) file per export; if a
+    manifest lists none, an empty one stands in so the export still reads."""
+    bucket, _ = manifest_folder(location)
     directory.mkdir(parents=True, exist_ok=True)
     downloaded = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for entry in page.get("Contents", []):
-            key = entry["Key"]
-            if "/" in key.removeprefix(prefix) or not key.endswith(".json.gz"):
-                continue
-            target = directory / key.rsplit("/", 1)[1]
-            s3.download_file(bucket, key, str(target))
-            downloaded.append(target)
+    for index, key in enumerate(data_files(s3, location)):
+        target = directory / f"{index:04d}-{key.rsplit('/', 1)[-1]}"
+        s3.download_file(bucket, key, str(target))
+        downloaded.append(target)
     if not downloaded:
         placeholder = directory / "empty.json.gz"
         placeholder.write_bytes(gzip.compress(b""))

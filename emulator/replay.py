@@ -2,11 +2,19 @@
 would: a full export, then each incremental export after it, in order.
 
 An export is found from its location, ``s3://<bucket>/<prefix>/AWSDynamoDB/<id>/`` (what
-the exporter reports): its ``manifest-summary.json`` names ``manifest-files.json``,
-whose lines name the gzipped data files. A full export's lines are ``{"Item": ...}`` and
-replace everything known so far; an incremental export's records put their
-``NewImage`` or, without one, delete their ``Keys``. Only ``DYNAMODB_JSON`` exports are
-read.
+the exporter reports), the folder of its manifests. Its data files are found *only*
+through its manifests ("DynamoDB table export output format"): ``manifest-summary.json``
+names ``manifest-files.json`` (``manifestFilesS3Key``), whose JSON lines name each data
+file (``dataFileS3Key``). Listing a folder would be wrong: a full export keeps its data
+under ``<id>/data/``, but incremental exports write theirs into the folder every
+incremental export to the same prefix shares, ``<prefix>/AWSDynamoDB/data/``, so only
+the manifest tells which files are this export's. ``data_files`` gives those keys;
+``local_query`` downloads them the same way.
+
+A full export's lines are ``{"Item": ...}`` and replace everything known so far; an
+incremental export's records put their ``NewImage`` or, without one, delete their
+``Keys``. A summary without ``exportType`` is a full export's (the page shows the field
+on incremental summaries only). Only ``DYNAMODB_JSON`` exports are read.
 
 Items are typed DynamoDB JSON keyed by ``change_log.canonical_key`` of their key, the
 shape ``scan_table`` gives a live table in (binary values as base64 text, as in the
@@ -42,27 +50,56 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+def manifest_folder(location: str) -> tuple[str, str]:
+    """``(bucket, key prefix of the manifests)`` of an export location. A full export's
+    ``<id>/data/`` folder is taken to mean its ``<id>/`` manifest folder; the shared
+    ``AWSDynamoDB/data/`` folder of incremental exports names no export and is refused."""
+    bucket, prefix = split_location(location)
+    if prefix.endswith("data/"):
+        parent = prefix.removesuffix("data/")
+        if parent.endswith("AWSDynamoDB/") or not parent:
+            raise ValueError(
+                f"{location}: the data folder incremental exports share names no export;"
+                " give the export's own s3://.../AWSDynamoDB/<ExportId>/ folder"
+            )
+        prefix = parent
+    return bucket, prefix
+
+
 def read_summary(s3: Any, location: str) -> dict[str, Any]:
     """The export's ``manifest-summary.json``."""
-    bucket, prefix = split_location(location)
+    bucket, prefix = manifest_folder(location)
     return dict(json.loads(_read(s3, bucket, prefix + "manifest-summary.json")))
+
+
+def read_files_manifest(
+    s3: Any, location: str, summary: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The lines of the export's ``manifest-files.json`` (``itemCount``,
+    ``md5Checksum``, ``etag``, ``dataFileS3Key``)."""
+    bucket, prefix = manifest_folder(location)
+    summary = read_summary(s3, location) if summary is None else summary
+    files_key = summary.get("manifestFilesS3Key") or prefix + "manifest-files.json"
+    return _json_lines(_read(s3, bucket, files_key).decode("utf-8"))
+
+
+def data_files(s3: Any, location: str) -> list[str]:
+    """The S3 keys of the export's data files, as its ``manifest-files.json`` lists them
+    (in the export's bucket): never found by listing a folder."""
+    return [str(entry["dataFileS3Key"]) for entry in read_files_manifest(s3, location)]
 
 
 def read_export(s3: Any, location: str) -> tuple[str, list[dict[str, Any]]]:
     """``(export type, every line of every data file)`` of one export."""
-    bucket, prefix = split_location(location)
+    bucket, _ = manifest_folder(location)
     summary = read_summary(s3, location)
     if summary.get("outputFormat", "DYNAMODB_JSON") != "DYNAMODB_JSON":
         raise ValueError(f"{location}: only DYNAMODB_JSON exports can be replayed")
-    files_key = summary.get("manifestFilesS3Key") or prefix + "manifest-files.json"
     lines: list[dict[str, Any]] = []
-    for entry in _json_lines(_read(s3, bucket, files_key).decode("utf-8")):
+    for entry in read_files_manifest(s3, location, summary):
         data = _read(s3, bucket, entry["dataFileS3Key"])
         lines.extend(_json_lines(gzip.decompress(data).decode("utf-8")))
-    export_type = summary.get("exportType") or (
-        "FULL_EXPORT" if all("Item" in line for line in lines) else "INCREMENTAL_EXPORT"
-    )
-    return str(export_type), lines
+    return str(summary.get("exportType") or "FULL_EXPORT"), lines
 
 
 def _key(item: dict[str, Any], key_names: Sequence[str]) -> str:

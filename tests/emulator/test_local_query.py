@@ -236,9 +236,22 @@ def test_machines_publish_the_glue_tables_the_mapping_describes(
     assert counted.rows == [(len(ITEMS),)]
 
 
-def test_a_location_without_data_files_reads_as_no_rows(aws: dict[str, Any]) -> None:
+def test_an_export_whose_manifest_lists_no_data_files_reads_as_no_rows(
+    aws: dict[str, Any],
+) -> None:
     harness.create_bucket(aws["s3"], BUCKET)
-    aws["s3"].put_object(Bucket=BUCKET, Key="exports/t/AWSDynamoDB/1/manifest-summary.json")
+    folder = "exports/t/AWSDynamoDB/1"
+    summary = {"manifestFilesS3Key": f"{folder}/manifest-files.json", "itemCount": 0}
+    aws["s3"].put_object(
+        Bucket=BUCKET, Key=f"{folder}/manifest-summary.json", Body=json.dumps(summary).encode()
+    )
+    aws["s3"].put_object(Bucket=BUCKET, Key=f"{folder}/manifest-files.json", Body=b"")
+    # Beside the manifests but not listed in them: not this export's data.
+    aws["s3"].put_object(
+        Bucket=BUCKET,
+        Key=f"{folder}/data/unlisted.json.gz",
+        Body=gzip.compress(b'{"Item": {"pk": {"S": "stray"}}}\n'),
+    )
 
     result = local_query.query_export(
         aws["s3"], f"s3://{BUCKET}/exports/t/AWSDynamoDB/1/", ALL, "SELECT pk, quantity FROM items"
