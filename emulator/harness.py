@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from table_exporter.polling import PollPolicy
 from table_exporter.run_machine import RunSpec, run_definition
 from table_exporter.table_export_machine import (
     Destination,
@@ -20,7 +21,6 @@ from table_exporter.table_export_machine import (
     TableExportSpec,
     table_export_definition,
 )
-from table_exporter.polling import PollPolicy
 from table_exporter.targets import AwsScope, ExportTarget
 
 from . import clock

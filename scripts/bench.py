@@ -2,9 +2,12 @@
 
 1. Program evaluation under Pulumi mocks for 1, 10, 100 and 1,000 tables: resources
    registered, wall time, IAM policy and definition sizes.
-2. Execution history sizes for 1,000 tables: the run and a batch executed in the
-   emulator, and one table export whose export runs 24 hours (virtual time).
-3. Polling: billed state transitions and completion-detection lag per export duration,
+2. Execution history sizes for 1,000 tables: the run executed in the emulator (its
+   Distributed Map runs each table as a child workflow), and one table export whose
+   export runs 24 hours (virtual time).
+3. Exports in flight for each ``maxConcurrency``: the most exports started and not yet
+   seen COMPLETED at once, while a run exports more tables than that.
+4. Polling: billed state transitions and completion-detection lag per export duration,
    for the exporter's proportional polling and for fixed 15 s and 600 s polling, all by
    executing the table export definition in the emulator with a modelled duration.
 """
@@ -19,13 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from moto import mock_aws
-from table_exporter.definition import (
-    BATCH_SIZE,
+from table_exporter.polling import PollPolicy
+from table_exporter.table_export_machine import (
     Destination,
     TableExportSpec,
     table_export_definition,
 )
-from table_exporter.polling import PollPolicy
 
 import emulator
 from emulator import clock, export_model, harness
@@ -56,8 +58,7 @@ def program_scale() -> list[dict[str, Any]]:
         )
         grant = next(s for s in policy["Statement"] if s["Sid"] == "ExportConfiguredTables")
         definition_sizes = {
-            role: len(json.dumps(stack.state_machine(role)[1]))
-            for role in ("run", "batch", "table-export")
+            role: len(json.dumps(stack.state_machine(role)[1])) for role in ("run", "table-export")
         }
         schedule = stack.resource("aws:scheduler/schedule:Schedule", "exporter-schedule")
         rows.append(
@@ -120,9 +121,9 @@ STAND_IN_TABLE_EXPORT = {
 def history_sizes() -> dict[str, Any]:
     def body(aws: dict[str, Any]) -> dict[str, Any]:
         tables = table_names(1000)
-        # The run and its batches, exactly as generated, over 1,000 tables. Their
-        # histories do not depend on what a child does inside or for how long, so the
-        # children here are a stand-in that completes at once.
+        # The run, exactly as generated, over 1,000 tables. Its history does not depend
+        # on what a child does inside or for how long, so the table export here is a
+        # stand-in that completes at once.
         definitions = {
             name: definition
             for name, definition in harness.definitions(
@@ -135,12 +136,6 @@ def history_sizes() -> dict[str, Any]:
         result = exporter.run("bench-1000", {"scheduledTime": "2026-11-23T04:00:00Z"}, timeout=1800)
         elapsed = time.perf_counter() - started
         run_events = len(exporter.history(result["executionArn"]))
-        batches = [
-            len(exporter.history(e["executionArn"]))
-            for e in aws["stepfunctions"].list_executions(stateMachineArn=exporter.batch_arn)[
-                "executions"
-            ]
-        ]
         # One real table export whose export runs 24 hours.
         export_model.MODEL.behave(tables[0], duration_seconds=24 * 3600)
         table_arn = harness.create_table(aws["dynamodb"], tables[0])
@@ -162,13 +157,71 @@ def history_sizes() -> dict[str, Any]:
             "tables": len(tables),
             "table_executions_started": len(exporter.table_executions()),
             "run_history_events": run_events,
-            "batch_executions": len(batches),
-            "largest_batch_history_events": max(batches),
+            "run_report_tables": len(result["tables"]),
             "table_export_24h_status": long_result["status"],
             "table_export_24h_history_events": long_events,
-            "largest_history_events": max(run_events, max(batches), long_events),
+            "largest_history_events": max(run_events, long_events),
             "half_of_limit": HISTORY_LIMIT // 2,
         }
+
+    return in_emulator(body)
+
+
+def exports_in_flight(concurrencies: list[int]) -> list[dict[str, Any]]:
+    """For each maxConcurrency, a run over more tables than that, and the most exports
+    started and not yet seen COMPLETED by their poll at any one moment."""
+
+    def body(aws: dict[str, Any]) -> list[dict[str, Any]]:
+        rows = []
+        model = export_model.MODEL
+        start, describe = model.start, model.describe
+        running: set[str] = set()
+        most = [0]
+
+        def counted_start(backend: Any, request: dict[str, Any]) -> dict[str, Any]:
+            described = start(backend, request)
+            running.add(described["ExportArn"])
+            most[0] = max(most[0], len(running))
+            return described
+
+        def counted_describe(backend: Any, export_arn: str) -> dict[str, Any]:
+            described = describe(backend, export_arn)
+            if described["ExportStatus"] != "IN_PROGRESS":
+                running.discard(export_arn)
+            return described
+
+        model.start, model.describe = counted_start, counted_describe  # type: ignore[method-assign]
+        model.default = export_model.Behaviour(duration_seconds=600)
+        try:
+            for concurrency in concurrencies:
+                name = f"c{concurrency}"
+                tables = [f"{name}-t{i:03d}" for i in range(concurrency + 5)]
+                for t in tables:
+                    harness.create_table(aws["dynamodb"], t)
+                exporter = harness.deploy(
+                    aws["stepfunctions"],
+                    bucket="bench-exports",
+                    tables=tables,
+                    name=name,
+                    max_concurrency=concurrency,
+                )
+                most[0] = 0
+                started = time.perf_counter()
+                result = exporter.run(
+                    f"{name}-run", {"scheduledTime": "2026-11-23T04:00:00Z"}, timeout=1800
+                )
+                rows.append(
+                    {
+                        "maxConcurrency": concurrency,
+                        "tables": len(tables),
+                        "status": result["status"],
+                        "exports_in_flight": most[0],
+                        "seconds": round(time.perf_counter() - started, 1),
+                    }
+                )
+        finally:
+            model.start, model.describe = start, describe  # type: ignore[method-assign]
+        return rows
 
     return in_emulator(body)
 
@@ -207,9 +260,7 @@ def polling(durations: list[int]) -> list[dict[str, Any]]:
             arn = aws["stepfunctions"].create_state_machine(
                 name=name, definition=json.dumps(definition), roleArn=harness.ROLE_ARN
             )["stateMachineArn"]
-            exporter = harness.Exporter(
-                sfn=aws["stepfunctions"], run_arn=arn, table_arn=arn, batch_arn=arn
-            )
+            exporter = harness.Exporter(sfn=aws["stepfunctions"], run_arn=arn, table_arn=arn)
             for duration, case in _cases(poll, durations):
                 table = f"{name}-{duration}"
                 table_arn = harness.create_table(aws["dynamodb"], table)
@@ -228,7 +279,7 @@ def polling(durations: list[int]) -> list[dict[str, Any]]:
                         "duration_s": duration,
                         "status": result["status"],
                         "transitions": count_transitions(events)
-                        + 1,  # + the batch's ExportTable state
+                        + 1,  # + the Map item's ExportTable state
                         "lag_s": round(export.detected_at - export.completed_at),
                         "lag_bound_s": round(max(60, 0.15 * duration)),
                         "within_bound": export.detected_at - export.completed_at
@@ -255,12 +306,14 @@ def main() -> int:
     print("== Program under Pulumi mocks (prd stack, tableAccess=prefix)", flush=True)
     print(table(program_scale()), flush=True)
     print(
-        f"\n== Execution histories, 1,000 tables (batches of {BATCH_SIZE}), limit {HISTORY_LIMIT}",
+        f"\n== Execution histories, 1,000 tables (one Distributed Map), limit {HISTORY_LIMIT}",
         flush=True,
     )
     histories = history_sizes()
     for key, value in histories.items():
         print(f"{key:>28}: {value}")
+    print("\n== Exports in flight per maxConcurrency, executed in the emulator", flush=True)
+    print(table(exports_in_flight([1, 10, 50, 100, 120, 300])), flush=True)
     print("\n== Polling, executed in the emulator with virtual time", flush=True)
     print(table(polling([300, 1800, 7200, 28800])), flush=True)
     return 0

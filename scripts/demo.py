@@ -21,7 +21,7 @@ from typing import Any
 
 from table_exporter.schema import Column, columns_from
 
-from emulator import clock, export_model
+from emulator import clock, export_model, replay
 from emulator.harness import clients, create_state_table, deploy_definitions
 from emulator.local_query import query_changes, query_export
 from emulator.server import running_emulator
@@ -112,11 +112,8 @@ class Progress:
         for event in self._new_events(run_arn):
             if event["type"].endswith("StateEntered"):
                 say(f"  run            -> {event['stateEnteredEventDetails']['name']}")
-            if (
-                event["type"] == "TaskSucceeded"
-                and "batch" in event["taskSucceededEventDetails"]["output"]
-            ):
-                say("  run            <- batch finished")
+            if event["type"] == "MapRunSucceeded":
+                say("  run            <- every table's execution has finished")
         children = self.sfn.list_executions(stateMachineArn=self.table_machine_arn)["executions"]
         for child in children:
             label = child["name"].rsplit("-", 1)[0]
@@ -126,11 +123,9 @@ class Progress:
 
 
 def read_rows(s3: Any, location: str, limit: int = 3) -> list[dict[str, Any]]:
-    bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    keys = [
-        o["Key"]
-        for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}data/").get("Contents", [])
-    ]
+    """An export's first rows, from the data files its manifest lists."""
+    bucket, _, _ = location.removeprefix("s3://").partition("/")
+    keys = replay.data_files(s3, location)
     rows: list[dict[str, Any]] = []
     for key in keys:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -162,12 +157,14 @@ def run_scheduled(
         time.sleep(0.2)
 
 
-def summarise(described: dict[str, Any]) -> list[dict[str, Any]]:
+def summarise(exporter: Any, described: dict[str, Any]) -> list[dict[str, Any]]:
     say(f"  run {described['status']}")
     if described["status"] != "SUCCEEDED":
         say(f"  {described.get('error')}: {described.get('cause')}")
         raise SystemExit(1)
-    tables: list[dict[str, Any]] = json.loads(described["output"])["tables"]
+    output = json.loads(described["output"])
+    say(f"  {output['succeededCount']} of {output['tableCount']} tables exported; report {output['report']}")
+    tables: list[dict[str, Any]] = exporter.results(described)
     for table in tables:
         if table["mode"] == "full":
             say(
@@ -191,7 +188,7 @@ def main() -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     say("1. Evaluating the Pulumi program for stack 'dev' (mocks, no cloud calls)")
     stack = capture_stack("dev")
-    machines = dict(stack.state_machine(role) for role in ("table-export", "batch", "run"))
+    machines = dict(stack.state_machine(role) for role in ("table-export", "run"))
     run_definition = machines[stack.mocks.physical_name("exporter-run")]
     schedule_input = stack.outputs["schedule_input"]
     bucket = stack.outputs["bucket_name"]
@@ -221,7 +218,7 @@ def main() -> int:
         say("3. First scheduled run: a full export of orders, the baseline of customers")
         # One observer for both runs, so the second shows only its own executions.
         progress = Progress(aws["stepfunctions"], exporter.table_arn)
-        first = summarise(run_scheduled(aws, exporter, schedule_input, progress))
+        first = summarise(exporter, run_scheduled(aws, exporter, schedule_input, progress))
 
         say("4. Rows read back from S3 (DynamoDB JSON, as exported)")
         for table in first:
@@ -243,7 +240,7 @@ def main() -> int:
         )
         ddb.delete_item(TableName="customers", Key={"pk": {"S": "c-3"}})
         clock.advance(2 * 3600)
-        second = summarise(run_scheduled(aws, exporter, schedule_input, progress))
+        second = summarise(exporter, run_scheduled(aws, exporter, schedule_input, progress))
         for table in second:
             for export in table.get("exports", []):
                 if export["kind"] == "incremental":

@@ -32,7 +32,9 @@ def test_states_linked_by_reference_render_by_name() -> None:
     assert rendered["StartAt"] == "Start"
     assert rendered["States"]["Start"]["Next"] == "Route"
     assert rendered["States"]["Route"]["Choices"] == [{"Condition": "{% $x = 1 %}", "Next": "Call"}]
-    assert rendered["States"]["Call"]["Catch"] == [{"ErrorEquals": ["States.ALL"], "Next": "Failed"}]
+    assert rendered["States"]["Call"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "Next": "Failed"}
+    ]
     assert set(rendered["States"]) == {"Start", "Route", "Call", "Done", "Failed"}
 
 

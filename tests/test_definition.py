@@ -11,6 +11,8 @@ from typing import Any
 import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
+from table_exporter.polling import PollPolicy
+from table_exporter.retries import transient_errors
 from table_exporter.run_machine import RunSpec, run_definition, schedule_input
 from table_exporter.table_export_machine import (
     Destination,
@@ -18,8 +20,6 @@ from table_exporter.table_export_machine import (
     TableExportSpec,
     table_export_definition,
 )
-from table_exporter.polling import PollPolicy
-from table_exporter.retries import transient_errors
 from table_exporter.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,12 +1,15 @@
 """Least privilege, evaluated: each role may make the calls its state machine makes, and
 nothing else.
 
-The calls are derived from the generated definitions: a scheduled run is followed from
-the ``run`` machine through every ``batch`` execution it starts to every ``table
-export`` execution those start, evaluating each Task's JSONata arguments on the way.
-Every check asks an IAM policy evaluator (``iam_eval``) whether a request would be
-allowed, rather than reading the documents' text. parliament lints every identity
-policy on top, and must find nothing.
+The calls are derived from the generated definitions: a scheduled run is followed
+through the ``run`` machine, its Distributed Map's child workflow executions (one per
+table, executions of the run machine itself, under its role) and the ``table export``
+execution each of them starts, evaluating each state's JSONata on the way. Two runs are
+followed: one where every table is exported, and one where a table's export fails, so
+the run reads its report back and every Task of both machines is reached. Every check
+asks an IAM policy evaluator (``iam_eval``) whether a request would be allowed, rather
+than reading the documents' text. parliament lints every identity policy on top, and
+must find nothing.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ import hashlib
 import json
 import random
 import re
+import uuid
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
@@ -24,18 +28,20 @@ import jsonata
 import parliament
 import pytest
 from table_exporter import policies
-from table_exporter.definition import (
-    BATCH_SIZE,
+from table_exporter.run_machine import (
+    MAP_LABEL,
+    REPORT_PREFIX,
     SCHEDULED_TIME_PLACEHOLDER,
-    BatchSpec,
-    Destination,
     RunSpec,
-    TableExportSpec,
-    batch_definition,
     run_definition,
+    run_machine,
     schedule_input,
+)
+from table_exporter.table_export_machine import (
+    Destination,
+    TableExportSpec,
     table_export_definition,
-    to_json,
+    table_export_machine,
 )
 from table_exporter.targets import AwsScope, ExportTarget, table_arn
 
@@ -58,22 +64,16 @@ TARGETS = (
 ORDERS = TARGETS[0].table_arn
 
 # The component "nightly": ``<name>-<role>`` plus Pulumi's 7-character autoname suffix.
-RUN, BATCH, TABLE_EXPORT = "run", "batch", "table export"
-ROLES = (RUN, BATCH, TABLE_EXPORT)
-MACHINE_BASES = {RUN: "nightly-run", BATCH: "nightly-batch", TABLE_EXPORT: "nightly-table-export"}
-MACHINE_NAMES = {
-    RUN: "nightly-run-5d6e7f8",
-    BATCH: "nightly-batch-2b3c4d5",
-    TABLE_EXPORT: "nightly-table-export-1a2b3c4",
-}
-RUN_MACHINE, BATCH_MACHINE, TABLE_MACHINE = (
-    policies.state_machine_arn(SCOPE, MACHINE_NAMES[role]) for role in ROLES
-)
+RUN, TABLE_EXPORT = "run", "table export"
+ROLES = (RUN, TABLE_EXPORT)
+MACHINE_BASES = {RUN: "nightly-run", TABLE_EXPORT: "nightly-table-export"}
+MACHINE_NAMES = {RUN: "nightly-run-5d6e7f8", TABLE_EXPORT: "nightly-table-export-1a2b3c4"}
+RUN_MACHINE, TABLE_MACHINE = (policies.state_machine_arn(SCOPE, MACHINE_NAMES[r]) for r in ROLES)
+# The role is made before its machine, so the component names the machine by pattern.
+RUN_MACHINE_PATTERN = MACHINE_BASES[RUN] + policies.AUTONAME_SUFFIX
 
 # What a scheduled run and its DynamoDB exports look like at run time.
 RUN_DATE = "2024-05-01"
-SCHEDULED_TIME = "2024-05-01T02:00:00Z"
-RUN_EXECUTION_NAME = "0f6a1c2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b"
 EXPORT_ID = "01714521600000-1a2b3c4d"
 # DynamoDB writes these under <S3Prefix>/AWSDynamoDB/<export id>/.
 EXPORT_OBJECTS = (
@@ -83,6 +83,14 @@ EXPORT_OBJECTS = (
     "data/abcdefgh.json.gz",
 )
 S3_WRITES = ("s3:PutObject", "s3:AbortMultipartUpload", "s3:PutObjectAcl")
+# A Distributed Map's ResultWriter writes its report with these (multipart uploads).
+REPORT_WRITES = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+)
+KMS_VIA_S3 = ("kms:GenerateDataKey", "kms:Decrypt")
 CHILD_WATCHING = ("states:DescribeExecution", "states:StopExecution")
 MANAGED_RULE_ACTIONS = ("events:PutTargets", "events:PutRule", "events:DescribeRule")
 
@@ -139,9 +147,10 @@ class Exporter:
 
     scope: AwsScope = SCOPE
     targets: tuple[ExportTarget, ...] = TARGETS
+    bucket: str = BUCKET
     kms_key_arn: str | None = None
+    """The exporter's key: its exports, and the bucket's default encryption (the run report)."""
     table_access: policies.TableAccess = "exact"
-    batch_size: int = BATCH_SIZE
     logging: bool = True
     tracing: bool = False
 
@@ -152,53 +161,58 @@ class Exporter:
     def roles_by_machine(self) -> dict[str, str]:
         return {self.machine(role): role for role in ROLES}
 
+    def table_spec(self) -> TableExportSpec:
+        destination = Destination(
+            bucket=self.bucket,
+            sse_algorithm="KMS" if self.kms_key_arn else "AES256",
+            kms_key_arn=self.kms_key_arn,
+        )
+        return TableExportSpec(destination=destination, partition=self.scope.partition)
+
+    def run_spec(self) -> RunSpec:
+        return RunSpec(
+            table_machine_arn=self.machine(TABLE_EXPORT),
+            bucket=self.bucket,
+            targets=self.targets,
+            partition=self.scope.partition,
+        )
+
     def definition(self, role: str) -> dict[str, Any]:
         """The definition as the component serialises it."""
-        partition = self.scope.partition
         if role == RUN:
-            built = run_definition(
-                RunSpec(
-                    batch_machine_arn=self.machine(BATCH),
-                    targets=self.targets,
-                    batch_size=self.batch_size,
-                    partition=partition,
-                )
-            )
-        elif role == BATCH:
-            built = batch_definition(
-                BatchSpec(
-                    table_machine_arn=self.machine(TABLE_EXPORT),
-                    max_concurrency=10,
-                    partition=partition,
-                )
-            )
+            built = run_definition(self.run_spec())
         else:
-            destination = Destination(
-                bucket=BUCKET,
-                sse_algorithm="KMS" if self.kms_key_arn else "AES256",
-                kms_key_arn=self.kms_key_arn,
-            )
-            built = table_export_definition(
-                TableExportSpec(destination=destination, partition=partition)
-            )
-        return json.loads(to_json(built))
+            built = table_export_definition(self.table_spec())
+        return json.loads(json.dumps(built))
+
+    def grants(self, role: str) -> policies.Grants:
+        """What the machine's states declare they call, collected as the component does."""
+        if role == RUN:
+            return run_machine(self.run_spec()).grants()
+        return table_export_machine(self.table_spec()).grants()
 
     def policy(self, role: str) -> dict[str, Any]:
         if role == TABLE_EXPORT:
             return policies.table_export_role_policy(
                 self.scope,
+                grants=self.grants(role),
                 targets=self.targets,
-                bucket=BUCKET,
+                bucket=self.bucket,
                 kms_key_arn=self.kms_key_arn,
                 table_access=self.table_access,
                 logging=self.logging,
                 tracing=self.tracing,
             )
-        child = BATCH if role == RUN else TABLE_EXPORT
-        return policies.orchestrator_role_policy(
+        return policies.run_role_policy(
             self.scope,
-            child_machine_arn=self.machine(child),
-            child_machine_name=MACHINE_NAMES[child],
+            grants=self.grants(role),
+            run_machine_name=RUN_MACHINE_PATTERN,
+            table_machine_arn=self.machine(TABLE_EXPORT),
+            table_machine_name=MACHINE_NAMES[TABLE_EXPORT],
+            bucket=self.bucket,
+            report_prefix=REPORT_PREFIX,
+            map_label=MAP_LABEL,
+            kms_key_arn=self.kms_key_arn,
             logging=self.logging,
             tracing=self.tracing,
         )
@@ -209,15 +223,11 @@ WITH_KMS = Exporter(kms_key_arn=KMS_KEY)
 
 
 def table_policy(**options: Any) -> dict[str, Any]:
-    return policies.table_export_role_policy(SCOPE, targets=TARGETS, bucket=BUCKET, **options)
+    return Exporter(**options).policy(TABLE_EXPORT)
 
 
-def run_policy(*, logging: bool = True, tracing: bool = False) -> dict[str, Any]:
-    return Exporter(logging=logging, tracing=tracing).policy(RUN)
-
-
-def batch_policy(*, logging: bool = True, tracing: bool = False) -> dict[str, Any]:
-    return Exporter(logging=logging, tracing=tracing).policy(BATCH)
+def run_policy(**options: Any) -> dict[str, Any]:
+    return Exporter(**options).policy(RUN)
 
 
 def scheduler_policy() -> dict[str, Any]:
@@ -239,12 +249,10 @@ IDENTITY_POLICIES: dict[str, Callable[[], dict[str, Any]]] = {
     "table export role, 1000 tables, all access": lambda: Exporter(
         targets=tenant_tables(), table_access="all"
     ).policy(TABLE_EXPORT),
-    "batch role": lambda: batch_policy(),
-    "batch role, tracing": lambda: batch_policy(tracing=True),
-    "batch role, no logging": lambda: batch_policy(logging=False),
     "run role": lambda: run_policy(),
     "run role, tracing": lambda: run_policy(tracing=True),
     "run role, no logging": lambda: run_policy(logging=False),
+    "run role, KMS": lambda: run_policy(kms_key_arn=KMS_KEY),
     "scheduler role": scheduler_policy,
 }
 identity_policies = pytest.mark.parametrize(
@@ -252,7 +260,7 @@ identity_policies = pytest.mark.parametrize(
 )
 
 
-# --- a scheduled run, followed through the three definitions ---------------------------
+# --- a scheduled run, followed through both definitions --------------------------------
 
 
 def _step_functions_hash(value: Any, algorithm: str) -> str:
@@ -265,12 +273,17 @@ def _step_functions_partition(array: list[Any], size: float) -> list[list[Any]]:
     return [items[i : i + chunk] for i in range(0, len(items), chunk)]
 
 
+def _step_functions_parse(text: str) -> Any:
+    return json.loads(text)
+
+
 @cache
 def _expression(source: str) -> jsonata.Jsonata:
     """A JSONata expression with the functions Step Functions adds to the language."""
     expression = jsonata.Jsonata(source)
     expression.register_lambda("hash", _step_functions_hash)
     expression.register_lambda("partition", _step_functions_partition)
+    expression.register_lambda("parse", _step_functions_parse)
     return expression
 
 
@@ -291,17 +304,30 @@ _INTEGRATION = re.compile(
 )
 
 
+# SDK integrations name a service as its SDK does; IAM's prefix can differ.
+_IAM_PREFIXES = {"sfn": "states"}
+
+
 def _integration(resource: str) -> tuple[str, str]:
     """``arn:aws:states:::aws-sdk:dynamodb:describeExport`` -> ``dynamodb:DescribeExport``."""
     match = _INTEGRATION.match(resource)
     assert match, f"not a Step Functions service integration: {resource}"
-    api = match["api"]
-    return f"{match['service']}:{api[0].upper()}{api[1:]}", match["pattern"] or ""
+    api, service = match["api"], _IAM_PREFIXES.get(match["service"], match["service"])
+    return f"{service}:{api[0].upper()}{api[1:]}", match["pattern"] or ""
 
 
 def _arn_fields(arn: str) -> tuple[str, str, str]:
     _, partition, _, region, account, *_ = arn.split(":")
     return partition, region, account
+
+
+def _name_of(machine: str) -> str:
+    return machine.rsplit(":", 1)[1]
+
+
+def _uuid(*parts: str) -> str:
+    """A run-time identifier (execution name, Map Run id), the same on every walk."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "/".join(parts)))
 
 
 @dataclass(frozen=True)
@@ -325,21 +351,56 @@ class Call:
         return f"{machine.replace(':stateMachine:', ':execution:', 1)}:{self.arguments['Name']}"
 
 
-def _export_arn(table: str) -> str:
-    return f"{table}/export/{EXPORT_ID}"
+@dataclass(frozen=True)
+class MapRun:
+    """A Distributed Map state's run: the child workflow executions it started (of the
+    machine itself, under its role) and the report its ResultWriter wrote."""
+
+    machine: str
+    execution: str
+    state: str
+    arn: str
+    children: tuple[str, ...]
+    report: tuple[str, ...]  # the S3 objects written, as ARNs
 
 
-def _result(call: Call) -> dict[str, Any]:
-    """What the call returns on the path every table export takes when it succeeds."""
-    if call.action == "dynamodb:ExportTableToPointInTime":
-        arn = _export_arn(call.arguments["TableArn"])
-        return {"ExportDescription": {"ExportArn": arn, "ExportStatus": "IN_PROGRESS"}}
-    if call.action == "dynamodb:DescribeExport":
-        arn = call.arguments["ExportArn"]
-        return {"ExportDescription": {"ExportArn": arn, "ExportStatus": "COMPLETED"}}
-    if call.action == "states:StartExecution":
-        return {"ExecutionArn": call.child_execution, "Output": {}}
-    raise AssertionError(f"the policy tests do not know what {call.resource} returns")
+class Ending(NamedTuple):
+    """How an execution ended."""
+
+    status: str  # SUCCEEDED or FAILED
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+
+
+class _Error(NamedTuple):
+    """A call's (or a Map's) error, after its retries."""
+
+    error: str
+    cause: str
+
+
+class Walk(NamedTuple):
+    """One scheduled run: its time, its execution's name, and the table whose export fails."""
+
+    scheduled_time: str
+    execution_name: str
+    failing_table: int | None = None  # an index into the exporter's targets
+
+    @property
+    def run_date(self) -> str:
+        return self.scheduled_time[:10]
+
+
+EVERY_TABLE_EXPORTED = Walk("2024-05-01T02:00:00Z", "0f6a1c2e-5b7d-4e8f-9a0b-1c2d3e4f5a6b")
+ONE_TABLE_FAILED = Walk("2024-05-02T02:00:00Z", "7c8d9e0f-1a2b-4c3d-8e4f-5a6b7c8d9e0f", 0)
+WALKS = (EVERY_TABLE_EXPORTED, ONE_TABLE_FAILED)
+
+
+def run_input(walk: Walk = EVERY_TABLE_EXPORTED) -> dict[str, Any]:
+    """What the scheduler passes, with its placeholder filled in as the scheduler does."""
+    text = json.dumps(schedule_input()).replace(SCHEDULED_TIME_PLACEHOLDER, walk.scheduled_time)
+    return json.loads(text)
 
 
 def _tasks(states: Mapping[str, Any]) -> Iterator[str]:
@@ -354,33 +415,67 @@ def _tasks(states: Mapping[str, Any]) -> Iterator[str]:
 
 
 @dataclass
-class _Execution:
-    machine: str
-    arn: str
-    input: Any
-    visited: set[str]  # the Task states run, by name
+class _Run:
+    """One scheduled run followed through the definitions: every call, in order, with
+    the Map Runs and the bucket's report objects as the run makes them. Calls succeed,
+    but for the walk's failing table, whose export ends FAILED; Retry is not followed
+    (a retried call is the same request)."""
 
-    def run(self, graph: Mapping[str, Any]) -> Iterator[Call]:
+    exporter: Exporter
+    walk: Walk
+    definitions: dict[str, dict[str, Any]] = field(init=False)
+    visited: dict[str, set[str]] = field(init=False)  # the Task states run, by machine
+    calls: list[Call | MapRun] = field(default_factory=list)
+    map_runs: dict[str, dict[str, int]] = field(default_factory=dict)  # ARN -> item counts
+    objects: dict[str, str] = field(default_factory=dict)  # "<bucket>/<key>" -> body
+    exports: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # ARN -> request
+    ending: Ending | None = None
+
+    def __post_init__(self) -> None:
+        self.definitions = {
+            self.exporter.machine(role): self.exporter.definition(role) for role in ROLES
+        }
+        self.visited = {machine: set() for machine in self.definitions}
+        index = self.walk.failing_table
+        self.failing = None if index is None else self.exporter.targets[index].table_arn
+
+    def follow(self) -> _Run:
+        run = self.exporter.machine(RUN)
+        arn = f"{run.replace(':stateMachine:', ':execution:', 1)}:{self.walk.execution_name}"
+        self.ending = self.execute(run, arn, run_input(self.walk))
+        return self
+
+    def execute(
+        self, machine: str, arn: str, data: Any, graph: Mapping[str, Any] | None = None
+    ) -> Ending:
         context = {
             "Execution": {
-                "Id": self.arn,
-                "Name": self.arn.rsplit(":", 1)[1],
-                "StartTime": f"{RUN_DATE}T02:00:03.123Z",
+                "Id": arn,
+                "Name": arn.rsplit(":", 1)[1],
+                "Input": data,
+                "StartTime": f"{self.walk.run_date}T02:00:03.123Z",
             }
         }
-        yield from self._states(graph, self.input, context, {})
+        return self._states(machine, arn, graph or self.definitions[machine], data, context)
 
     def _states(
-        self, graph: Mapping[str, Any], data: Any, context: dict[str, Any], variables: dict
-    ) -> Iterator[Call]:
-        """Follows the execution from ``StartAt`` to its Succeed or Fail state, with every
-        call succeeding: Choice conditions and Assign are evaluated as they come."""
+        self,
+        machine: str,
+        execution: str,
+        graph: Mapping[str, Any],
+        data: Any,
+        context: dict[str, Any],
+    ) -> Ending:
+        """Follows an execution from ``StartAt`` to its end: Choice conditions, Arguments,
+        Assign, Output and Catch are evaluated as they come (JSONata's rules: Assign and
+        Output see the variables as they were before the state)."""
+        variables: dict[str, Any] = {}
         name = graph["StartAt"]
-        for _ in range(100):
+        for _ in range(200):
             state = graph["States"][name]
-            states = {"input": data, "context": context}
-            assign_to: dict[str, Any] | None = states
-            if state["Type"] == "Choice":
+            kind = state["Type"]
+            states: dict[str, Any] = {"input": data, "context": context}
+            if kind == "Choice":
                 name = next(
                     (
                         choice["Next"]
@@ -391,71 +486,250 @@ class _Execution:
                 )
                 assert name, "no choice matched and there is no default"
                 continue
-            if state["Type"] == "Task":
-                self.visited.add(name)
-                arguments = _evaluate(state["Arguments"], states=states, **variables)
-                call = Call(self.machine, self.arn, name, state["Resource"], arguments)
-                yield call
-                assign_to = {**states, "result": _result(call)}
-            elif state["Type"] == "Map":
-                items = _evaluate(state["Items"], states=states, **variables)
-                assert isinstance(items, list), f"{name}: Items is not a list: {items!r}"
-                for index, value in enumerate(items):
-                    item = {**context, "Map": {"Item": {"Index": index, "Value": value}}}
-                    selected = _evaluate(
-                        state["ItemSelector"], states={"input": data, "context": item}, **variables
-                    )
-                    processor = state["ItemProcessor"]
-                    yield from self._states(processor, selected, context, dict(variables))
-                assign_to = None  # iteration results are not simulated; nothing reads them
-            elif state["Type"] in ("Succeed", "Fail"):
-                return
-            elif state["Type"] not in ("Pass", "Wait"):
-                raise AssertionError(f"{name}: the policy tests do not follow {state['Type']}")
-            if assign_to is not None and "Assign" in state:
-                variables = {
-                    **variables,
-                    **_evaluate(state["Assign"], states=assign_to, **variables),
-                }
+            if kind == "Succeed":
+                output = _evaluate(state.get("Output"), states=states, **variables)
+                return Ending("SUCCEEDED", data if output is None else output)
+            if kind == "Fail":
+                error = _evaluate(state["Error"], states=states, **variables)
+                cause = _evaluate(state["Cause"], states=states, **variables)
+                return Ending("FAILED", error=error, cause=cause)
+            if kind == "Task":
+                self.visited[machine].add(name)
+                arguments = _evaluate(state.get("Arguments", {}), states=states, **variables)
+                call = Call(machine, execution, name, state["Resource"], arguments)
+                self.calls.append(call)
+                outcome: Any = self._result(call)
+            elif kind == "Map":
+                outcome = self._map(machine, execution, name, state, states, variables)
+            elif kind in ("Pass", "Wait"):
+                outcome = None
+            else:
+                raise AssertionError(f"{name}: the policy tests do not follow {kind}")
+            if isinstance(outcome, _Error):
+                catcher = next(
+                    (
+                        c
+                        for c in state.get("Catch", [])
+                        if {"States.ALL", outcome.error} & set(c["ErrorEquals"])
+                    ),
+                    None,
+                )
+                if catcher is None:
+                    return Ending("FAILED", error=outcome.error, cause=outcome.cause)
+                error_output = {"Error": outcome.error, "Cause": outcome.cause}
+                scope = {**states, "errorOutput": error_output}
+                output = _evaluate(catcher.get("Output"), states=scope, **variables)
+                if "Assign" in catcher:
+                    variables = {
+                        **variables,
+                        **_evaluate(catcher["Assign"], states=scope, **variables),
+                    }
+                data = error_output if output is None else output
+                name = catcher["Next"]
+                continue
+            scope = states if kind in ("Pass", "Wait") else {**states, "result": outcome}
+            output = _evaluate(state.get("Output"), states=scope, **variables)
+            if "Assign" in state:
+                variables = {**variables, **_evaluate(state["Assign"], states=scope, **variables)}
+            if "Output" in state:
+                data = output
+            elif kind not in ("Pass", "Wait"):
+                data = outcome
             if state.get("End"):
-                return
+                return Ending("SUCCEEDED", data)
             name = state["Next"]
         raise AssertionError("the execution does not finish")
 
+    def _map(
+        self,
+        machine: str,
+        execution: str,
+        name: str,
+        state: Mapping[str, Any],
+        states: dict[str, Any],
+        variables: dict[str, Any],
+    ) -> Any:
+        """A Distributed Map: each item is a child workflow execution of this machine,
+        named ``<machine>/<label>:<uuid>``, that runs the ItemProcessor with the item
+        ItemSelector makes (and none of the parent's variables); then the ResultWriter
+        writes every child's result under ``<Prefix>/<map run id>/``."""
+        config = state["ItemProcessor"]["ProcessorConfig"]
+        assert config == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}, config
+        items = _evaluate(state["Items"], states=states, **variables)
+        assert isinstance(items, list), f"{name}: Items is not a list: {items!r}"
+        partition, region, account = _arn_fields(machine)
+        qualified = f"{_name_of(machine)}/{state.get('Label', name)}"
+        map_run_id = _uuid(execution, name)
+        map_run = f"arn:{partition}:states:{region}:{account}:mapRun:{qualified}:{map_run_id}"
+        children: list[str] = []
+        results: dict[str, list[dict[str, Any]]] = {"SUCCEEDED": [], "FAILED": []}
+        for index, value in enumerate(items):
+            item = {**states["context"], "Map": {"Item": {"Index": index, "Value": value}}}
+            selected = _evaluate(
+                state.get("ItemSelector", "{% $states.context.Map.Item.Value %}"),
+                states={"input": states["input"], "context": item},
+                **variables,
+            )
+            child = (
+                f"arn:{partition}:states:{region}:{account}:execution:{qualified}:"
+                f"{_uuid(map_run, str(index))}"
+            )
+            children.append(child)
+            ending = self.execute(machine, child, selected, graph=state["ItemProcessor"])
+            record = {
+                "ExecutionArn": child,
+                "StateMachineArn": machine.replace(_name_of(machine), qualified),
+                "Name": child.rsplit(":", 1)[1],
+                "Status": ending.status,
+                "Input": json.dumps(selected),
+            }
+            if ending.status == "SUCCEEDED":
+                record["Output"] = json.dumps(ending.output)
+            else:
+                record |= {"Error": ending.error, "Cause": ending.cause}
+            results[ending.status].append(record)
+        succeeded, failed = len(results["SUCCEEDED"]), len(results["FAILED"])
+        self.map_runs[map_run] = {
+            "Pending": 0,
+            "Running": 0,
+            "Succeeded": succeeded,
+            "Failed": failed,
+            "TimedOut": 0,
+            "Aborted": 0,
+            "Total": len(items),
+            "ResultsWritten": len(items),
+        }
+        result: dict[str, Any] = {"MapRunArn": map_run}
+        report: list[str] = []
+        writer = state.get("ResultWriter")
+        if writer is not None:
+            assert writer["Resource"] == f"arn:{partition}:states:::s3:putObject", writer
+            where = _evaluate(writer["Arguments"], states=states, **variables)
+            folder = f"{where['Prefix']}/{map_run_id}"
+            files = {
+                f"{folder}/{status}_0.json": records
+                for status, records in results.items()
+                if records
+            }
+            manifest = {
+                "DestinationBucket": where["Bucket"],
+                "MapRunArn": map_run,
+                "ResultFiles": {
+                    status: [
+                        {"Key": key, "Size": len(json.dumps(records))}
+                        for key, records in files.items()
+                        if key.endswith(f"/{status}_0.json")
+                    ]
+                    for status in ("FAILED", "PENDING", "SUCCEEDED")
+                },
+            }
+            files[f"{folder}/manifest.json"] = manifest  # type: ignore[assignment]
+            for key, body in files.items():
+                self.objects[f"{where['Bucket']}/{key}"] = json.dumps(body)
+                report.append(f"arn:{partition}:s3:::{where['Bucket']}/{key}")
+            result["ResultWriterDetails"] = {
+                "Bucket": where["Bucket"],
+                "Key": f"{folder}/manifest.json",
+            }
+        self.calls.append(MapRun(machine, execution, name, map_run, tuple(children), tuple(report)))
+        if failed * 100 > state.get("ToleratedFailurePercentage", 0) * len(items):
+            return _Error("States.ExceedToleratedFailureThreshold", f"{failed} items failed")
+        return result
 
-def run_input() -> dict[str, Any]:
-    """What the scheduler passes, with its placeholder filled in as the scheduler does."""
-    text = json.dumps(schedule_input()).replace(SCHEDULED_TIME_PLACEHOLDER, SCHEDULED_TIME)
-    return json.loads(text)
+    def _result(self, call: Call) -> Any:
+        """What the call returns, or its error."""
+        args = call.arguments
+        if call.action == "dynamodb:ExportTableToPointInTime":
+            arn = _export_arn(args["TableArn"])
+            self.exports[arn] = args
+            return {"ExportDescription": {"ExportArn": arn, "ExportStatus": "IN_PROGRESS"}}
+        if call.action == "dynamodb:DescribeExport":
+            arn = args["ExportArn"]
+            started = self.exports[arn]
+            table = arn.split("/export/")[0]
+            description = {
+                "ExportArn": arn,
+                "TableArn": table,
+                "S3Bucket": started["S3Bucket"],
+                "S3Prefix": started["S3Prefix"],
+                "ExportStatus": "COMPLETED",
+                "ItemCount": 42,
+                "BilledSizeBytes": 4200,
+            }
+            if table == self.failing:
+                description |= {
+                    "ExportStatus": "FAILED",
+                    "FailureCode": "UNKNOWN",
+                    "FailureMessage": "Failed to export table",
+                }
+            return {"ExportDescription": description}
+        if call.action == "states:StartExecution":
+            child, machine = call.child_execution, args["StateMachineArn"]
+            assert machine in self.definitions, (
+                f"{call.machine} starts an unknown machine {machine}"
+            )
+            # startExecution.sync:2: the run waits for the child and gets its output as JSON.
+            assert _integration(call.resource)[1] == ".sync:2", call.resource
+            ending = self.execute(machine, child, args["Input"])
+            described = {"ExecutionArn": child, "StateMachineArn": machine, "Status": ending.status}
+            if ending.status == "SUCCEEDED":
+                return {**described, "Output": ending.output}
+            failed = {**described, "Error": ending.error, "Cause": ending.cause}
+            return _Error("States.TaskFailed", json.dumps(failed))
+        if call.action == "states:DescribeMapRun":
+            counts = self.map_runs[args["MapRunArn"]]
+            return {"MapRunArn": args["MapRunArn"], "Status": "SUCCEEDED", "ItemCounts": counts}
+        if call.action == "s3:GetObject":
+            body = self.objects.get(f"{args['Bucket']}/{args['Key']}")
+            if body is None:
+                return _Error("S3.NoSuchKeyException", f"no object {args['Key']}")
+            return {"Body": body, "ContentType": "application/json"}
+        raise AssertionError(f"the policy tests do not know what {call.resource} returns")
+
+
+def _export_arn(table: str) -> str:
+    return f"{table}/export/{EXPORT_ID}"
 
 
 @cache
-def scheduled_run(exporter: Exporter = DEFAULT) -> tuple[Call, ...]:
-    """Every call of one scheduled run, in the order its executions are started."""
-    definitions = {exporter.machine(role): exporter.definition(role) for role in ROLES}
-    visited: dict[str, set[str]] = {machine: set() for machine in definitions}
-    run = exporter.machine(RUN)
-    run_arn = f"{run.replace(':stateMachine:', ':execution:', 1)}:{RUN_EXECUTION_NAME}"
-    pending = [_Execution(run, run_arn, run_input(), visited[run])]
-    calls: list[Call] = []
-    while pending:
-        execution = pending.pop(0)
-        for call in execution.run(definitions[execution.machine]):
-            calls.append(call)
-            if call.action == "states:StartExecution":
-                child = call.arguments["StateMachineArn"]
-                assert child in definitions, f"{call.machine} starts an unknown machine {child}"
-                child_input = call.arguments["Input"]
-                pending.append(_Execution(child, call.child_execution, child_input, visited[child]))
-    for machine, definition in definitions.items():
-        # A Task no successful run reaches would go unchecked: there is none.
-        assert visited[machine] == set(_tasks(definition["States"])), machine
-    return tuple(calls)
+def scheduled_run(exporter: Exporter = DEFAULT, walk: Walk = EVERY_TABLE_EXPORTED) -> _Run:
+    """One scheduled run, followed to its end."""
+    return _Run(exporter, walk).follow()
 
 
-def _needs(call: Call) -> set[Request]:
-    """Every request the call makes of the calling machine's role."""
+@cache
+def scheduled_runs(exporter: Exporter = DEFAULT) -> tuple[Call | MapRun, ...]:
+    """Every call of both walks: one where every table is exported, one where a table fails."""
+    runs = [scheduled_run(exporter, walk) for walk in WALKS]
+    endings = [run.ending for run in runs]
+    assert [e.status for e in endings if e] == ["SUCCEEDED", "FAILED"], endings
+    for machine, definition in runs[0].definitions.items():
+        # A Task no run reaches would go unchecked: there is none.
+        reached = set().union(*(run.visited[machine] for run in runs))
+        assert reached == set(_tasks(definition["States"])), machine
+    return tuple(call for run in runs for call in run.calls)
+
+
+def _via_s3(key: str, actions: tuple[str, ...]) -> set[Request]:
+    # S3 encrypts with a key in the bucket's own region, so that is the region S3
+    # calls KMS from, with the caller's permissions.
+    via_s3 = (("kms:ViaService", f"s3.{_arn_fields(key)[1]}.amazonaws.com"),)
+    return {Request(use, key, via_s3) for use in actions}
+
+
+def _needs(call: Call | MapRun, bucket_key: str | None) -> set[Request]:
+    """Every request the call makes of the calling machine's role; ``bucket_key`` is the
+    key the bucket encrypts new objects with by default (the run report's)."""
     partition, region, account = _arn_fields(call.machine)
+    if isinstance(call, MapRun):
+        # The Map starts its children as executions of its own (unqualified) machine,
+        # watches them and stops them when the run stops, and writes the report.
+        needs = {Request("states:StartExecution", call.machine)}
+        needs |= {Request(a, child) for child in call.children for a in CHILD_WATCHING}
+        needs |= {Request(a, obj) for obj in call.report for a in REPORT_WRITES}
+        if call.report and bucket_key:
+            needs |= _via_s3(bucket_key, KMS_VIA_S3)
+        return needs
     args = call.arguments
     if call.action == "states:StartExecution":
         needs = {Request(call.action, args["StateMachineArn"])}
@@ -476,32 +750,47 @@ def _needs(call: Call) -> set[Request]:
         for key in EXPORT_OBJECTS:
             needs |= {Request(w, f"arn:{partition}:s3:::{folder}/{key}") for w in S3_WRITES}
         if "S3SseKmsKeyId" in args:
-            # ... and S3 uses the key on the caller's behalf. S3 encrypts with a key in
-            # the bucket's own region, so that is the region S3 calls KMS from.
-            key_region = _arn_fields(args["S3SseKmsKeyId"])[1]
-            via_s3 = (("kms:ViaService", f"s3.{key_region}.amazonaws.com"),)
-            for use in ("kms:GenerateDataKey", "kms:Decrypt"):
-                needs.add(Request(use, args["S3SseKmsKeyId"], via_s3))
+            # ... and S3 uses the key on the caller's behalf.
+            needs |= _via_s3(args["S3SseKmsKeyId"], KMS_VIA_S3)
         return needs
     if call.action == "dynamodb:DescribeExport":
         # Authorised on the export, whose ARN lives under its table's.
         return {Request(call.action, args["ExportArn"])}
+    if call.action == "states:DescribeMapRun":
+        return {Request(call.action, args["MapRunArn"])}
+    if call.action == "s3:GetObject":
+        needs = {Request(call.action, f"arn:{partition}:s3:::{args['Bucket']}/{args['Key']}")}
+        if bucket_key:
+            needs |= _via_s3(bucket_key, ("kms:Decrypt",))
+        return needs
     raise AssertionError(f"the policy tests do not know what {call.resource} needs")
 
 
 @cache
 def needs_by_role(exporter: Exporter = DEFAULT) -> dict[str, frozenset[Request]]:
-    """Every request each machine's role is asked for during a scheduled run."""
+    """Every request each machine's role is asked for during the scheduled runs."""
     roles = exporter.roles_by_machine
     needs: dict[str, set[Request]] = {role: set() for role in ROLES}
-    for call in scheduled_run(exporter):
-        needs[roles[call.machine]] |= _needs(call)
+    for call in scheduled_runs(exporter):
+        needs[roles[call.machine]] |= _needs(call, exporter.kms_key_arn)
     return {role: frozenset(requests) for role, requests in needs.items()}
 
 
-def _started(exporter: Exporter, role: str) -> list[Call]:
+def _started(
+    exporter: Exporter, role: str, walk: Walk = EVERY_TABLE_EXPORTED
+) -> list[Call | MapRun]:
     machine = exporter.machine(role)
-    return [c for c in scheduled_run(exporter) if c.machine == machine]
+    return [c for c in scheduled_run(exporter, walk).calls if c.machine == machine]
+
+
+def _map_runs(exporter: Exporter, walk: Walk = EVERY_TABLE_EXPORTED) -> list[MapRun]:
+    return [c for c in scheduled_run(exporter, walk).calls if isinstance(c, MapRun)]
+
+
+def _tasks_run(exporter: Exporter, state: str, walk: Walk = EVERY_TABLE_EXPORTED) -> list[Call]:
+    return [
+        c for c in scheduled_run(exporter, walk).calls if isinstance(c, Call) and c.state == state
+    ]
 
 
 # --- the evaluator itself -------------------------------------------------------------
@@ -593,28 +882,64 @@ def test_evaluator_matches_resource_patterns_case_sensitively():
 
 # --- what the definitions call ------------------------------------------------------------
 
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
-def test_a_run_starts_one_batch_per_batch_of_tables_and_one_table_export_per_table():
+
+def test_a_run_maps_each_table_to_a_child_execution_that_starts_its_table_export():
     targets = tenant_tables(count=5)
-    exporter = Exporter(targets=targets, batch_size=2)
-    batches = _started(exporter, RUN)
-    assert [c.arguments["StateMachineArn"] for c in batches] == [BATCH_MACHINE] * 3
-    assert [[t["tableArn"] for t in c.arguments["Input"]["tables"]] for c in batches] == [
-        [t.table_arn for t in targets[0:2]],
-        [t.table_arn for t in targets[2:4]],
-        [t.table_arn for t in targets[4:5]],
-    ]
-    exports = _started(exporter, BATCH)
+    exporter = Exporter(targets=targets)
+    (map_run,) = _map_runs(exporter)
+    # One child workflow execution per table, each an execution of the run machine's Map.
+    item = re.escape(SCOPE.arn("states", f"execution:{MACHINE_NAMES[RUN]}/{MAP_LABEL}:"))
+    assert len(map_run.children) == 5
+    assert all(re.fullmatch(item + _UUID, child) for child in map_run.children)
+    assert map_run.machine == RUN_MACHINE
+    exports = _tasks_run(exporter, "ExportTable")
+    assert [c.execution for c in exports] == list(map_run.children)
     assert [c.arguments["StateMachineArn"] for c in exports] == [TABLE_MACHINE] * 5
     assert [c.arguments["Input"]["tableArn"] for c in exports] == [t.table_arn for t in targets]
     # Each execution has a name of its own, so each is a resource of its own.
-    executions = [c.child_execution for c in batches + exports]
-    assert len(set(executions)) == 8
+    executions = [*map_run.children, *(c.child_execution for c in exports)]
+    assert len(set(executions)) == 10
+    # The Map Run the run counts is its own Map's.
+    (count,) = _tasks_run(exporter, "CountResults")
+    assert re.fullmatch(
+        re.escape(SCOPE.arn("states", f"mapRun:{MACHINE_NAMES[RUN]}/{MAP_LABEL}:")) + _UUID,
+        count.arguments["MapRunArn"],
+    )
+    assert count.arguments["MapRunArn"] == map_run.arn
+    assert scheduled_run(exporter).ending.status == "SUCCEEDED"
 
 
-def test_the_batch_machine_computes_each_exports_prefix_and_client_token():
+def test_the_run_report_goes_under_its_prefix_and_a_failed_run_reads_it_back():
+    for walk in WALKS:
+        (map_run,) = _map_runs(DEFAULT, walk)
+        map_run_id = map_run.arn.rsplit(":", 1)[1]
+        folder = f"{BUCKET_ARN}/{REPORT_PREFIX}/{walk.run_date}/{walk.execution_name}/{map_run_id}"
+        written = {"manifest.json", "SUCCEEDED_0.json"} | (
+            {"FAILED_0.json"} if walk.failing_table is not None else set()
+        )
+        assert sorted(map_run.report) == sorted(f"{folder}/{name}" for name in written)
+        read = [
+            f"arn:aws:s3:::{c.arguments['Bucket']}/{c.arguments['Key']}"
+            for c in _started(DEFAULT, RUN, walk)
+            if isinstance(c, Call) and c.action == "s3:GetObject"
+        ]
+        if walk.failing_table is None:
+            assert read == []
+        else:
+            assert read == [f"{folder}/manifest.json", f"{folder}/FAILED_0.json"]
+            ending = scheduled_run(DEFAULT, walk).ending
+            assert ending.error == "TableExportsFailed"
+            assert json.loads(ending.cause)["failed"] == [
+                {"table": "orders", "error": "UNKNOWN", "cause": "Failed to export table"}
+            ]
+
+
+def test_each_map_item_computes_its_exports_prefix_and_client_token():
     exports = {
-        c.arguments["Input"]["tableArn"]: c.arguments["Input"] for c in _started(DEFAULT, BATCH)
+        c.arguments["Input"]["tableArn"]: c.arguments["Input"]
+        for c in _tasks_run(DEFAULT, "ExportTable")
     }
     assert {arn: e["s3Prefix"] for arn, e in exports.items()} == {
         ORDERS: f"exports/orders/full/{RUN_DATE}",
@@ -626,7 +951,7 @@ def test_the_batch_machine_computes_each_exports_prefix_and_client_token():
     started = {
         c.arguments["TableArn"]: c.arguments
         for c in _started(DEFAULT, TABLE_EXPORT)
-        if c.action == "dynamodb:ExportTableToPointInTime"
+        if isinstance(c, Call) and c.action == "dynamodb:ExportTableToPointInTime"
     }
     for arn, given in exports.items():
         assert started[arn]["S3Prefix"] == given["s3Prefix"]
@@ -636,36 +961,65 @@ def test_the_batch_machine_computes_each_exports_prefix_and_client_token():
 
 def test_definitions_call_only_the_integrations_the_policies_cover():
     needs = needs_by_role(WITH_KMS)
-    orchestration = {"states:StartExecution", *CHILD_WATCHING, *MANAGED_RULE_ACTIONS}
-    assert {n.action for n in needs[RUN]} == orchestration
-    assert {n.action for n in needs[BATCH]} == orchestration
+    assert {n.action for n in needs[RUN]} == {
+        "states:StartExecution",
+        *CHILD_WATCHING,
+        *MANAGED_RULE_ACTIONS,
+        "states:DescribeMapRun",
+        *REPORT_WRITES,
+        *KMS_VIA_S3,
+    }
     assert {n.action for n in needs[TABLE_EXPORT]} == {
         "dynamodb:ExportTableToPointInTime",
         "dynamodb:DescribeExport",
         *S3_WRITES,
-        "kms:GenerateDataKey",
-        "kms:Decrypt",
+        *KMS_VIA_S3,
     }
-    # Run -> batch -> table export, and no machine starts any other.
+    # The run starts its Map's children and the table exports; the table export machine
+    # starts nothing.
     started = {
         role: {n.resource for n in needs[role] if n.action == "states:StartExecution"}
         for role in ROLES
     }
-    assert started == {RUN: {BATCH_MACHINE}, BATCH: {TABLE_MACHINE}, TABLE_EXPORT: set()}
+    assert started == {RUN: {RUN_MACHINE, TABLE_MACHINE}, TABLE_EXPORT: set()}
+    # The states that call AWS, by machine: each is one the walks followed.
+    calling = {
+        role: {c.state for c in scheduled_runs(WITH_KMS) if c.machine == WITH_KMS.machine(role)}
+        for role in ROLES
+    }
+    assert calling == {
+        RUN: {"ExportTables", "ExportTable", "CountResults", "ReadReport", "ReadFailures"},
+        TABLE_EXPORT: {"StartExport", "DescribeExport"},
+    }
 
 
 @pytest.mark.parametrize("exporter", [DEFAULT, WITH_KMS], ids=["SSE-S3", "SSE-KMS"])
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_allows_every_call_its_definition_makes(role, exporter):
     needs = needs_by_role(exporter)[role]
+    key_uses = 2 if exporter.kms_key_arn else 0
     if role == TABLE_EXPORT:
-        # Per table: export, describe, three writes per object; the key's two uses are shared.
-        per_table = 2 + len(S3_WRITES) * len(EXPORT_OBJECTS)
-        assert len(needs) == len(TARGETS) * per_table + (2 if exporter.kms_key_arn else 0)
+        # Per table: export, describe (the same export ARN on both runs); per table and
+        # run, three writes per object; the key's two uses are shared.
+        per_run = len(S3_WRITES) * len(EXPORT_OBJECTS)
+        assert len(needs) == len(TARGETS) * (2 + len(WALKS) * per_run) + key_uses
     else:
-        # Per child execution: start the machine (shared), watch and stop it; the rule.
-        children = len(_started(exporter, role))
-        assert len(needs) == 1 + len(CHILD_WATCHING) * children + len(MANAGED_RULE_ACTIONS)
+        # Per run: its Map's children and the table exports they start, each watched and
+        # stopped; one Map Run counted; the report's objects written (read back within
+        # those actions). Shared: starting the two machines, the rule, the key's uses.
+        maps = [m for walk in WALKS for m in _map_runs(exporter, walk)]
+        children = sum(len(m.children) for m in maps)
+        assert children == len(WALKS) * len(TARGETS)
+        objects = sum(len(m.report) for m in maps)
+        assert objects == 2 + 3
+        assert len(needs) == (
+            2
+            + len(CHILD_WATCHING) * 2 * children
+            + len(MANAGED_RULE_ACTIONS)
+            + len(maps)
+            + len(REPORT_WRITES) * objects
+            + key_uses
+        )
     policy = exporter.policy(role)
     assert sorted(n for n in needs if not allows(policy, n)) == []
 
@@ -680,14 +1034,54 @@ def test_no_role_may_make_the_calls_only_the_other_machines_make(role, exporter)
     assert sorted(n for n in others if allows(policy, n)) == []
 
 
+def _never_requested(statement: Mapping[str, Any], resource: str) -> bool:
+    """Express executions: IAM lists them as a second resource type of the actions that
+    watch executions, so a policy may name them; both machines are STANDARD, so no run
+    ever asks for one."""
+    return ":express:" in resource and set(statement["Action"]) <= set(CHILD_WATCHING)
+
+
+@pytest.mark.parametrize("exporter", [DEFAULT, WITH_KMS], ids=["SSE-S3", "SSE-KMS"])
+@pytest.mark.parametrize("role", ROLES)
+def test_every_action_and_resource_granted_is_one_a_run_asks_for(role, exporter):
+    needs = needs_by_role(exporter)[role]
+    for statement in exporter.policy(role)["Statement"]:
+        if statement["Resource"] == ["*"] and set(statement["Action"]) in (LOG_DELIVERY, XRAY):
+            continue
+        used = [
+            n
+            for n in needs
+            if n.action in statement["Action"]
+            and any(resource_matches(r, n.resource) for r in statement["Resource"])
+        ]
+        assert {n.action for n in used} == set(statement["Action"]), statement["Sid"]
+        for resource in statement["Resource"]:
+            if _never_requested(statement, resource):
+                continue
+            assert any(resource_matches(resource, n.resource) for n in used), resource
+
+
+def test_the_grants_come_from_the_states_that_make_the_calls():
+    # Each role's statements are those of the groups its machine's states declare.
+    assert set(DEFAULT.grants(RUN)) == {
+        "table_machine",
+        "table_executions",
+        "sync_rule",
+        "run_machine",
+        "map_executions",
+        "map_runs",
+        "reports",
+    }
+    assert set(WITH_KMS.grants(TABLE_EXPORT)) == {"tables", "export_objects", "kms_key"}
+    assert set(DEFAULT.grants(TABLE_EXPORT)) == {"tables", "export_objects"}
+
+
 def test_scheduler_role_may_start_runs_and_park_failed_deliveries():
     assert allowed(scheduler_policy(), "states:StartExecution", RUN_MACHINE)
     assert allowed(scheduler_policy(), "sqs:SendMessage", DEAD_LETTER_QUEUE)
 
 
-@pytest.mark.parametrize(
-    "build", [table_policy, batch_policy, run_policy], ids=["table export", "batch", "run"]
-)
+@pytest.mark.parametrize("build", [table_policy, run_policy], ids=["table export", "run"])
 def test_log_delivery_and_tracing_are_granted_only_when_switched_on(build):
     for action in LOG_DELIVERY:
         assert allowed(build(logging=True), action, "*")
@@ -813,49 +1207,6 @@ def test_broader_table_access_still_grants_only_exports(access):
             assert not allowed(policy, action, _export_arn(target.table_arn))
 
 
-@pytest.mark.parametrize(
-    "machine",
-    [
-        TABLE_MACHINE,  # a run goes through its batches, never straight to tables
-        RUN_MACHINE,  # a run must not start runs
-        policies.state_machine_arn(SCOPE, "other"),
-        policies.state_machine_arn(SCOPE, f"{MACHINE_NAMES[BATCH]}-copy"),
-        f"{BATCH_MACHINE}:live",  # an alias or version of it is another resource
-        BATCH_MACHINE.replace("eu-west-1", "us-east-1"),
-        BATCH_MACHINE.replace(ACCOUNT, OTHER_ACCOUNT),
-    ],
-)
-def test_run_role_starts_only_the_batch_machine(machine):
-    assert not allowed(run_policy(tracing=True), "states:StartExecution", machine)
-
-
-@pytest.mark.parametrize(
-    "machine",
-    [
-        RUN_MACHINE,  # a batch must not start runs
-        BATCH_MACHINE,  # nor batches
-        policies.state_machine_arn(SCOPE, "other"),
-        policies.state_machine_arn(SCOPE, f"{MACHINE_NAMES[TABLE_EXPORT]}-copy"),
-        f"{TABLE_MACHINE}:live",
-        TABLE_MACHINE.replace("eu-west-1", "us-east-1"),
-        TABLE_MACHINE.replace(ACCOUNT, OTHER_ACCOUNT),
-    ],
-)
-def test_batch_role_starts_only_the_table_export_machine(machine):
-    assert not allowed(batch_policy(tracing=True), "states:StartExecution", machine)
-
-
-@pytest.mark.parametrize("kms_key_arn", [None, KMS_KEY], ids=["SSE-S3", "SSE-KMS"])
-def test_table_export_role_starts_and_watches_no_machine(kms_key_arn):
-    policy = table_policy(kms_key_arn=kms_key_arn, tracing=True)
-    for name in (*MACHINE_NAMES.values(), "other"):
-        machine = policies.state_machine_arn(SCOPE, name)
-        assert not allowed(policy, "states:StartExecution", machine)
-        execution = SCOPE.arn("states", f"execution:{name}:x")
-        for action in CHILD_WATCHING:
-            assert not allowed(policy, action, execution)
-
-
 def _execution(machine_name: str) -> str:
     return SCOPE.arn("states", f"execution:{machine_name}:x")
 
@@ -864,49 +1215,210 @@ def _express_execution(machine_name: str) -> str:
     return SCOPE.arn("states", f"express:{machine_name}:x:0123")
 
 
-def _foreign_executions(role: str, child: str) -> list[Any]:
-    """Standard and express executions of every machine but the role's child."""
-    names = [n for r, n in MACHINE_NAMES.items() if r != child]
-    names += ["other", f"{MACHINE_NAMES[child]}-copy"]
-    return [
-        pytest.param(role, make(name), id=f"{role} role, {kind} of {name}")
-        for name in names
-        for kind, make in (("execution", _execution), ("express", _express_execution))
-    ]
+ITEM_ID = "f67e322a-f4d2-54e9-a0fd-9e52c80dbc97"
+MAP_RUN_ID = "a8cd84c4-31ff-5efe-a60e-995064d47cff"
 
 
-_ORCHESTRATOR_POLICIES = {RUN: run_policy, BATCH: batch_policy}
+def _item_execution(machine_name: str, label: str = MAP_LABEL) -> str:
+    """A child workflow execution of a machine's Distributed Map."""
+    return SCOPE.arn("states", f"execution:{machine_name}/{label}:{ITEM_ID}")
+
+
+def _map_run(machine_name: str, label: str = MAP_LABEL) -> str:
+    return SCOPE.arn("states", f"mapRun:{machine_name}/{label}:{MAP_RUN_ID}")
+
+
+def _elsewhere(arn: str) -> list[str]:
+    return [arn.replace("eu-west-1", "us-east-1"), arn.replace(ACCOUNT, OTHER_ACCOUNT)]
+
+
+RUN_ROLE_CASES = {
+    "run role": {},
+    "run role, KMS and tracing": {"kms_key_arn": KMS_KEY, "tracing": True},
+}
+run_role_cases = pytest.mark.parametrize(
+    "options", RUN_ROLE_CASES.values(), ids=list(RUN_ROLE_CASES)
+)
+
+# Names of machines that are not the exporter's, but look like them.
+_NOT_OUR_RUN_MACHINE = [
+    "nightly-run-x",  # a suffix that is not Pulumi's
+    "nightly-run-5d6e7f",  # 6 characters
+    "nightly-run-5d6e7f8a",  # 8 characters
+    "nightly-run-run-5d6e7f8",  # the run machine of a component named "nightly-run"
+    "nightly-run-table-export-1a2b3c4",
+    "nightly-run5d6e7f8x",  # no dash
+    "NIGHTLY-run-5d6e7f8",  # machine names are case-sensitive
+    "nightly-table-export-9z8y7x6",  # another exporter's table export machine
+    f"{MACHINE_NAMES[TABLE_EXPORT]}-copy",
+    "other",
+]
 
 
 @pytest.mark.parametrize(
-    ("role", "execution"),
+    "machine",
     [
-        *_foreign_executions(RUN, BATCH),
-        *_foreign_executions(BATCH, TABLE_EXPORT),
-        pytest.param(
-            RUN,
-            _execution(MACHINE_NAMES[BATCH]).replace("eu-west-1", "us-east-1"),
-            id="run role, namesake in other region",
-        ),
-        pytest.param(
-            BATCH,
-            _execution(MACHINE_NAMES[TABLE_EXPORT]).replace(ACCOUNT, OTHER_ACCOUNT),
-            id="batch role, namesake in other account",
-        ),
+        *(policies.state_machine_arn(SCOPE, name) for name in _NOT_OUR_RUN_MACHINE),
+        f"{RUN_MACHINE}:live",  # an alias or version of it is another resource
+        f"{TABLE_MACHINE}:live",
+        f"{RUN_MACHINE}/{MAP_LABEL}",  # the Map's qualified ARN: StartExecution refuses it
+        *_elsewhere(RUN_MACHINE),
+        *_elsewhere(TABLE_MACHINE),
     ],
 )
-def test_orchestrators_watch_and_stop_only_their_childrens_executions(role, execution):
-    policy = _ORCHESTRATOR_POLICIES[role]()
+@run_role_cases
+def test_run_role_starts_only_its_own_machine_and_the_table_export_machine(machine, options):
+    policy = run_policy(**options)
+    assert allowed(policy, "states:StartExecution", RUN_MACHINE)
+    assert allowed(policy, "states:StartExecution", TABLE_MACHINE)
+    assert not allowed(policy, "states:StartExecution", machine)
+
+
+def test_run_role_names_its_machine_by_exactly_pulumis_autoname():
+    # The role exists before its machine, so the pattern admits any 7-character suffix
+    # of "nightly-run-", and nothing else: no other component's machine is named so.
+    policy = run_policy()
+    for suffix in ("5d6e7f8", "0000000", "zzzzzzz"):
+        assert allowed(policy, "states:StartExecution", RUN_MACHINE.replace("5d6e7f8", suffix))
+
+
+@pytest.mark.parametrize(
+    "execution",
+    [
+        _execution(MACHINE_NAMES[RUN]),  # a run itself: the run role stops no run
+        _express_execution(MACHINE_NAMES[RUN]),
+        _item_execution(MACHINE_NAMES[RUN], "OtherMap"),  # another Map of the machine
+        _item_execution(MACHINE_NAMES[RUN], f"{MAP_LABEL}X"),
+        _item_execution(MACHINE_NAMES[TABLE_EXPORT]),  # a Map of the table export machine
+        *(_item_execution(name) for name in _NOT_OUR_RUN_MACHINE),
+        *(_execution(name) for name in _NOT_OUR_RUN_MACHINE),
+        *(_express_execution(name) for name in _NOT_OUR_RUN_MACHINE),
+        *_elsewhere(_item_execution(MACHINE_NAMES[RUN])),
+        *_elsewhere(_execution(MACHINE_NAMES[TABLE_EXPORT])),
+    ],
+)
+@run_role_cases
+def test_run_role_watches_and_stops_only_its_own_maps_items_and_the_table_exports(
+    execution, options
+):
+    policy = run_policy(**options)
     for action in CHILD_WATCHING:
+        assert allowed(policy, action, _item_execution(MACHINE_NAMES[RUN]))
+        assert allowed(policy, action, _execution(MACHINE_NAMES[TABLE_EXPORT]))
         assert not allowed(policy, action, execution)
 
 
-@pytest.mark.parametrize("build", [run_policy, batch_policy], ids=["run role", "batch role"])
-def test_orchestrators_cannot_change_other_rules_or_the_managed_one_beyond_its_use(build):
+@pytest.mark.parametrize(
+    "map_run",
+    [
+        _map_run(MACHINE_NAMES[RUN], "OtherMap"),
+        _map_run(MACHINE_NAMES[TABLE_EXPORT]),
+        *(_map_run(name) for name in _NOT_OUR_RUN_MACHINE),
+        *_elsewhere(_map_run(MACHINE_NAMES[RUN])),
+        _item_execution(MACHINE_NAMES[RUN]),  # an item's execution is not the Map Run
+    ],
+)
+@run_role_cases
+def test_run_role_describes_only_its_own_maps_runs(map_run, options):
+    policy = run_policy(**options)
+    assert allowed(policy, "states:DescribeMapRun", _map_run(MACHINE_NAMES[RUN]))
+    assert not allowed(policy, "states:DescribeMapRun", map_run)
+
+
+@run_role_cases
+def test_run_role_cannot_change_or_redrive_map_runs_or_executions(options):
+    policy = run_policy(**options)
+    own = _map_run(MACHINE_NAMES[RUN])
+    for action in ("states:UpdateMapRun", "states:ListMapRuns"):
+        assert not allowed(policy, action, own)
+    for execution in (_item_execution(MACHINE_NAMES[RUN]), _execution(MACHINE_NAMES[RUN])):
+        for action in ("states:RedriveExecution", "states:ListMapRuns", "states:SendTaskSuccess"):
+            assert not allowed(policy, action, execution)
+    for machine in (RUN_MACHINE, TABLE_MACHINE):
+        for action in ("states:UpdateStateMachine", "states:DeleteStateMachine"):
+            assert not allowed(policy, action, machine)
+
+
+_REPORT = (
+    f"{BUCKET_ARN}/{REPORT_PREFIX}/{RUN_DATE}/{EVERY_TABLE_EXPORTED.execution_name}/"
+    f"{MAP_RUN_ID}/manifest.json"
+)
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        f"{BUCKET}/exports/orders/full/{RUN_DATE}/AWSDynamoDB/{EXPORT_ID}/data/x.json.gz",
+        f"{BUCKET}/crm/raw/customer.events/full/{RUN_DATE}/AWSDynamoDB/{EXPORT_ID}/_started",
+        f"{BUCKET}/{REPORT_PREFIX}",  # the prefix itself as a key
+        f"{BUCKET}/{REPORT_PREFIX}-old/{RUN_DATE}/manifest.json",  # starts like it
+        f"{BUCKET}/archive/{REPORT_PREFIX}/{RUN_DATE}/manifest.json",  # it, deeper down
+        f"{BUCKET}/manifest.json",  # bucket root
+        f"{BUCKET}-copy/{REPORT_PREFIX}/{RUN_DATE}/manifest.json",  # a bucket named after ours
+        f"other-bucket/{REPORT_PREFIX}/{RUN_DATE}/manifest.json",
+    ],
+)
+@pytest.mark.parametrize("action", REPORT_WRITES)
+@run_role_cases
+def test_run_role_writes_and_reads_only_run_reports(obj, action, options):
+    policy = run_policy(**options)
+    assert allowed(policy, action, _REPORT)
+    assert not allowed(policy, action, f"arn:aws:s3:::{obj}")
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "s3:DeleteObject",
+        "s3:GetObjectVersion",
+        "s3:PutObjectAcl",
+        "s3:PutObjectTagging",
+        "s3:PutObjectRetention",
+        "s3:RestoreObject",
+    ],
+)
+def test_run_role_cannot_delete_or_change_reports_beyond_writing_them(action):
+    assert not allowed(run_policy(kms_key_arn=KMS_KEY), action, _REPORT)
+
+
+@pytest.mark.parametrize(
+    "action", ["s3:ListBucket", "s3:PutBucketPolicy", "s3:DeleteBucket", "s3:PutBucketAcl"]
+)
+def test_run_role_cannot_touch_the_bucket_itself(action):
+    assert not allowed(run_policy(kms_key_arn=KMS_KEY), action, BUCKET_ARN)
+
+
+def test_a_table_prefix_cannot_put_exports_where_the_run_role_writes_reports():
+    # Otherwise the run role's run-reports/* grant would cover that table's exports,
+    # and the table export role's grant the run reports.
+    for prefix in (REPORT_PREFIX, f"{REPORT_PREFIX}/tables"):
+        exporter = Exporter(targets=(ExportTarget(ORDERS, prefix),))
+        with pytest.raises(ValueError, match=f"must not be under {REPORT_PREFIX}/"):
+            exporter.run_spec()
+    Exporter(targets=(ExportTarget(ORDERS, f"{REPORT_PREFIX}-old"),)).run_spec()
+
+
+@pytest.mark.parametrize("kms_key_arn", [None, KMS_KEY], ids=["SSE-S3", "SSE-KMS"])
+def test_table_export_role_starts_and_watches_no_machine_and_touches_no_report(kms_key_arn):
+    policy = table_policy(kms_key_arn=kms_key_arn, tracing=True)
+    for name in (*MACHINE_NAMES.values(), "other"):
+        machine = policies.state_machine_arn(SCOPE, name)
+        assert not allowed(policy, "states:StartExecution", machine)
+        for execution in (_execution(name), _item_execution(name)):
+            for action in CHILD_WATCHING:
+                assert not allowed(policy, action, execution)
+        assert not allowed(policy, "states:DescribeMapRun", _map_run(name))
+    for action in REPORT_WRITES:
+        assert not allowed(policy, action, _REPORT)
+
+
+@run_role_cases
+def test_run_role_cannot_change_other_rules_or_the_managed_one_beyond_its_use(options):
     managed = SCOPE.arn("events", "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule")
     other = SCOPE.arn("events", "rule/StepFunctionsGetEventsForStepFunctionsExecutionRuleX")
-    policy = build()
+    policy = run_policy(**options)
     for action in MANAGED_RULE_ACTIONS:
+        assert allowed(policy, action, managed)
         assert not allowed(policy, action, other)
         assert not allowed(policy, action, managed.replace("eu-west-1", "us-east-1"))
     for action in (
@@ -918,19 +1430,28 @@ def test_orchestrators_cannot_change_other_rules_or_the_managed_one_beyond_its_u
         assert not allowed(policy, action, managed)
 
 
-@pytest.mark.parametrize("build", [run_policy, batch_policy], ids=["run role", "batch role"])
-def test_orchestrators_cannot_export_tables_or_write_objects_themselves(build):
-    policy = build()
+@run_role_cases
+def test_run_role_cannot_export_tables_or_touch_exports_itself(options):
+    policy = run_policy(**options)
     assert not allowed(policy, "dynamodb:ExportTableToPointInTime", ORDERS)
     assert not allowed(policy, "dynamodb:DescribeExport", _export_arn(ORDERS))
-    assert not allowed(policy, "s3:PutObject", f"{BUCKET_ARN}/exports/x")
+    for action in (*S3_WRITES, "s3:GetObject"):
+        assert not allowed(policy, action, f"{BUCKET_ARN}/exports/x")
+        assert not allowed(policy, action, _EXPORTED)
 
 
 def test_scheduler_role_starts_only_the_run_machine_and_only_sends_to_its_queue():
     policy = scheduler_policy()
-    for machine in (BATCH_MACHINE, TABLE_MACHINE, policies.state_machine_arn(SCOPE, "other")):
+    for machine in (
+        TABLE_MACHINE,
+        policies.state_machine_arn(SCOPE, "other"),
+        policies.state_machine_arn(SCOPE, "nightly-run-x"),
+        f"{RUN_MACHINE}/{MAP_LABEL}",
+        f"{RUN_MACHINE}:live",
+    ):
         assert not allowed(policy, "states:StartExecution", machine)
     assert not allowed(policy, "states:StopExecution", _execution(MACHINE_NAMES[RUN]))
+    assert not allowed(policy, "states:DescribeMapRun", _map_run(MACHINE_NAMES[RUN]))
     assert not allowed(policy, "sqs:SendMessage", f"{DEAD_LETTER_QUEUE}-other")
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:PurgeQueue"):
         assert not allowed(policy, action, DEAD_LETTER_QUEUE)
@@ -973,9 +1494,17 @@ def test_no_kms_use_without_a_configured_key(build):
                 assert not allowed(policy, action, key, context)
 
 
-@pytest.mark.parametrize("action", ["kms:GenerateDataKey", "kms:Decrypt"])
-def test_configured_key_is_usable_only_through_s3_in_the_exporters_region(action):
-    policy = table_policy(kms_key_arn=KMS_KEY)
+# Both roles use the exporter's key through S3: the exports, and the run report the
+# bucket encrypts with it by default.
+KEYED_ROLES = pytest.mark.parametrize(
+    "build", [table_policy, run_policy], ids=["table export", "run"]
+)
+
+
+@pytest.mark.parametrize("action", KMS_VIA_S3)
+@KEYED_ROLES
+def test_configured_key_is_usable_only_through_s3_in_the_exporters_region(action, build):
+    policy = build(kms_key_arn=KMS_KEY)
     assert allowed(policy, action, KMS_KEY, {"kms:ViaService": S3_IN_REGION})
     for context in (
         {},  # a direct call with the role's credentials
@@ -988,20 +1517,24 @@ def test_configured_key_is_usable_only_through_s3_in_the_exporters_region(action
     assert not allowed(policy, action, OTHER_KMS_KEY, {"kms:ViaService": S3_IN_REGION})
 
 
-def test_an_existing_bucket_in_another_region_can_be_written_with_its_key():
-    # DynamoDB exports to a bucket in any region; S3 then uses a key of that region.
+@pytest.mark.parametrize("role", ROLES)
+def test_an_existing_bucket_in_another_region_can_be_written_with_its_key(role):
+    # DynamoDB exports to a bucket in any region; S3 then uses a key of that region,
+    # for the exports and for the run report alike.
     key = KMS_KEY.replace("eu-west-1", "us-east-1")
     exporter = Exporter(kms_key_arn=key)
-    needs = needs_by_role(exporter)[TABLE_EXPORT]
+    needs = needs_by_role(exporter)[role]
     assert {dict(n.context).get("kms:ViaService") for n in needs if n.context} == {
         "s3.us-east-1.amazonaws.com"
     }
-    policy = exporter.policy(TABLE_EXPORT)
+    policy = exporter.policy(role)
     assert sorted(n for n in needs if not allows(policy, n)) == []
+    assert not allowed(policy, "kms:Decrypt", key, {"kms:ViaService": S3_IN_REGION})
 
 
-def test_configured_key_is_used_only_to_write_exports():
-    policy = table_policy(kms_key_arn=KMS_KEY)
+@KEYED_ROLES
+def test_configured_key_is_used_only_to_write_and_read_through_s3(build):
+    policy = build(kms_key_arn=KMS_KEY)
     for action in (
         "kms:Encrypt",
         "kms:CreateGrant",
@@ -1063,6 +1596,12 @@ IN_CHINA = Exporter(
 def test_definitions_integrate_in_the_deployments_partition(role):
     states = IN_CHINA.definition(role)["States"]
     resources = [state["Resource"] for state in _all_states(states) if state["Type"] == "Task"]
+    resources += [
+        state["ResultWriter"]["Resource"]
+        for state in _all_states(states)
+        if "ResultWriter" in state
+    ]
+    assert ("arn:aws-cn:states:::s3:putObject" in resources) is (role == RUN)
     assert resources and all(r.startswith("arn:aws-cn:states:::") for r in resources)
     machines = [
         state["Arguments"]["StateMachineArn"]
@@ -1102,8 +1641,8 @@ def test_ten_tables_with_the_longest_names_fit_the_inline_policy_limit_exactly_n
         ExportTarget(table_arn(f"{i:02d}" + "t" * 253, SCOPE), f"exports/team-{i:02d}")
         for i in range(10)
     )
-    document = policies.table_export_role_policy(
-        SCOPE, targets=targets, bucket="b" * 63, kms_key_arn=KMS_KEY, tracing=True
+    document = Exporter(targets=targets, bucket="b" * 63, kms_key_arn=KMS_KEY, tracing=True).policy(
+        TABLE_EXPORT
     )
     assert policies.policy_size(document) < policies.INLINE_POLICY_LIMIT == 10_240
     scope = policies.table_scope(targets, "exact", policies.INLINE_POLICY_LIMIT)
@@ -1129,7 +1668,7 @@ def test_broader_access_is_used_only_when_exact_names_do_not_fit(access):
 def test_too_many_tables_for_exact_names_is_refused_naming_tables_limit_and_options():
     targets = [ExportTarget(table_arn(f"{i:03d}" + "t" * 252, SCOPE), "exports") for i in range(20)]
     with pytest.raises(ValueError, match=r"^tables: 20 tables .*10240-character limit") as error:
-        policies.table_export_role_policy(SCOPE, targets=targets, bucket=BUCKET)
+        Exporter(targets=tuple(targets)).policy(TABLE_EXPORT)
     assert "'prefix'" in str(error.value) and "'all'" in str(error.value)
     with pytest.raises(ValueError, match=r"^tables: 1000 tables "):
         Exporter(targets=tenant_tables()).policy(TABLE_EXPORT)
@@ -1221,7 +1760,7 @@ def test_all_access_grants_any_table_in_the_account_and_region_only():
 STATES = "states.amazonaws.com"
 SCHEDULER = "scheduler.amazonaws.com"
 SCHEDULER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/nightly-scheduler-role-1a2b3c4"
-MACHINES = {RUN: RUN_MACHINE, BATCH: BATCH_MACHINE, TABLE_EXPORT: TABLE_MACHINE}
+MACHINES = {RUN: RUN_MACHINE, TABLE_EXPORT: TABLE_MACHINE}
 
 
 def _role_arn(role: str) -> str:
@@ -1264,7 +1803,6 @@ def test_states_trust_refuses_the_exporters_other_machines(role, other):
 # Another component named "nightly-run": its machines are "nightly-run-<role>-<suffix>".
 _EXTENDED_NAMES = [
     "nightly-run-table-export-1a2b3c4",
-    "nightly-run-batch-2b3c4d5",
     "nightly-run-run-5d6e7f8",
     "nightly-run-5d6e7f",  # a 6-character suffix
     "nightly-run-5d6e7f8a",  # an 8-character suffix

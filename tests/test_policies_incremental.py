@@ -7,7 +7,13 @@ import json
 import parliament
 import pytest
 from table_exporter.incremental import METRIC_NAMESPACE
-from table_exporter.policies import table_export_role_policy
+from table_exporter.policies import Grants, table_export_role_policy
+from table_exporter.table_export_machine import (
+    Destination,
+    IncrementalSpec,
+    TableExportSpec,
+    table_export_machine,
+)
 from table_exporter.targets import AwsScope, ExportTarget, table_arn
 
 from tests.iam_eval import allowed
@@ -15,15 +21,40 @@ from tests.iam_eval import allowed
 SCOPE = AwsScope("aws", "ap-northeast-1", "123456789012")
 STATE = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/nightly-state-1a2b3c4"
 TARGETS = [ExportTarget(table_arn(name, SCOPE), "exports") for name in ("orders", "customers")]
+BUCKET = "exports-bucket"
 
 
-def _policy(**extra: object) -> dict:
+def _grants(
+    *,
+    state_table_arn: str | None = None,
+    catalog_database: str | None = None,
+    athena_workgroup: str | None = None,
+) -> Grants:
+    """What the table export machine built for these options declares it calls."""
+    incremental = (
+        IncrementalSpec(state_table=state_table_arn, exporter_name="nightly")
+        if state_table_arn
+        else None
+    )
+    spec = TableExportSpec(
+        destination=Destination(bucket=BUCKET),
+        incremental=incremental,
+        catalog_database=catalog_database,
+        # As the component has it: the workgroup only serves the incremental tables.
+        athena_workgroup=athena_workgroup if incremental else None,
+    )
+    return table_export_machine(spec).grants()
+
+
+def _policy(**extra: str) -> dict:
+    options = {"state_table_arn": STATE, **extra}
     return table_export_role_policy(
-        SCOPE, targets=TARGETS, bucket="exports-bucket", state_table_arn=STATE, **extra
+        SCOPE, grants=_grants(**options), targets=TARGETS, bucket=BUCKET, **options
     )
 
 
 CATALOG = {"catalog_database": "exports_dev", "athena_workgroup": "nightly-athena-1a2b3c4"}
+CATALOG_WORKGROUP = "arn:aws:athena:ap-northeast-1:123456789012:workgroup/nightly-athena-1a2b3c4"
 
 
 def test_incremental_calls_are_allowed_on_exactly_their_resources() -> None:
@@ -45,12 +76,43 @@ def test_incremental_calls_are_allowed_on_exactly_their_resources() -> None:
 
 
 def test_full_only_policies_grant_nothing_for_incremental_exports() -> None:
-    policy = table_export_role_policy(SCOPE, targets=TARGETS, bucket="exports-bucket")
+    policy = table_export_role_policy(SCOPE, grants=_grants(), targets=TARGETS, bucket=BUCKET)
     assert not allowed(policy, "dynamodb:DescribeContinuousBackups", TARGETS[0].table_arn)
     assert not allowed(
         policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": METRIC_NAMESPACE}
     )
     assert "glue:UpdateTable" not in json.dumps(policy)
+
+
+def test_resources_are_granted_only_for_the_calls_the_machine_makes() -> None:
+    # Named, but the full-only machine calls none of them: nothing is granted on them.
+    policy = table_export_role_policy(
+        SCOPE,
+        grants=_grants(),
+        targets=TARGETS,
+        bucket=BUCKET,
+        state_table_arn=STATE,
+        **CATALOG,
+    )
+    assert not allowed(policy, "dynamodb:UpdateItem", STATE)
+    assert not allowed(
+        policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": METRIC_NAMESPACE}
+    )
+    assert not allowed(policy, "athena:CreateNamedQuery", CATALOG_WORKGROUP)
+    assert not allowed(policy, "dynamodb:DescribeContinuousBackups", TARGETS[0].table_arn)
+    assert {s["Sid"] for s in policy["Statement"]} == {
+        "ExportConfiguredTables",
+        "WriteExportObjects",
+        "DeliverExecutionLogs",
+    }
+
+
+def test_calls_on_resources_the_policy_is_not_given_are_refused() -> None:
+    # The incremental machine's watermark writes need the state table's ARN.
+    with pytest.raises(ValueError, match="state_table"):
+        table_export_role_policy(
+            SCOPE, grants=_grants(state_table_arn=STATE), targets=TARGETS, bucket=BUCKET
+        )
 
 
 def test_catalog_calls_are_scoped_to_the_exporters_database_and_workgroup() -> None:

@@ -107,7 +107,9 @@ def window_prefix(prefix: str, baseline: str, window_start: str) -> str:
 
 
 _CHAIN = f"$fromMillis($toMillis($pending.to), {CHAIN_STAMP})"
-_CHAIN_BASE = f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/incremental/' & {_CHAIN} & '/'"
+_CHAIN_BASE = (
+    f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/incremental/' & {_CHAIN} & '/'"
+)
 
 # Incremental records keep every attribute as typed JSON text (map<string,string>): the
 # current-state query compares keys without knowing their names. One partition per day

@@ -104,13 +104,15 @@ class TableExporter(pulumi.ComponentResource):
         self._roles: dict[str, aws.iam.Role] = {}
 
         scope: pulumi.Output[AwsScope] = pulumi.Output.all(
-            aws.get_partition_output(opts=invoke).partition,
-            aws.get_region_output(opts=invoke).region,
-            aws.get_caller_identity_output(opts=invoke).account_id,
-        ).apply(lambda v: AwsScope(partition=v[0], region=v[1], account_id=v[2]))
-        targets = pulumi.Output.all(scope, pulumi.Output.from_input(list(values["tables"]))).apply(
+            partition=aws.get_partition_output(opts=invoke).partition,
+            region=aws.get_region_output(opts=invoke).region,
+            account_id=aws.get_caller_identity_output(opts=invoke).account_id,
+        ).apply(lambda v: AwsScope(**v))
+        targets = pulumi.Output.all(
+            scope=scope, tables=pulumi.Output.from_input(list(values["tables"]))
+        ).apply(
             lambda v: _targets(
-                v[0], v[1], normalise_prefix(values["prefix"]), values["export_type"]
+                v["scope"], v["tables"], normalise_prefix(values["prefix"]), values["export_type"]
             )
         )
 
@@ -331,8 +333,8 @@ class TableExporter(pulumi.ComponentResource):
         group = aws.scheduler.ScheduleGroup(f"{name}-schedules", tags=tags, opts=child)
         scheduler_role = aws.iam.Role(
             f"{name}-scheduler-role",
-            assume_role_policy=pulumi.Output.all(scope, group.arn).apply(
-                lambda v: json.dumps(policies.scheduler_trust_policy(v[0], v[1]))
+            assume_role_policy=pulumi.Output.all(scope=scope, group=group.arn).apply(
+                lambda v: json.dumps(policies.scheduler_trust_policy(v["scope"], v["group"]))
             ),
             tags=tags,
             opts=child,
@@ -340,11 +342,9 @@ class TableExporter(pulumi.ComponentResource):
         scheduler_policy = aws.iam.RolePolicy(
             f"{name}-scheduler-policy",
             role=scheduler_role.id,
-            policy=pulumi.Output.all(self.run_state_machine.arn, dead_letters.arn).apply(
-                lambda v: json.dumps(
-                    policies.scheduler_role_policy(run_machine_arn=v[0], dead_letter_queue_arn=v[1])
-                )
-            ),
+            policy=pulumi.Output.all(
+                run_machine_arn=self.run_state_machine.arn, dead_letter_queue_arn=dead_letters.arn
+            ).apply(lambda v: json.dumps(policies.scheduler_role_policy(**v))),
             opts=child,
         )
         window = values["flexible_window_minutes"]

@@ -362,7 +362,11 @@ def run_role_policy(
         ),
         "map_executions": (
             "WatchItemsOfItsOwnMap",
-            [scope.arn("states", f"execution:{run_machine_name}/{map_label}:*")],
+            # As for the table exports: the express form names nothing that exists.
+            [
+                scope.arn("states", f"execution:{run_machine_name}/{map_label}:*"),
+                scope.arn("states", f"express:{run_machine_name}/{map_label}:*:*"),
+            ],
             {},
         ),
         "map_runs": (

@@ -56,9 +56,11 @@ RUN_DATE = (
 )
 # The tables given in the run's input, else the configured ones.
 TABLES = "($exists($states.input.tables) ? $states.input.tables : $configuredTables)"
+# Unique per run execution and table: a redelivered run starts its own executions, whose
+# exports the ClientToken (per scheduled time and table) makes one.
 TABLE_EXECUTION_NAME = (
     "$substring($replace($substringAfter($states.input.tableArn, ':table/'), '.', '_'), 0, 40)"
-    " & '-' & $substring($hash($states.input.runKey & '|' & $states.input.tableArn, 'SHA-256'), 0, 24)"
+    " & '-' & $substring($hash($states.input.run & '|' & $states.input.tableArn, 'SHA-256'), 0, 24)"
 )
 
 # A failed child's details, from the error startExecution.sync:2 reports: its Cause is
@@ -79,7 +81,9 @@ FAILURE_RECORD = """(
   }
 )"""
 
-REPORT_URL = "'s3://' & $report.Bucket & '/' & $substringBefore($report.Key, '/manifest.json') & '/'"
+REPORT_URL = (
+    "'s3://' & $report.Bucket & '/' & $substringBefore($report.Key, '/manifest.json') & '/'"
+)
 
 RUN_FAILURE_CAUSE = f"""(
   $failedCount := $counts.Failed + $counts.TimedOut + $counts.Aborted;
@@ -117,6 +121,12 @@ class RunSpec:
             )
         if not self.targets:
             raise ValueError("at least one table is required")
+        for target in self.targets:
+            if f"{target.prefix}/".startswith(f"{REPORT_PREFIX}/"):
+                raise ValueError(
+                    f"prefix {target.prefix!r} of table {target.table_name}: must not be under "
+                    f"{REPORT_PREFIX}/, where every run's report goes"
+                )
 
 
 def _configured(targets: Sequence[ExportTarget]) -> list[dict[str, Any]]:
@@ -210,6 +220,7 @@ def run_machine(spec: RunSpec) -> Machine:
             "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
             "runKey": jsonata("$runKey"),
             "runDate": jsonata("$runDate"),
+            "run": jsonata("$states.context.Execution.Id"),
         },
         processor=_export_one_table(spec),
         distributed=True,

@@ -130,7 +130,9 @@ class _Builder:
         self.built.append(state)
         return state
 
-    def task(self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any) -> Task:
+    def task(
+        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
+    ) -> Task:
         fields.setdefault("output", {})
         return self.add(
             Task(
@@ -218,14 +220,21 @@ class _Builder:
 
     # -- catalog ------------------------------------------------------------------------
 
-    def upsert(self, update: str, create: str, table_input: str, after: State, rejected: State) -> Task:
+    def upsert(
+        self, update: str, create: str, table_input: str, after: State, rejected: State
+    ) -> Task:
         """``update`` a Glue table, or ``create`` it when it does not exist yet."""
         database = self.spec.catalog_database
         glue = (Grant("glue", ("glue:CreateTable", "glue:UpdateTable")),)
         arguments = {"DatabaseName": database, "TableInput": table_input}
         create_state = self.task(
-            create, "glue", "createTable", grants=glue, arguments=arguments,
-            catch=self.reject_to(rejected), next=after,
+            create,
+            "glue",
+            "createTable",
+            grants=glue,
+            arguments=arguments,
+            catch=self.reject_to(rejected),
+            next=after,
         )
         return self.task(
             update,
@@ -244,12 +253,18 @@ class _Builder:
     def latest_tables(self, prefix: str, after: State, rejected: State) -> Task:
         """Point ``<table>_latest`` and ``<table>_latest_raw`` at the completed export."""
         raw = self.upsert(
-            f"{prefix}PublishLatestRaw", f"{prefix}CreateLatestRaw", jsonata("$rawInput"),
-            after, rejected,
+            f"{prefix}PublishLatestRaw",
+            f"{prefix}CreateLatestRaw",
+            jsonata("$rawInput"),
+            after,
+            rejected,
         )
         latest = self.upsert(
-            f"{prefix}PublishLatest", f"{prefix}CreateLatest", jsonata("$latestInput"),
-            raw, rejected,
+            f"{prefix}PublishLatest",
+            f"{prefix}CreateLatest",
+            jsonata("$latestInput"),
+            raw,
+            rejected,
         )
         return self.task(
             f"{prefix}ReadKeySchema",
@@ -325,7 +340,9 @@ class _Builder:
         first: State = start
         if spec.incremental is not None:
             chain = self.incremental(finished, wait, rejected, failed)
-            first = self.add(Choice("ChooseMode", default=start).when(jsonata(INCREMENTAL_MODE), chain))
+            first = self.add(
+                Choice("ChooseMode", default=start).when(jsonata(INCREMENTAL_MODE), chain)
+            )
         finished.when(jsonata("$export.ExportStatus = 'COMPLETED'"), after_full)
         finished.when(jsonata("$export.ExportStatus = 'FAILED'"), failed)
         return Machine(
@@ -387,7 +404,9 @@ class _Builder:
                 "MetricData": [
                     {
                         "MetricName": LAG_METRIC,
-                        "Dimensions": [{"Name": "Exporter", "Value": spec.incremental.exporter_name}],
+                        "Dimensions": [
+                            {"Name": "Exporter", "Value": spec.incremental.exporter_name}
+                        ],
                         "Value": jsonata("$round(($millis() - $toMillis($watermark)) / 1000)"),
                         "Unit": "Seconds",
                     }
@@ -402,7 +421,9 @@ class _Builder:
             rejected,
             output={
                 "Error": error_name("dynamodb", "PointInTimeRecoveryUnavailableException"),
-                "Cause": jsonata("'Point in time recovery is not enabled for table ' & " + TABLE_NAME),
+                "Cause": jsonata(
+                    "'Point in time recovery is not enabled for table ' & " + TABLE_NAME
+                ),
             },
         )
         release_after_failure = release(
@@ -648,7 +669,9 @@ class _Builder:
                 "Database": spec.catalog_database,
                 "WorkGroup": spec.athena_workgroup,
                 "QueryString": jsonata(catalog.current_state_query(str(spec.catalog_database))),
-                "ClientRequestToken": jsonata(f"$hash({INPUT}.tableArn & '|current-state', 'SHA-256')"),
+                "ClientRequestToken": jsonata(
+                    f"$hash({INPUT}.tableArn & '|current-state', 'SHA-256')"
+                ),
             },
             assign={"queryId": jsonata("$states.result.NamedQueryId")},
             catch=self.reject_to(rejected),
@@ -666,9 +689,7 @@ class _Builder:
 
 
 def _attribute(name: str) -> str:
-    return (
-        f"$exists($states.result.Attributes.{name}) ? $states.result.Attributes.{name}.S : null"
-    )
+    return f"$exists($states.result.Attributes.{name}) ? $states.result.Attributes.{name}.S : null"
 
 
 def table_export_machine(spec: TableExportSpec) -> Machine:

@@ -21,6 +21,17 @@ from .support import BUCKET, DeployExporter
 logging.getLogger("moto").setLevel(logging.CRITICAL)
 
 
+@pytest.fixture(autouse=True)
+def prompt_child_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto looks at a ``.sync`` child execution every half second of real time; the
+    clock is virtual, so a parent may look as often as it likes."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    monkeypatch.setattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.02)
+
+
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
     """A fresh in-process AWS with the exporter's emulator installed and reset."""

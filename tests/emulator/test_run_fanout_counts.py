@@ -1,19 +1,20 @@
-"""How many executions a run fans out to, and non-ASCII failure text, in the emulator.
+"""How a run fans out, and non-ASCII failure text, executed in the emulator.
 
-The run splits its tables with Step Functions' ``$partition`` into batches of 50
-("Transforming data with JSONata in Step Functions": only the last chunk may be
-shorter, and an empty array has no chunks), and starts one batch execution per chunk.
+The run's Distributed Map starts one table export execution per table, and at most
+``MaxConcurrency`` of them at once ("Using Map state in Distributed mode"): exports in
+flight equal the setting exactly, beyond the 40 an Inline Map would allow.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import threading
+import time
 from typing import Any
 
 import pytest
 
-from emulator import export_model, harness
+from emulator import export_model
 
 from .support import DeployExporter, rows
 
@@ -25,71 +26,33 @@ def table_names(count: int) -> list[str]:
     return [f"t{i:03d}" for i in range(count)]
 
 
-def batch_executions(ex: harness.Exporter) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"stateMachineArn": ex.batch_arn, "maxResults": 1000}
-    while True:
-        page = ex.sfn.list_executions(**kwargs)
-        out.extend(page["executions"])
-        if not page.get("nextToken"):
-            return out
-        kwargs["nextToken"] = page["nextToken"]
-
-
-def batch_tables(ex: harness.Exporter, execution: dict[str, Any]) -> list[str]:
-    described = ex.sfn.describe_execution(executionArn=execution["executionArn"])
-    return [t["tableArn"].rsplit("/", 1)[1] for t in json.loads(described["input"])["tables"]]
-
-
 @pytest.fixture
 def quick_exports(aws: dict[str, Any]) -> None:
     # Exports finish a second after they start (virtual time): few polls per table.
     MODEL.default = export_model.Behaviour(duration_seconds=1)
 
 
-@pytest.mark.parametrize("count", [52, 120])
-def test_a_run_starts_one_batch_execution_per_50_tables(
+
+@pytest.mark.parametrize("count", [12])
+def test_a_run_starts_one_table_export_per_table_and_reports_each(
     deploy_exporter: DeployExporter, quick_exports: None, count: int
 ) -> None:
     names = table_names(count)
-    ex = deploy_exporter({t: rows(t, 1) for t in names}, max_concurrency=150)
+    ex = deploy_exporter({t: rows(t, 1) for t in names}, max_concurrency=50)
 
-    described = ex.run("run-1", SCHEDULED, timeout=120)
+    described = ex.run("run-1", SCHEDULED, timeout=300)
 
     assert described["status"] == "SUCCEEDED", described.get("cause")
     output = json.loads(described["output"])
-    batches = batch_executions(ex)
-    assert len(batches) == math.ceil(count / 50)
-    assert len(output["batches"]) == len(batches)
-    assert sorted(output["batches"]) == sorted(b["executionArn"] for b in batches)
-    sizes = sorted((len(batch_tables(ex, b)) for b in batches), reverse=True)
-    assert sizes == [50] * (count // 50) + [count % 50]
-    assert sorted(t for b in batches for t in batch_tables(ex, b)) == names
-    assert output["tableCount"] == count
-    assert len(ex.table_executions()) == count
-    assert sorted(t["table"] for t in output["tables"]) == names
+    assert (output["tableCount"], output["succeededCount"]) == (count, count)
+    started = sorted(e["name"].rsplit("-", 1)[0] for e in ex.table_executions())
+    assert started == names
+    assert sorted(t["table"] for t in described["tables"]) == names
+    # The run's own history does not grow with the tables: they run as child workflows.
+    assert len(ex.history(described["executionArn"])) < 40
 
 
-def test_a_run_given_no_tables_starts_no_batch_and_no_table_export(
-    deploy_exporter: DeployExporter,
-) -> None:
-    ex = deploy_exporter({"orders": rows("orders")})
-
-    ex.run("run-empty", {"tables": []})
-
-    # $partition([], 50) is [] (moto's stand-in gave [[]]: one batch of no tables).
-    assert batch_executions(ex) == []
-    assert ex.table_executions() == []
-    assert MODEL.requests == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="run definition: with no batches, $sum($states.result.count) is undefined, and "
-    "an Assign expression that returns nothing fails the state "
-    "(States.QueryEvaluationError); $sum([$states.result.count]) would give 0",
-)
-def test_a_run_given_no_tables_succeeds_with_nothing_to_report(
+def test_a_run_given_no_tables_starts_nothing_and_succeeds(
     deploy_exporter: DeployExporter,
 ) -> None:
     ex = deploy_exporter({"orders": rows("orders")})
@@ -98,9 +61,67 @@ def test_a_run_given_no_tables_succeeds_with_nothing_to_report(
 
     assert described["status"] == "SUCCEEDED", (described.get("error"), described.get("cause"))
     output = json.loads(described["output"])
-    assert output["tableCount"] == 0
-    assert output["tables"] == []
-    assert output["batches"] == []
+    assert (output["tableCount"], output["succeededCount"]) == (0, 0)
+    assert described["tables"] == []
+    assert ex.table_executions() == []
+    assert MODEL.requests == []
+
+
+class InFlight:
+    """Exports started and not yet seen COMPLETED by their poll, counted in real time.
+
+    Until ``hold`` exports are in flight at once (or 30 s have passed), every export
+    reads IN_PROGRESS, so the count does not depend on how fast the emulator's threads
+    happen to run: the Map either starts ``hold`` table exports at once, or the test
+    sees fewer; starting more than it should shows as ``most`` above ``hold``.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, hold: int) -> None:
+        self.running: set[str] = set()
+        self.most = 0
+        self.lock = threading.Lock()
+        self.released = threading.Event()
+        deadline = time.monotonic() + 30
+        start, describe = MODEL.start, MODEL.describe
+
+        def counted_start(backend: Any, body: dict[str, Any]) -> dict[str, Any]:
+            described = start(backend, body)
+            with self.lock:
+                self.running.add(described["ExportArn"])
+                self.most = max(self.most, len(self.running))
+                if self.most >= hold:
+                    self.released.set()
+            return described
+
+        def counted_describe(backend: Any, export_arn: str) -> dict[str, Any]:
+            if not self.released.is_set() and time.monotonic() < deadline:
+                time.sleep(0.05)
+                return MODEL.exports[export_arn].description()
+            described = describe(backend, export_arn)
+            if described["ExportStatus"] != "IN_PROGRESS":
+                with self.lock:
+                    self.running.discard(export_arn)
+            return described
+
+        monkeypatch.setattr(MODEL, "start", counted_start)
+        monkeypatch.setattr(MODEL, "describe", counted_describe)
+
+
+@pytest.mark.parametrize("concurrency", [1, 5, 41])
+def test_exports_in_flight_equal_max_concurrency(
+    deploy_exporter: DeployExporter, monkeypatch: pytest.MonkeyPatch, concurrency: int
+) -> None:
+    """41 is more than an Inline Map's 40 iterations at once."""
+    MODEL.default = export_model.Behaviour(duration_seconds=120)
+    names = table_names(concurrency + 2)
+    in_flight = InFlight(monkeypatch, hold=concurrency)
+    ex = deploy_exporter({t: rows(t, 1) for t in names}, max_concurrency=concurrency)
+
+    described = ex.run("run-1", SCHEDULED, timeout=300)
+
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert in_flight.most == concurrency
+    assert len(MODEL.exports) == len(names)
 
 
 def test_a_non_ascii_export_failure_reaches_the_run_cause_intact(
@@ -125,7 +146,8 @@ def test_a_non_ascii_export_failure_reaches_the_run_cause_intact(
     assert failed["table"] == "orders"
     assert failed["error"] == "UNKNOWN"
     assert failed["cause"] == message[:300]  # trimmed by code points
-    assert cause["succeeded"] == ["events"]
+    assert cause["succeededCount"] == 1
+    assert [t["table"] for t in described["tables"] if t["status"] != "FAILED"] == ["events"]
 
     (child,) = [e for e in ex.table_executions() if e["name"].startswith("orders-")]
     child_cause = ex.sfn.describe_execution(executionArn=child["executionArn"])["cause"]

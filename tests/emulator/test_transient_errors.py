@@ -27,15 +27,6 @@ WORKGROUP = "exports"
 HOUR = 3600
 
 
-@pytest.fixture(autouse=True)
-def prompt_child_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto looks at a ``.sync`` child every half second of real time."""
-    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service_callback as callback,
-    )
-
-    monkeypatch.setattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.05)
-
 
 @pytest.fixture
 def setup(aws: dict[str, Any]) -> dict[str, Any]:
