@@ -15,12 +15,15 @@ infallible. ``install()`` closes those gaps without changing what a definition s
   recovery windows, so exports can be "as of" a time or incremental;
 - ``export_model``: DynamoDB exports (full, at a time, incremental) that take time,
   honour ``ClientToken``, can be throttled or end ``FAILED``, and write AWS's S3 layout;
-- ``replay``: rebuilds a table from a full export and the incremental ones after it.
+- ``replay``: rebuilds a table from a full export and the incremental ones after it;
+- ``map_fidelity``: Distributed Map runs as AWS documents them (tolerated failures,
+  ResultWriter files, DescribeMapRun counts, MaxConcurrency in virtual time).
 """
 
 from __future__ import annotations
 
 from . import change_log, clock, export_model, glue_fidelity, jsonata_engine, sfn_fidelity
+from .map_fidelity import install as install_map_fidelity
 
 _installed = False
 
@@ -36,6 +39,7 @@ def install() -> None:
     clock.install()
     change_log.install()
     export_model.install()
+    install_map_fidelity()
     _installed = True
 
 
