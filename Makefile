@@ -30,7 +30,7 @@ typecheck: install
 	$(VENV)/bin/mypy components/table_exporter program
 
 unit: install
-	PYTHONPATH=. $(PY) -m pytest
+	PYTHONPATH=. $(PY) -m pytest -n 2  # two workers: the machines here have two cores
 
 test: lint typecheck unit
 

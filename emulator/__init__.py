@@ -40,6 +40,7 @@ def install() -> None:
     change_log.install()
     export_model.install()
     install_map_fidelity()
+    sfn_fidelity.cache_parsed_definitions()  # last: caches the patched parser
     _installed = True
 
 

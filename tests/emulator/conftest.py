@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 import emulator
-from emulator import clock, export_model, harness, sfn_fidelity
+from emulator import clock, export_model, harness, map_fidelity, sfn_fidelity
 
 from .support import BUCKET, DeployExporter
 
@@ -39,6 +39,7 @@ def aws() -> Iterator[dict[str, Any]]:
         emulator.install()
         export_model.MODEL.reset()
         sfn_fidelity.FAULTS.reset()
+        map_fidelity.reset()
         clock.reset()
         yield harness.clients()
     export_model.MODEL.reset()
