@@ -91,8 +91,9 @@ class TableExporter(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
     ):
-        super().__init__(TYPE_TOKEN, name, None, opts)
+        # Every argument is checked before anything is registered, this component included.
         values = resolve(args)
+        super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         tags = dict(values["tags"])
