@@ -32,6 +32,7 @@ def _build(
         exporter.schedule_arn,
         exporter.alarm_arns,
         exporter.bucket_name,
+        exporter.dashboard.id if exporter.dashboard is not None else None,
     ).apply(lambda _: check(mocks))
 
 
@@ -408,3 +409,84 @@ def test_catalog_can_be_turned_off(mocks: RecordingMocks):
         assert "PublishLatest" not in json.loads(machine.inputs["definition"])["States"]
 
     return _build(mocks, {**BASE, "catalog_enabled": False}, check)
+
+
+@pulumi.runtime.test
+def test_a_dashboard_shows_published_metrics_and_every_alarm(mocks: RecordingMocks):
+    from table_exporter.dashboard import plotted_metrics
+    from table_exporter.metrics import is_published
+
+    def check(m: RecordingMocks) -> None:
+        dashboard = _one(m, "aws:cloudwatch/dashboard:Dashboard").inputs
+        assert dashboard["dashboardName"] == "nightly-table-exporter"
+        body = json.loads(dashboard["dashboardBody"])
+        plotted = plotted_metrics(body)
+        assert plotted
+        for namespace, metric, dimension in plotted:
+            assert is_published(namespace, dimension, metric), (namespace, metric, dimension)
+        names = {metric for _, metric, _ in plotted}
+        assert {
+            "ExecutionsStarted",
+            "ExecutionsSucceeded",
+            "ExecutionsFailed",
+            "ExecutionTime",
+            "ExecutionThrottled",
+            "ApproximateNumberOfMessagesVisible",
+            "WatermarkLagSeconds",
+        } <= names
+        alarms = next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]["alarms"]
+        assert len(alarms) == len(m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+        for alarm in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+            description = alarm.inputs["alarmDescription"]
+            assert "#dashboards:name=nightly-table-exporter" in description
+            role = alarm.name.removeprefix("nightly-alarm-")
+            assert description.endswith(f"Runbook: docs/operations.md#{role}")
+
+    incremental: TableExporterArgs = {**BASE, "export_type": "INCREMENTAL_EXPORT"}
+    return _build(mocks, incremental, check)
+
+
+@pulumi.runtime.test
+def test_every_alarm_watches_a_published_metric(mocks: RecordingMocks):
+    from table_exporter.metrics import is_published
+
+    def check(m: RecordingMocks) -> None:
+        alarms = m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        assert alarms
+        for alarm in alarms:
+            (dimension,) = alarm.inputs["dimensions"]
+            assert is_published(alarm.inputs["namespace"], dimension, alarm.inputs["metricName"])
+
+    incremental: TableExporterArgs = {**BASE, "export_type": "INCREMENTAL_EXPORT"}
+    return _build(mocks, incremental, check)
+
+
+@pulumi.runtime.test
+def test_roles_log_group_queue_and_machines_are_fields_and_another_role_can_be_let_start_runs(
+    mocks: RecordingMocks,
+):
+    exporter = TableExporter("nightly", BASE)
+    import pulumi_aws as aws
+
+    operator = aws.iam.Role("operator", assume_role_policy="{}")
+    grant = exporter.grant_start_run(operator)
+    assert isinstance(exporter.log_group, aws.cloudwatch.LogGroup)
+    assert isinstance(exporter.dead_letter_queue, aws.sqs.Queue)
+    assert isinstance(exporter.run_role, aws.iam.Role)
+    assert isinstance(exporter.table_export_role, aws.iam.Role)
+    assert isinstance(exporter.scheduler_role, aws.iam.Role)
+
+    def check(values: list[Any]) -> None:
+        policy = json.loads(values[0])
+        run_arn = values[1]
+        statements = {s["Sid"]: s for s in policy["Statement"]}
+        assert statements["StartRuns"]["Action"] == ["states:StartExecution"]
+        assert statements["StartRuns"]["Resource"] == [run_arn]
+        assert statements["FollowRuns"]["Action"] == ["states:DescribeExecution"]
+        (follow,) = statements["FollowRuns"]["Resource"]
+        assert follow == run_arn.replace(":stateMachine:", ":execution:") + ":*"
+        assert values[2].endswith(":stateMachine:nightly-table-export-1a2b3c4")
+
+    return pulumi.Output.all(
+        grant.policy, exporter.run_state_machine_arn, exporter.table_export_state_machine_arn
+    ).apply(check)

@@ -12,21 +12,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .incremental import LAG_METRIC, METRIC_NAMESPACE
+from .metrics import STATES_EXECUTION_METRICS
 
 Subject = Literal["run", "table_export", "dead_letter_queue", "exporter"]
 
-STATES_EXECUTION_METRICS = frozenset(
-    {
-        "ExecutionTime",
-        "ExecutionThrottled",
-        "ExecutionsAborted",
-        "ExecutionsFailed",
-        "ExecutionsStarted",
-        "ExecutionsSucceeded",
-        "ExecutionsTimedOut",
-    }
-)
-"""Execution metrics AWS documents for Step Functions."""
+DIMENSION_OF: dict[Subject, str] = {
+    "run": "StateMachineArn",
+    "table_export": "StateMachineArn",
+    "dead_letter_queue": "QueueName",
+    "exporter": "Exporter",
+}
+"""The dimension each alarm subject's metrics carry."""
+
+__all__ = ["DIMENSION_OF", "STATES_EXECUTION_METRICS", "AlarmSpec", "alarm_specs"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +41,11 @@ class AlarmSpec:
     threshold: float
     treat_missing_data: str
     description: str
+
+    @property
+    def runbook(self) -> str:
+        """The section of the operations guide for this alarm, relative to the repository."""
+        return f"docs/operations.md#{self.role}"
 
 
 def _any_in_five_minutes(role: str, subject: Subject, metric: str, what: str) -> AlarmSpec:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pulumi
@@ -12,6 +13,7 @@ import pulumi_aws as aws
 from . import policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
+from .dashboard import DashboardSpec, console_url, dashboard_body
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
 from .schema import columns_from, glue_member, glue_table_name
@@ -55,6 +57,18 @@ def _targets(
     return targets
 
 
+def _described(spec: AlarmSpec, dashboard_name: str) -> Callable[[AwsScope], str]:
+    """An alarm's description: what happened, where to look, and what to do."""
+
+    def text(scope: AwsScope) -> str:
+        return (
+            f"{spec.description} Dashboard: {console_url(scope.region, dashboard_name)} "
+            f"Runbook: {spec.runbook}"
+        )
+
+    return text
+
+
 class TableExporter(pulumi.ComponentResource):
     """Scheduled, Lambda-free exports of DynamoDB tables to S3.
 
@@ -74,10 +88,18 @@ class TableExporter(pulumi.ComponentResource):
     state_table: aws.dynamodb.Table | None
     catalog_database: aws.glue.CatalogDatabase | None
     workgroup: aws.athena.Workgroup | None
+    dashboard: aws.cloudwatch.Dashboard | None
+    log_group: aws.cloudwatch.LogGroup
+    dead_letter_queue: aws.sqs.Queue
+    run_role: aws.iam.Role
+    table_export_role: aws.iam.Role
+    scheduler_role: aws.iam.Role
 
     run_state_machine_arn: pulumi.Output[str]
     run_state_machine_name: pulumi.Output[str]
     table_export_state_machine_arn: pulumi.Output[str]
+    table_export_state_machine_name: pulumi.Output[str]
+    dashboard_name: pulumi.Output[str | None]
     schedule_arn: pulumi.Output[str]
     bucket_name: pulumi.Output[str]
     run_role_arn: pulumi.Output[str]
@@ -94,6 +116,7 @@ class TableExporter(pulumi.ComponentResource):
         # Every argument is checked before anything is registered, this component included.
         values = resolve(args)
         super().__init__(TYPE_TOKEN, name, None, opts)
+        self._name = name
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         tags = dict(values["tags"])
@@ -377,6 +400,7 @@ class TableExporter(pulumi.ComponentResource):
         )
 
         # Alarms.
+        dashboard_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-table-exporter")[:255]
         self.topic = None
         self.alarms = {}
         topic_arn: pulumi.Input[str] | None = values.get("alarm_topic_arn")
@@ -404,9 +428,40 @@ class TableExporter(pulumi.ComponentResource):
                 incremental=self.state_table is not None,
                 watermark_lag_hours=values["watermark_lag_alarm_hours"],
             ):
+                description = scope.apply(_described(spec, dashboard_name))
                 self.alarms[spec.role] = self._alarm(
-                    name, spec, dimensions[spec.subject], topic_arn, tags
+                    name, spec, dimensions[spec.subject], topic_arn, tags, description
                 )
+
+        # One dashboard for on-call, with the alarms on it.
+        self.dashboard = None
+        if values.get("dashboard_enabled", True):
+            self.dashboard = aws.cloudwatch.Dashboard(
+                f"{name}-dashboard",
+                dashboard_name=dashboard_name,
+                dashboard_body=pulumi.Output.all(
+                    scope=scope,
+                    run=run.arn,
+                    table=table_machine.arn,
+                    queue=dead_letters.name,
+                    alarms=[alarm.arn for alarm in self.alarms.values()],
+                ).apply(
+                    lambda v: json.dumps(
+                        dashboard_body(
+                            DashboardSpec(
+                                region=v["scope"].region,
+                                run_machine_arn=v["run"],
+                                table_machine_arn=v["table"],
+                                dead_letter_queue=v["queue"],
+                                exporter=name,
+                                alarm_arns=v["alarms"],
+                                incremental=self.state_table is not None,
+                            )
+                        )
+                    )
+                ),
+                opts=child,
+            )
 
         self.run_state_machine_arn = self.run_state_machine.arn
         self.run_state_machine_name = self.run_state_machine.name
@@ -428,11 +483,22 @@ class TableExporter(pulumi.ComponentResource):
         )
         self.dead_letter_queue_arn = dead_letters.arn
         self.schedule_input = pulumi.Output.from_input(input_text)
+        self.log_group = log_group
+        self.dead_letter_queue = dead_letters
+        self.run_role = self._roles["run"]
+        self.table_export_role = self._roles["table-export"]
+        self.scheduler_role = scheduler_role
+        self.table_export_state_machine_name = self.table_export_state_machine.name
+        self.dashboard_name = pulumi.Output.from_input(
+            dashboard_name if self.dashboard is not None else None
+        )
         self.register_outputs(
             {
                 "run_state_machine_arn": self.run_state_machine_arn,
                 "run_state_machine_name": self.run_state_machine_name,
                 "table_export_state_machine_arn": self.table_export_state_machine_arn,
+                "table_export_state_machine_name": self.table_export_state_machine_name,
+                "dashboard_name": self.dashboard_name,
                 "schedule_arn": self.schedule_arn,
                 "bucket_name": self.bucket_name,
                 "run_role_arn": self.run_role_arn,
@@ -442,6 +508,21 @@ class TableExporter(pulumi.ComponentResource):
                 "alarm_topic_arn": self.alarm_topic_arn,
                 "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }
+        )
+
+    def grant_start_run(self, role: aws.iam.Role, name: str | None = None) -> aws.iam.RolePolicy:
+        """Let ``role`` (another program's, say) start runs of this exporter by hand, and
+        follow them: ``states:StartExecution`` on the run machine and
+        ``states:DescribeExecution`` on its executions, nothing else."""
+        return aws.iam.RolePolicy(
+            name or f"{self._name}-start-run-{role._name}",
+            role=role.id,
+            policy=pulumi.Output.all(
+                machine=self.run_state_machine.arn, machine_name=self.run_state_machine.name
+            ).apply(
+                lambda v: json.dumps(policies.start_run_policy(v["machine"], v["machine_name"]))
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
     def _state_machine(
@@ -500,10 +581,11 @@ class TableExporter(pulumi.ComponentResource):
         dimensions: Mapping[str, pulumi.Input[str]],
         topic_arn: pulumi.Input[str],
         tags: dict[str, str],
+        description: pulumi.Input[str],
     ) -> aws.cloudwatch.MetricAlarm:
         return aws.cloudwatch.MetricAlarm(
             f"{name}-alarm-{spec.role}",
-            alarm_description=spec.description,
+            alarm_description=description,
             namespace=spec.namespace,
             metric_name=spec.metric_name,
             dimensions=dimensions,

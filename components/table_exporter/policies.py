@@ -406,6 +406,19 @@ def scheduler_role_policy(*, run_machine_arn: str, dead_letter_queue_arn: str) -
     )
 
 
+def start_run_policy(run_machine_arn: str, run_machine_name: str) -> Document:
+    """For another principal: start runs of this exporter and follow them."""
+    _, partition, _, region, account = run_machine_arn.split(":")[:5]
+    return _document(
+        _statement("StartRuns", ["states:StartExecution"], [run_machine_arn]),
+        _statement(
+            "FollowRuns",
+            ["states:DescribeExecution"],
+            [f"arn:{partition}:states:{region}:{account}:execution:{run_machine_name}:*"],
+        ),
+    )
+
+
 def tls_only_bucket_policy(bucket_arn: str) -> Document:
     """Deny every request to the bucket that does not use TLS."""
     return _document(

@@ -1,0 +1,38 @@
+"""The CloudWatch metrics the exporter reads, by namespace and dimension: the one list
+alarms and the dashboard are checked against.
+
+``AWS/States`` execution metrics are the names AWS documents for Step Functions, with
+dimension ``StateMachineArn`` ("Monitoring Step Functions metrics using Amazon
+CloudWatch": ``ExecutionThrottled`` is singular). ``AWS/SQS`` publishes
+``ApproximateNumberOfMessagesVisible`` per ``QueueName`` ("Available CloudWatch metrics
+for Amazon SQS"). The exporter's own namespace has the lag its incremental tables
+publish (``incremental.py``).
+"""
+
+from __future__ import annotations
+
+from .incremental import LAG_METRIC, METRIC_NAMESPACE
+
+STATES_EXECUTION_METRICS = frozenset(
+    {
+        "ExecutionTime",
+        "ExecutionThrottled",
+        "ExecutionsAborted",
+        "ExecutionsFailed",
+        "ExecutionsStarted",
+        "ExecutionsSucceeded",
+        "ExecutionsTimedOut",
+    }
+)
+"""Execution metrics AWS documents for Step Functions."""
+
+PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
+    ("AWS/States", "StateMachineArn"): STATES_EXECUTION_METRICS,
+    ("AWS/SQS", "QueueName"): frozenset({"ApproximateNumberOfMessagesVisible"}),
+    (METRIC_NAMESPACE, "Exporter"): frozenset({LAG_METRIC}),
+}
+"""Metric names published per (namespace, dimension name)."""
+
+
+def is_published(namespace: str, dimension: str, metric: str) -> bool:
+    return metric in PUBLISHED.get((namespace, dimension), frozenset())
