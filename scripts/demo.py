@@ -93,7 +93,8 @@ def create_tables(ddb: Any, run_definition: dict[str, Any]) -> list[str]:
 
 
 class Progress:
-    """Prints each state as executions enter it (the run and every table export)."""
+    """Prints each state as executions enter it, the run's and every table export's,
+    in the order they happened across executions."""
 
     def __init__(self, sfn: Any, table_machine_arn: str) -> None:
         self.sfn = sfn
@@ -109,28 +110,44 @@ class Progress:
         return events[start:]
 
     def show(self, run_arn: str) -> None:
+        lines: list[tuple[Any, int, str]] = []
         for event in self._new_events(run_arn):
             if event["type"].endswith("StateEntered"):
-                say(f"  run            -> {event['stateEnteredEventDetails']['name']}")
+                lines.append(
+                    (
+                        event["timestamp"],
+                        len(lines),
+                        f"  run            -> {event['stateEnteredEventDetails']['name']}",
+                    )
+                )
             if event["type"] == "MapRunSucceeded":
-                say("  run            <- every table's execution has finished")
+                lines.append(
+                    (
+                        event["timestamp"],
+                        len(lines),
+                        "  run            <- every table's execution has finished",
+                    )
+                )
         children = self.sfn.list_executions(stateMachineArn=self.table_machine_arn)["executions"]
         for child in children:
             label = child["name"].rsplit("-", 1)[0]
             for event in self._new_events(child["executionArn"]):
                 if event["type"].endswith("StateEntered"):
-                    say(f"  {label:<14} -> {event['stateEnteredEventDetails']['name']}")
+                    name = event["stateEnteredEventDetails"]["name"]
+                    lines.append((event["timestamp"], len(lines), f"  {label:<14} -> {name}"))
+        for _, _, line in sorted(lines):
+            say(line)
 
 
-def read_rows(s3: Any, location: str, limit: int = 3) -> list[dict[str, Any]]:
-    """An export's first rows, from the data files its manifest lists."""
+def read_rows(s3: Any, location: str) -> list[dict[str, Any]]:
+    """An export's rows, from the data files its manifest lists."""
     bucket, _, _ = location.removeprefix("s3://").partition("/")
     keys = replay.data_files(s3, location)
     rows: list[dict[str, Any]] = []
     for key in keys:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
         rows.extend(json.loads(line) for line in gzip.decompress(body).decode().splitlines())
-    return rows[:limit]
+    return rows
 
 
 def run_scheduled(
@@ -163,7 +180,9 @@ def summarise(exporter: Any, described: dict[str, Any]) -> list[dict[str, Any]]:
         say(f"  {described.get('error')}: {described.get('cause')}")
         raise SystemExit(1)
     output = json.loads(described["output"])
-    say(f"  {output['succeededCount']} of {output['tableCount']} tables exported; report {output['report']}")
+    say(
+        f"  {output['succeededCount']} of {output['tableCount']} tables exported; report {output['report']}"
+    )
     tables: list[dict[str, Any]] = exporter.results(described)
     for table in tables:
         if table["mode"] == "full":
@@ -208,6 +227,7 @@ def main() -> int:
         )
         aws["glue"].create_database(DatabaseInput={"Name": database})
         aws["athena"].create_work_group(Name=stack.mocks.physical_name("exporter-athena"))
+        say("3. The bucket, Glue database, Athena workgroup, state table and the stack's tables")
         say(f"  bucket {bucket}, Glue database {database}")
         create_state_table(aws["dynamodb"], table=stack.mocks.physical_name("exporter-state"))
         create_tables(aws["dynamodb"], run_definition)
@@ -215,15 +235,17 @@ def main() -> int:
         export_model.MODEL.default = export_model.Behaviour(duration_seconds=150)
         clock.advance(600)
 
-        say("3. First scheduled run: a full export of orders, the baseline of customers")
+        say("4. First scheduled run: a full export of orders, the baseline of customers")
         # One observer for both runs, so the second shows only its own executions.
         progress = Progress(aws["stepfunctions"], exporter.table_arn)
         first = summarise(exporter, run_scheduled(aws, exporter, schedule_input, progress))
 
-        say("4. Rows read back from S3 (DynamoDB JSON, as exported)")
+        say("  Rows read back from S3 (DynamoDB JSON, as exported)")
         for table in first:
             location = table.get("s3Location") or table["exports"][-1]["s3Location"]
-            for row in read_rows(aws["s3"], location):
+            rows = read_rows(aws["s3"], location)
+            say(f"  {table['table']}: first {min(3, len(rows))} of {len(rows)} rows")
+            for row in rows[:3]:
                 say(f"  {table['table']:<10} {json.dumps(row['Item'], ensure_ascii=False)}")
 
         say("5. Writes to customers, then two hours later the next scheduled run")
@@ -244,7 +266,9 @@ def main() -> int:
         for table in second:
             for export in table.get("exports", []):
                 if export["kind"] == "incremental":
-                    for row in read_rows(aws["s3"], export["s3Location"], limit=10):
+                    records = read_rows(aws["s3"], export["s3Location"])
+                    say(f"  {table['table']}: {len(records)} change records in the window")
+                    for row in records:
                         change = {k: row[k] for k in ("Keys", "NewImage") if k in row}
                         say(f"  {table['table']:<10} {json.dumps(change, ensure_ascii=False)}")
 
