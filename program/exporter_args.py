@@ -1,5 +1,6 @@
 """Maps validated stack settings to the component's arguments (no validation here:
-the settings models have done it, with config-key-named messages)."""
+the settings models have applied the component's rules, with config-key-named
+messages; the component applies them again, and they pass)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from table_exporter import TableArgs, TableExporterArgs
 from program.settings import ExporterSettings
 
 
-def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArgs:
+def exporter_args(
+    settings: ExporterSettings, *, stack: str, region: str | None = None
+) -> TableExporterArgs:
+    """``region``: the stack's ``aws:region``; without it the component reads it itself."""
     tables: list[TableArgs] = []
     for table in settings.tables:
         entry: TableArgs = {"table": table.table}
@@ -40,7 +44,6 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
         "tracing_enabled": settings.tracing_enabled,
         "export_timeout_hours": settings.export_timeout_hours,
         "run_timeout_hours": settings.run_timeout_hours,
-        "noncurrent_version_expiration_days": settings.noncurrent_version_expiration_days,
         "tags": {"stack": stack, **settings.tags},
         "table_access": settings.table_access,
         "catalog_enabled": settings.catalog_enabled,
@@ -52,6 +55,11 @@ def exporter_args(settings: ExporterSettings, *, stack: str) -> TableExporterArg
         "kms_key_arn": settings.kms_key_arn,
         "alarm_topic_arn": settings.alarm_topic_arn,
         "expiration_days": settings.expiration_days,
+        # Lifecycle rules are for a bucket the component creates, never for a given one.
+        "noncurrent_version_expiration_days": (
+            settings.noncurrent_version_expiration_days if settings.bucket_name is None else None
+        ),
+        "region": region,
     }
     args.update({key: value for key, value in optional.items() if value is not None})  # type: ignore[typeddict-item]
     return args

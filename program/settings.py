@@ -3,6 +3,10 @@
 The stack config is the program's only input, so all of it is declared and checked
 here, before any resource is registered. ``DevSettings`` and ``PrdSettings`` differ
 only in their defaults, the way typed dev/prd context classes do in a CDK app.
+
+The rules are the component's (``table_exporter.rules``): pydantic applies its value
+checks to each setting, and the component's cross-field rules run over the settings as
+a whole. This module adds types and defaults, and names each problem by its config key.
 """
 
 from typing import Annotated, Any, Literal
@@ -12,16 +16,20 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from table_exporter.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
-from table_exporter.schema import columns_from
+from table_exporter import rules
 
 from program import validators as check
 
 NAMESPACE = "exporter"
+
+
+SETTING_OF_ARGUMENT = {"catalog_database_name": "catalog_database"}
+"""Component arguments whose setting is spelled otherwise; the rest are spelled alike."""
 
 
 def config_key(field: str) -> str:
@@ -29,16 +37,27 @@ def config_key(field: str) -> str:
     return f"{NAMESPACE}:{to_camel(field)}"
 
 
+def argument_key(argument: str) -> str:
+    """The config key of a component argument, for rules that mention one."""
+    return config_key(SETTING_OF_ARGUMENT.get(argument, argument))
+
+
+def problem_line(problem: rules.Problem) -> tuple[str, str]:
+    """A rule's problem as (config key with its path, rule): ``exporter:tables[1].table``."""
+    path = problem.argument(lambda part: to_camel(SETTING_OF_ARGUMENT.get(part, part)))
+    return f"{NAMESPACE}:{path}", problem.rule
+
+
 class CrossFieldError(ValueError):
     """Problems that involve several settings, each reported against one config key."""
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems  # (field name, rule)
-        super().__init__("\n".join(f"{config_key(f)}: {rule}" for f, rule in problems))
+        self.problems = problems  # (config key, rule)
+        super().__init__("\n".join(f"{key}: {rule}" for key, rule in problems))
 
 
-def _range(low: int, high: int, unit: str = "", why: str = "") -> AfterValidator:
-    return AfterValidator(lambda value: check.check_range(value, low, high, unit, why))
+def _range(argument: str) -> AfterValidator:
+    return AfterValidator(lambda value: check.check_named_range(argument, value))
 
 
 ScheduleExpression = Annotated[str, AfterValidator(check.check_schedule_expression)]
@@ -51,18 +70,25 @@ Email = Annotated[str, AfterValidator(check.check_email)]
 KmsKeyArn = Annotated[str, AfterValidator(check.check_kms_key_arn)]
 SnsTopicArn = Annotated[str, AfterValidator(check.check_sns_topic_arn)]
 FlexibleWindow = Annotated[int, AfterValidator(check.check_flexible_window)]
-MaxConcurrency = Annotated[
-    int, _range(1, 300, why="300 is DynamoDB's quota of concurrent exports per account and region")
-]
-StalenessHours = Annotated[int, _range(1, 168, "hours", "at most one week")]
+MaxConcurrency = Annotated[int, _range("max_concurrency")]
+StalenessHours = Annotated[int, _range("staleness_hours")]
 LogRetentionDays = Annotated[int, AfterValidator(check.check_log_retention_days)]
-TimeoutHours = Annotated[int, _range(1, 168, "hours")]
-RunTimeoutHours = Annotated[int, _range(1, 8760, "hours")]
-LifecycleDays = Annotated[int, _range(1, 3650, "days")]
+TimeoutHours = Annotated[int, _range("export_timeout_hours")]
+RunTimeoutHours = Annotated[int, _range("run_timeout_hours")]
+NoncurrentDays = Annotated[int, _range("noncurrent_version_expiration_days")]
+LifecycleDays = Annotated[int, _range("expiration_days")]
+LagHours = Annotated[int, _range("watermark_lag_alarm_hours")]
+GlueDatabase = Annotated[str, AfterValidator(check.check_glue_database)]
+# The choices are the component's (rules.CHOICES); a test keeps these types in step.
 LogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
+ExportFormat = Literal["DYNAMODB_JSON", "ION"]
+ExportType = Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
+ExportViewType = Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
+SseAlgorithm = Literal["AES256", "KMS"]
+TableAccess = Literal["exact", "prefix", "all"]
 
 _CAMEL = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
-MAX_TABLES = 1000
+MAX_TABLES = rules.MAX_TABLES
 
 
 class TableSetting(BaseModel):
@@ -72,7 +98,7 @@ class TableSetting(BaseModel):
 
     table: TableRef
     prefix: Prefix | None = None
-    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"] | None = None
+    export_type: ExportType | None = None
     columns: dict[
         str,
         Literal["string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"],
@@ -87,7 +113,7 @@ class TableSetting(BaseModel):
     @field_validator("columns")
     @classmethod
     def _columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        columns_from(columns)  # the rules Glue and the SerDe put on attribute names
+        check.check_columns(columns)  # the rules Glue and the SerDe put on attribute names
         return columns
 
     @property
@@ -112,9 +138,9 @@ class ExporterSettings(BaseModel):
     bucket_name: BucketName | None = None
     bucket_owner: AccountId | None = None
     prefix: Prefix = "dynamodb-exports"
-    export_format: Literal["DYNAMODB_JSON", "ION"] = "DYNAMODB_JSON"
-    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"] = "FULL_EXPORT"
-    sse_algorithm: Literal["AES256", "KMS"] = "AES256"
+    export_format: ExportFormat = "DYNAMODB_JSON"
+    export_type: ExportType = "FULL_EXPORT"
+    sse_algorithm: SseAlgorithm = "AES256"
     kms_key_arn: KmsKeyArn | None = None
     schedule_expression: ScheduleExpression
     schedule_timezone: TimeZone = "UTC"
@@ -130,29 +156,14 @@ class ExporterSettings(BaseModel):
     tracing_enabled: bool = False
     export_timeout_hours: TimeoutHours = 24
     run_timeout_hours: RunTimeoutHours = 48
-    noncurrent_version_expiration_days: LifecycleDays = 30
+    noncurrent_version_expiration_days: NoncurrentDays = 30
     expiration_days: LifecycleDays | None = None
     tags: dict[str, str] = Field(default_factory=dict)
-    table_access: Literal["exact", "prefix", "all"] = "exact"
-    export_view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"] = "NEW_AND_OLD_IMAGES"
-    watermark_lag_alarm_hours: Annotated[int, _range(1, 720, "hours")] = 30
+    table_access: TableAccess = "exact"
+    export_view_type: ExportViewType = "NEW_AND_OLD_IMAGES"
+    watermark_lag_alarm_hours: LagHours = 30
     catalog_enabled: bool = True
-    catalog_database: Annotated[str, AfterValidator(check.check_glue_database)] | None = None
-
-    @field_validator("tables")
-    @classmethod
-    def _table_list(cls, tables: list[TableSetting]) -> list[TableSetting]:
-        if not 1 <= len(tables) <= MAX_TABLES:
-            raise ValueError(f"must list 1-{MAX_TABLES} tables, got {len(tables)}")
-        first_seen: dict[str, int] = {}
-        for index, table in enumerate(tables):
-            earlier = first_seen.setdefault(table.table_name, index)
-            if earlier != index:
-                raise ValueError(
-                    f"table {table.table_name!r} is listed twice (tables[{earlier}] and "
-                    f"tables[{index}]); a name and an ARN of the same table count as the same"
-                )
-        return tables
+    catalog_database: GlueDatabase | None = None
 
     @field_validator("tags")
     @classmethod
@@ -169,66 +180,40 @@ class ExporterSettings(BaseModel):
             return {**data, to_camel("expiration_days"): None}
         return data
 
+    def component_arguments(self) -> dict[str, Any]:
+        """The settings as the component's arguments, spelled as ``rules`` expects them
+        (no defaults of the program's own added; see ``exporter_args`` for those)."""
+        values: dict[str, Any] = {
+            name: getattr(self, name) for name in type(self).model_fields if name != "tables"
+        }
+        values["catalog_database_name"] = values.pop("catalog_database")
+        values["tables"] = [
+            {
+                "table": t.table,
+                "prefix": t.prefix,
+                "export_type": t.export_type,
+                "columns": t.columns,
+            }
+            for t in self.tables
+        ]
+        return values
+
     @model_validator(mode="after")
-    def _consistent(self) -> "ExporterSettings":
-        problems: list[tuple[str, str]] = []
-        bucket = config_key("bucket_name")
-        if self.bucket_owner is not None and self.bucket_name is None:
-            problems.append(("bucket_owner", f"bucketOwner requires bucketName ({bucket})"))
-        if self.bucket_name is not None:
-            lifecycle = ["expiration_days"] if self.expiration_days is not None else []
-            if "noncurrent_version_expiration_days" in self.model_fields_set:
-                lifecycle.append("noncurrent_version_expiration_days")
-            problems.extend(
-                (field, f"applies only to a bucket the exporter creates; not with {bucket}")
-                for field in lifecycle
-            )
-        if self.sse_algorithm == "KMS" and self.kms_key_arn is None:
-            problems.append(("kms_key_arn", "is required when sseAlgorithm is KMS"))
-        if self.sse_algorithm == "AES256" and self.kms_key_arn is not None:
-            problems.append(
-                ("kms_key_arn", "must not be set when sseAlgorithm is AES256 (S3-managed keys)")
-            )
-        if self.alarm_emails and self.alarm_topic_arn is not None:
-            problems.append(
-                (
-                    "alarm_emails",
-                    f"cannot be combined with {config_key('alarm_topic_arn')}: emails are "
-                    "subscribed only to the topic the exporter creates",
-                )
-            )
-        if self.run_timeout_hours < self.export_timeout_hours:
-            problems.append(
-                (
-                    "run_timeout_hours",
-                    f"must be at least {config_key('export_timeout_hours')} "
-                    f"({self.export_timeout_hours}), got {self.run_timeout_hours}",
-                )
-            )
-        if self.catalog_enabled and self.export_format == "ION":
-            problems.append(
-                (
-                    "export_format",
-                    f"ION exports cannot be catalogued for Athena; use DYNAMODB_JSON or set "
-                    f"{config_key('catalog_enabled')} to false",
-                )
-            )
-        if self.table_access == "exact":
-            estimate = exact_policy_estimate(
-                (t.table for t in self.tables), (t.prefix or self.prefix for t in self.tables)
-            )
-            if estimate > INLINE_POLICY_LIMIT:
-                problems.append(
-                    (
-                        "table_access",
-                        f"'exact' cannot name {len(self.tables)} tables one by one: that needs "
-                        f"about {estimate} characters of IAM policy, over IAM's "
-                        f"{INLINE_POLICY_LIMIT}-character limit; use 'prefix' (also grants tables "
-                        "sharing a name prefix) or 'all' (every table in the account and region)",
-                    )
-                )
-        if problems:
-            raise CrossFieldError(problems)
+    def _consistent(self, info: ValidationInfo) -> "ExporterSettings":
+        """The component's cross-field rules (and, given the stack's ``aws:region`` as the
+        validation context's ``region``, its region rules), named by config key. Warnings
+        are left to the component, which logs them once when it is constructed."""
+        region = (info.context or {}).get("region")
+        given = {
+            next((a for a, s in SETTING_OF_ARGUMENT.items() if s == name), name)
+            for name in self.model_fields_set
+        }
+        problems = rules.cross_field_problems(
+            self.component_arguments(), given=given, region=region, ref=argument_key
+        )
+        errors = [problem_line(p) for p in problems if not p.warning]
+        if errors:
+            raise CrossFieldError(errors)
         return self
 
 

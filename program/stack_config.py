@@ -6,8 +6,8 @@ stack's settings class and turns every problem into one ``exporter:<key>: <rule>
 line, so a bad config stops ``pulumi preview`` with one readable message.
 """
 
-import difflib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -15,6 +15,7 @@ import pulumi
 from pulumi.runtime import config as pulumi_config
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
+from table_exporter import rules
 
 from program.settings import (
     NAMESPACE,
@@ -22,7 +23,7 @@ from program.settings import (
     DevSettings,
     ExporterSettings,
     PrdSettings,
-    config_key,
+    TableSetting,
 )
 
 __all__ = [
@@ -54,7 +55,7 @@ def settings_class_for(stack: str) -> type[ExporterSettings]:
         raise SettingsError([f"unknown stack {stack!r}: expected one of {known}"]) from None
 
 
-def _known_keys(model: type[ExporterSettings]) -> list[str]:
+def _known_keys(model: type[ExporterSettings] | type[TableSetting]) -> list[str]:
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
@@ -71,9 +72,22 @@ def _decode(key: str, value: Any) -> Any:
         decoded = json.loads(value)
     except ValueError as err:
         if value.lstrip().startswith(("[", "{")):
-            raise SettingsError([f"{NAMESPACE}:{key}: is not valid JSON ({err})"]) from None
+            raise SettingsError(
+                [f"{NAMESPACE}:{key}: is not valid JSON ({err}){_quoting_hint(value)}"]
+            ) from None
         return value
     return decoded if decoded is None or isinstance(decoded, list | dict) else value
+
+
+_BARE_LIST = re.compile(r"\[\s*[^\s\[\]{}\"',]+(?:\s*,\s*[^\s\[\]{}\"',]+)*\s*,?\s*\]")
+
+
+def _quoting_hint(text: str) -> str:
+    """``[orders, customers]`` is a list to a reader but not JSON: show it quoted."""
+    if not _BARE_LIST.fullmatch(text.strip()):
+        return ""
+    names = [n.strip() for n in text.strip()[1:-1].split(",") if n.strip()]
+    return f"; quote each name: {json.dumps(names)}"
 
 
 def _location(loc: tuple[int | str, ...]) -> str:
@@ -103,7 +117,7 @@ def _rule(error: ErrorDetails) -> str:
         return "is required"
     if kind == "extra_forbidden":
         if error["loc"][:1] == ("tables",):
-            return "unknown key; a table entry takes table, prefix, exportType and columns"
+            return rules.unknown_key(str(error["loc"][-1]), _known_keys(TableSetting))
         return "unknown key"
     if kind == "literal_error":
         return f"must be {ctx['expected']}, got {_shown(given)}"
@@ -130,7 +144,7 @@ def _problems(err: ValidationError, undecodable: set[str]) -> list[str]:
             continue  # already reported as bad JSON
         cause = (error.get("ctx") or {}).get("error")
         if isinstance(cause, CrossFieldError):
-            lines.extend(f"{config_key(field)}: {rule}" for field, rule in cause.problems)
+            lines.extend(f"{key}: {rule}" for key, rule in cause.problems)
         else:
             lines.append(f"{_location(error['loc'])}: {_rule(error)}")
     return lines
@@ -139,8 +153,9 @@ def _problems(err: ValidationError, undecodable: set[str]) -> list[str]:
 def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
     """Validate the ``exporter:`` part of a flat Pulumi config map for ``stack``.
 
-    Keys of other namespaces (``aws:region``, ...) are ignored. Raises ``SettingsError``
-    listing every problem found.
+    Keys of other namespaces are ignored, but for ``aws:region``: the exporter's region,
+    which table, KMS key and topic ARNs must be in. Raises ``SettingsError`` listing
+    every problem found.
     """
     model = settings_class_for(stack)
     known = _known_keys(model)
@@ -152,9 +167,7 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
         if namespace != NAMESPACE:
             continue
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=3)
-            hint = f"did you mean {' or '.join(close)}? " if close else ""
-            problems.append(f"{full_key}: unknown key; {hint}known keys: {', '.join(known)}")
+            problems.append(f"{full_key}: {rules.unknown_key(key, known)}")
             continue
         try:
             values[key] = _decode(key, value)
@@ -162,12 +175,21 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
             problems.extend(err.problems)
             undecodable.add(key)
     try:
-        settings = model.model_validate(values)
+        settings = model.model_validate(values, context={"region": _region(raw)})
     except ValidationError as err:
         raise SettingsError(problems + _problems(err, undecodable)) from None
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _region(raw: Mapping[str, Any]) -> str | None:
+    """The stack's ``aws:region`` when it is a region code (else the provider says so)."""
+    region = raw.get("aws:region")
+    try:
+        return rules.check_region(region) if isinstance(region, str) else None
+    except ValueError:
+        return None
 
 
 def _config_map() -> dict[str, Any]:

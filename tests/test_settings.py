@@ -7,8 +7,11 @@ from typing import Any
 import pulumi
 import pytest
 from pydantic import ValidationError
+from table_exporter import TableExporterArgsError, rules
+from table_exporter.args import resolve
 
 from program import stack_config, validators
+from program.exporter_args import exporter_args
 from program.settings import DevSettings, ExporterSettings, PrdSettings
 from program.stack_config import (
     NAMESPACE,
@@ -281,6 +284,42 @@ BAD_INPUTS = [
      "exporter:tags", "must not start with 'aws:'"),
     ("tag-value-too-long", {"tags": {"team": "x" * 257}},
      "exporter:tags", "at most 256 characters"),
+    # The component's rules, reached through the settings and named by config key.
+    ("timezone-abbreviation", {"scheduleTimezone": "JST"},
+     "exporter:scheduleTimezone", "not an IANA time zone"),
+    ("cron-spaces-around", {"scheduleExpression": "cron(0 4 * * ? *) "},
+     "exporter:scheduleExpression", "spaces around it"),
+    ("cron-year-passed", {"scheduleExpression": "cron(0 4 1 1 ? 2020)"},
+     "exporter:scheduleExpression", "would never fire"),
+    ("email-without-domain", {"alarmEmails": ["oncall@"]},
+     "exporter:alarmEmails[0]", "must be an email address"),
+    ("email-twice", {"alarmEmails": ["ops@example.com", "OPS@example.com"]},
+     "exporter:alarmEmails[1]", "is exporter:alarmEmails[0] again"),
+    ("table-arn-other-region",
+     {"tables": [f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders"]},
+     "exporter:tables[0].table", "not in the exporter's region ap-northeast-1"),
+    ("table-arn-other-partition",
+     {"tables": [f"arn:aws-cn:dynamodb:cn-north-1:{ACCOUNT}:table/orders"]},
+     "exporter:tables[0].table", "in cn-north-1 (aws-cn)"),
+    ("kms-key-other-region",
+     {"sseAlgorithm": "KMS", "kmsKeyArn": KMS_KEY_ARN.replace("ap-northeast-1", "us-east-1")},
+     "exporter:kmsKeyArn", "not in the exporter's region ap-northeast-1"),
+    ("topic-other-region", {"alarmTopicArn": TOPIC_ARN.replace("ap-northeast-1", "eu-west-1")},
+     "exporter:alarmTopicArn", "notify topics of their own region"),
+    ("one-name-two-accounts",
+     {"tables": [TABLE_ARN, TABLE_ARN.replace(ACCOUNT, "210987654321")]},
+     "exporter:tables", "two tables named 'users'"),
+    ("glue-names-collide", {"tables": ["my-orders", "my.orders"]},
+     "exporter:tables", "set exporter:catalogEnabled to false"),
+    ("tables-bare-words", {"tables": "[orders, customers]"},
+     "exporter:tables", 'quote each name: ["orders", "customers"]'),
+    ("table-entry-unknown-key-hint", {"tables": [{"table": "orders", "exportTyp": "x"}]},
+     "exporter:tables[0].exportTyp", "did you mean exportType"),
+    ("prefix-under-run-reports", {"prefix": "run-reports"},
+     "exporter:prefix", "must not be under run-reports/"),
+    ("noncurrent-with-existing-bucket",
+     {"bucketName": "exports", "noncurrentVersionExpirationDays": "7"},
+     "exporter:noncurrentVersionExpirationDays", "only to a bucket the exporter creates"),
 ]  # fmt: skip
 
 
@@ -486,3 +525,70 @@ def test_column_names_glue_cannot_read_are_rejected_naming_the_table_entry() -> 
     tables = json.dumps([{"table": "orders", "columns": {"menu-item": "string"}}])
     with pytest.raises(SettingsError, match=r"exporter:tables\[0\]\.columns: .*menu-item"):
         parse_settings("prd", config(tables=tables))
+
+
+# --- one rule set: the settings apply the component's rules ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "argument", "component_value"),
+    [
+        ("scheduleExpression", "cron(0 4 * * *)", "schedule_expression", "cron(0 4 * * *)"),
+        ("scheduleTimezone", "JST", "schedule_timezone", "JST"),
+        ("bucketName", "My-Bucket", "bucket_name", "My-Bucket"),
+        ("prefix", "a/../b", "prefix", "a/../b"),
+        ("maxConcurrency", "301", "max_concurrency", 301),
+        ("logRetentionDays", "8", "log_retention_days", 8),
+    ],
+)
+def test_the_program_and_the_component_state_the_same_rule(
+    key: str, value: str, argument: str, component_value: Any
+) -> None:
+    with pytest.raises(SettingsError) as program:
+        parse_settings("dev", config(**{key: value}))
+    with pytest.raises(TableExporterArgsError) as component:
+        resolve({"tables": [{"table": "orders"}], argument: component_value})  # type: ignore[misc]
+
+    program_rule = str(program.value).split(": ", 1)[1]
+    component_rule = str(component.value).split(": ", 1)[1]
+    assert program_rule == component_rule
+
+
+@pytest.mark.parametrize("stack", sorted(SETTINGS_BY_STACK))
+def test_the_settings_choices_are_the_components(stack: str) -> None:
+    fields = SETTINGS_BY_STACK[stack].model_fields
+    for argument, choices in rules.CHOICES.items():
+        assert fields[argument].annotation is not None
+        assert set(fields[argument].annotation.__args__) == set(choices), argument
+
+
+@pytest.mark.parametrize("stack", sorted(SETTINGS_BY_STACK))
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"bucketName": "shared-exports"}, {"alarmsEnabled": "false"}],
+)
+def test_what_the_settings_accept_the_component_accepts(
+    stack: str, overrides: dict[str, str]
+) -> None:
+    settings = parse_settings(stack, config(**overrides))
+
+    resolve(exporter_args(settings, stack=stack, region="ap-northeast-1"))
+
+
+def test_alarm_emails_with_alarms_disabled_are_left_to_the_component_to_warn_about() -> None:
+    settings = parse_settings("dev", config(alarmsEnabled="false", alarmEmails=["a@example.com"]))
+
+    assert settings.alarm_emails == ["a@example.com"]
+
+
+def test_without_aws_region_table_arns_of_any_region_are_accepted() -> None:
+    raw = {"exporter:tables": json.dumps([f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/orders"])}
+
+    assert parse_settings("dev", raw).tables[0].table_name == "orders"
+
+
+def test_a_year_still_to_come_and_open_ended_years_are_accepted() -> None:
+    for expression in ("cron(0 4 1 1 ? 2020-2199)", "cron(0 4 1 1 ? 2020/5)", "cron(0 4 1 1 ? *)"):
+        assert validators.check_cron(expression) == expression
+    with pytest.raises(ValueError, match="never fire"):
+        validators.check_cron("cron(0 4 1 1 ? 2030)", year=2031)

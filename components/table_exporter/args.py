@@ -1,4 +1,5 @@
-"""The component's inputs, as a TypedDict of ``pulumi.Input`` values, and their checks.
+"""The component's inputs, as a TypedDict of ``pulumi.Input`` values, and ``resolve``,
+which applies the defaults and every rule of ``rules`` before anything is registered.
 
 Flags that decide whether a resource exists (``schedule_enabled``, ``alarms_enabled``,
 ``tracing_enabled``, whether ``bucket_name``/``alarm_topic_arn``/``kms_key_arn`` are
@@ -12,36 +13,18 @@ from typing import Any, Literal, TypedDict
 
 import pulumi
 
-from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
-from .run_machine import MAX_CONCURRENT_EXPORTS
-from .schema import columns_from
-from .table_export_machine import EXPORT_FORMATS, SSE_ALGORITHMS
+from . import rules
+from .rules import LOG_LEVELS, LOG_RETENTION_DAYS
 
-LOG_LEVELS = ("ALL", "ERROR", "FATAL", "OFF")
-LOG_RETENTION_DAYS = (
-    1,
-    3,
-    5,
-    7,
-    14,
-    30,
-    60,
-    90,
-    120,
-    150,
-    180,
-    365,
-    400,
-    545,
-    731,
-    1096,
-    1827,
-    2192,
-    2557,
-    2922,
-    3288,
-    3653,
-)
+__all__ = [
+    "DEFAULTS",
+    "LOG_LEVELS",
+    "LOG_RETENTION_DAYS",
+    "TableArgs",
+    "TableExporterArgs",
+    "TableExporterArgsError",
+    "resolve",
+]
 
 
 class TableArgs(TypedDict, total=False):
@@ -125,6 +108,12 @@ class TableExporterArgs(TypedDict, total=False):
     pointed at each table's newest completed export. Default True."""
     catalog_database_name: str
     """Glue database name. Default ``<name>_dynamodb_exports``."""
+    region: str
+    """The exporter's region (its provider's), to check table, KMS key and topic ARNs
+    against at construction. Default: the stack's ``aws:region`` config, when set; pass
+    it when the component is given a provider of another region. ARNs that are Outputs
+    are not known at construction: a table ARN of another region or partition is then
+    refused only when the region is resolved, during the deployment's planning."""
     table_access: Literal["exact", "prefix", "all"]
     """How the table export role names tables: ``exact`` ARNs (default; fails clearly
     when too many tables to list within IAM's policy size limit), ``prefix`` patterns,
@@ -186,134 +175,66 @@ _PLAIN = (
     "watermark_lag_alarm_hours",
     "catalog_enabled",
     "catalog_database_name",
+    "region",
 )
 
 
 class TableExporterArgsError(ValueError):
-    """Raised at construction, so contradictory arguments fail at preview."""
+    """Raised at construction, before anything is registered, so bad arguments fail at
+    preview: one line ``<argument>: <rule>`` per problem, e.g.
+    ``tables[1].table: table name 'my orders' may contain only ...``."""
+
+    def __init__(self, problems: Sequence[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
-def _check(condition: bool, field: str, rule: str) -> None:
-    if not condition:
-        raise TableExporterArgsError(f"TableExporter {field}: {rule}")
+KNOWN_ARGUMENTS = frozenset(
+    TableExporterArgs.__required_keys__ | TableExporterArgs.__optional_keys__
+)
+
+
+def _stack_region() -> str | None:
+    """The stack's ``aws:region``, the default provider's region, when there is one."""
+    try:
+        return pulumi.Config("aws").get("region")
+    except Exception:  # no Pulumi settings at all: nothing to compare with
+        return None
 
 
 def resolve(args: TableExporterArgs) -> dict[str, Any]:
-    """Defaults applied and every plain rule checked; Inputs are left as they are."""
-    values: dict[str, Any] = {**DEFAULTS, **{k: v for k, v in args.items() if v is not None}}
-    for field in _PLAIN:
-        _check(
-            not isinstance(values.get(field), pulumi.Output),
-            field,
-            "must be a plain value, not an Output",
+    """Defaults applied and every rule of ``rules`` checked.
+
+    Raises ``TableExporterArgsError`` listing every problem; logs the warnings (things a
+    user could mean) through ``pulumi.log.warn``. Inputs that are Outputs are left as
+    they are and checked where they are resolved.
+    """
+    if not isinstance(args, Mapping):
+        raise TableExporterArgsError(f"args: must be a TableExporterArgs mapping, got {args!r}")
+    given = {key: value for key, value in args.items() if value is not None}
+    problems = [
+        rules.Problem((str(key),), rules.unknown_key(str(key), KNOWN_ARGUMENTS, "argument"))
+        for key in given
+        if key not in KNOWN_ARGUMENTS
+    ]
+    values: dict[str, Any] = {**DEFAULTS, **given}
+    problems.extend(
+        rules.Problem((name,), "must be a plain value, not an Output")
+        for name in _PLAIN
+        if isinstance(values.get(name), pulumi.Output)
+    )
+    if "tables" not in values:
+        problems.append(
+            rules.Problem(
+                ("tables",), 'is required: the tables to export, e.g. [{"table": "orders"}]'
+            )
         )
-    tables = values.get("tables")
-    _check(bool(tables), "tables", "at least one table is required")
-    for index, table in enumerate(tables or ()):
-        _check(
-            isinstance(table, Mapping) and "table" in table, f"tables[{index}]", "needs a 'table'"
-        )
-    _check(
-        values["export_format"] in EXPORT_FORMATS,
-        "export_format",
-        f"must be one of {EXPORT_FORMATS}",
-    )
-    _check(
-        values["sse_algorithm"] in SSE_ALGORITHMS,
-        "sse_algorithm",
-        f"must be one of {SSE_ALGORITHMS}",
-    )
-    has_key = values.get("kms_key_arn") is not None
-    _check(
-        has_key == (values["sse_algorithm"] == "KMS"),
-        "kms_key_arn",
-        "is required with sse_algorithm KMS and not allowed with AES256",
-    )
-    _check(
-        values.get("bucket_owner") is None or values.get("bucket_name") is not None,
-        "bucket_owner",
-        "only applies to an existing bucket (set bucket_name)",
-    )
-    _check(
-        values.get("expiration_days") is None or values.get("bucket_name") is None,
-        "expiration_days",
-        "lifecycle rules only apply to a bucket the component creates",
-    )
-    _check(
-        1 <= values["max_concurrency"] <= MAX_CONCURRENT_EXPORTS,
-        "max_concurrency",
-        f"must be 1..{MAX_CONCURRENT_EXPORTS} (DynamoDB runs at most 300 exports at once per account and region)",
-    )
-    window = values["flexible_window_minutes"]
-    _check(
-        window == 0 or 1 <= window <= 1440, "flexible_window_minutes", "must be 0 (off) or 1..1440"
-    )
-    _check(
-        not (values.get("alarm_topic_arn") is not None and values["alarm_emails"]),
-        "alarm_emails",
-        "emails subscribe to the topic the component creates; do not combine with alarm_topic_arn",
-    )
-    _check(1 <= values["staleness_hours"] <= 168, "staleness_hours", "must be 1..168")
-    for index, table in enumerate(tables or ()):
-        kind = table.get("export_type") or values["export_type"]
-        _check(
-            kind in ("FULL_EXPORT", "INCREMENTAL_EXPORT"),
-            f"tables[{index}].export_type",
-            "must be FULL_EXPORT or INCREMENTAL_EXPORT (a plain value)",
-        )
-    _check(
-        not (values["catalog_enabled"] and values["export_format"] == "ION"),
-        "export_format",
-        "ION exports cannot be catalogued (Athena's tables read DYNAMODB_JSON); "
-        "set catalog_enabled to False or use DYNAMODB_JSON",
-    )
-    for index, table in enumerate(tables or ()):
-        try:
-            columns_from(table.get("columns") or {})
-        except ValueError as err:
-            raise TableExporterArgsError(f"TableExporter tables[{index}].columns: {err}") from err
-    _check(
-        values["export_view_type"] in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES"),
-        "export_view_type",
-        "must be NEW_IMAGE or NEW_AND_OLD_IMAGES",
-    )
-    _check(
-        1 <= values["watermark_lag_alarm_hours"] <= 720,
-        "watermark_lag_alarm_hours",
-        "must be 1..720",
-    )
-    _check(
-        values["table_access"] in ("exact", "prefix", "all"),
-        "table_access",
-        "must be one of ('exact', 'prefix', 'all')",
-    )
-    plain_tables = [t["table"] for t in tables or () if isinstance(t.get("table"), str)]
-    if values["table_access"] == "exact" and len(plain_tables) == len(tables or ()):
-        prefixes = [str(t.get("prefix") or values["prefix"]) for t in tables or ()]
-        estimate = exact_policy_estimate(plain_tables, prefixes)
-        _check(
-            estimate <= INLINE_POLICY_LIMIT,
-            "tables",
-            f"{len(plain_tables)} tables need about {estimate} characters of IAM policy when each "
-            f"is named exactly, over IAM's {INLINE_POLICY_LIMIT}-character limit for a role's inline "
-            "policies; set table_access to 'prefix' (grants tables sharing a name prefix) or 'all' "
-            "(every table in the account and region)",
-        )
-    _check(values["log_level"] in LOG_LEVELS, "log_level", f"must be one of {LOG_LEVELS}")
-    _check(
-        values["log_retention_days"] in LOG_RETENTION_DAYS,
-        "log_retention_days",
-        f"must be one of CloudWatch Logs' values {LOG_RETENTION_DAYS}",
-    )
-    _check(1 <= values["export_timeout_hours"] <= 168, "export_timeout_hours", "must be 1..168")
-    _check(
-        values["export_timeout_hours"] <= values["run_timeout_hours"] <= 8760,
-        "run_timeout_hours",
-        "must be at least export_timeout_hours and at most 8760 (one year)",
-    )
-    _check(
-        1 <= values["poll_min_seconds"] <= values["poll_max_seconds"] <= 86_400,
-        "poll_min_seconds",
-        "need 1 <= poll_min_seconds <= poll_max_seconds <= 86400",
-    )
+    if not problems:
+        region = values.get("region") if isinstance(values.get("region"), str) else _stack_region()
+        problems = rules.argument_problems(values, given=given, region=region)
+    errors = [p.line() for p in problems if not p.warning]
+    if errors:
+        raise TableExporterArgsError(errors)
+    for warning in problems:
+        pulumi.log.warn(f"TableExporter {warning.line()}")
     return values

@@ -1,0 +1,243 @@
+"""The component's own argument checks: used directly from another Pulumi program,
+``TableExporter`` refuses bad arguments at construction, naming the argument and the
+rule, before it registers itself or any child."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pulumi
+import pytest
+from table_exporter import TableExporter, TableExporterArgsError, rules
+from table_exporter.args import resolve
+
+from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
+
+OTHER_ACCOUNT = "210987654321"
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms"
+BASE: dict[str, Any] = {"tables": [{"table": "orders"}], "region": REGION}
+
+
+def table_arn(name: str, *, region: str = REGION, account: str = ACCOUNT, p: str = "aws") -> str:
+    return f"arn:{p}:dynamodb:{region}:{account}:table/{name}"
+
+
+def tables(*refs: str | dict[str, Any]) -> dict[str, Any]:
+    return {"tables": [{"table": r} if isinstance(r, str) else r for r in refs]}
+
+
+BAD_ARGS = [
+    # (id, arguments over BASE, argument the message starts with, fragment of the rule)
+    ("unknown-argument", {"schedule_expresion": "rate(1 day)"},
+     "schedule_expresion", "unknown argument; did you mean schedule_expression"),
+    ("unknown-table-key", tables({"table": "orders", "prefx": "o"}),
+     "tables[0].prefx", "did you mean prefix"),
+    ("cron-five-fields", {"schedule_expression": "cron(0 4 * * *)"},
+     "schedule_expression", "needs six fields"),
+    ("cron-spaces-around", {"schedule_expression": " cron(0 4 * * ? *) "},
+     "schedule_expression", "spaces around it"),
+    ("cron-year-passed", {"schedule_expression": "cron(0 4 1 1 ? 2020-2021)"},
+     "schedule_expression", "would never fire"),
+    ("at-one-time", {"schedule_expression": "at(2030-01-01T04:00:00)"},
+     "schedule_expression", "one-time schedules are not supported"),
+    ("rate-one-plural", {"schedule_expression": "rate(1 hours)"},
+     "schedule_expression", "singular unit for 1"),
+    ("timezone-abbreviation", {"schedule_timezone": "JST"},
+     "schedule_timezone", "not an IANA time zone"),
+    ("bucket-uppercase", {"bucket_name": "My-Bucket"},
+     "bucket_name", "only lowercase letters"),
+    ("bucket-owner-not-an-account", {"bucket_name": "exports", "bucket_owner": "1234"},
+     "bucket_owner", "12-digit AWS account id"),
+    ("bucket-owner-without-bucket", {"bucket_owner": OTHER_ACCOUNT},
+     "bucket_owner", "bucket_owner requires bucket_name"),
+    ("email-without-domain", {"alarm_emails": ["oncall@"]},
+     "alarm_emails[0]", "must be an email address"),
+    ("email-twice", {"alarm_emails": ["ops@example.com", "Ops@example.com"]},
+     "alarm_emails[1]", "is alarm_emails[0] again"),
+    ("emails-with-given-topic", {"alarm_topic_arn": TOPIC, "alarm_emails": ["ops@example.com"]},
+     "alarm_emails", "cannot be combined with alarm_topic_arn"),
+    ("prefix-dot-dot", {"prefix": "a/../b"}, "prefix", "'..' path segment"),
+    ("table-prefix-under-run-reports", tables({"table": "orders", "prefix": "run-reports/x"}),
+     "tables[0].prefix", "must not be under run-reports/"),
+    ("table-name-with-space", tables("orders", "my orders"),
+     "tables[1].table", "only letters, digits"),
+    ("table-arn-other-region", tables(table_arn("orders", region="us-east-1")),
+     "tables[0].table", "not in the exporter's region ap-northeast-1"),
+    ("table-arn-other-partition", tables(table_arn("orders", region="cn-north-1", p="aws-cn")),
+     "tables[0].table", "in cn-north-1 (aws-cn)"),
+    ("table-arn-malformed", tables("arn:aws:dynamodb:ap-northeast-1:1234:table/orders"),
+     "tables[0].table", "malformed table ARN"),
+    ("table-name-and-its-arn", tables("orders", table_arn("orders")),
+     "tables", "'orders' is listed twice (tables[0] and tables[1])"),
+    ("one-name-two-accounts",
+     tables(table_arn("orders"), table_arn("orders", account=OTHER_ACCOUNT)),
+     "tables", "two tables named 'orders'"),
+    ("glue-names-collide", tables("my-orders", "my.orders"),
+     "tables", "share the Glue tables my_orders_latest"),
+    ("glue-names-differ-by-case", tables("Orders", "orders"),
+     "tables", "share the Glue tables orders_latest"),
+    ("tables-empty", {"tables": []}, "tables", "must list 1-1000 tables"),
+    ("tables-a-string", {"tables": "orders"}, "tables", "must be a list of table entries"),
+    ("table-entry-without-table", tables({"prefix": "p"}), "tables[0]", "with a 'table'"),
+    ("table-export-type", tables({"table": "orders", "export_type": "DELTA"}),
+     "tables[0].export_type", "FULL_EXPORT"),
+    ("table-columns", tables({"table": "orders", "columns": {"menu-item": "string"}}),
+     "tables[0].columns", "menu-item"),
+    ("kms-key-other-region",
+     {"sse_algorithm": "KMS", "kms_key_arn": f"arn:aws:kms:us-west-2:{ACCOUNT}:key/{KEY_ID}"},
+     "kms_key_arn", "not in the exporter's region ap-northeast-1"),
+    ("kms-without-key", {"sse_algorithm": "KMS"},
+     "kms_key_arn", "required when sse_algorithm is KMS"),
+    ("kms-alias", {"sse_algorithm": "KMS", "kms_key_arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/x"},
+     "kms_key_arn", "must be a KMS key ARN"),
+    ("topic-other-region", {"alarm_topic_arn": f"arn:aws:sns:eu-west-1:{ACCOUNT}:alarms"},
+     "alarm_topic_arn", "notify topics of their own region"),
+    ("max-concurrency-301", {"max_concurrency": 301}, "max_concurrency", "must be 1-300"),
+    ("max-concurrency-bool", {"max_concurrency": True}, "max_concurrency", "whole number"),
+    ("flexible-window", {"flexible_window_minutes": 1441},
+     "flexible_window_minutes", "0 (off) or 1-1440"),
+    ("staleness-zero", {"staleness_hours": 0}, "staleness_hours", "must be 1-168 hours"),
+    ("log-retention-8", {"log_retention_days": 8}, "log_retention_days", "retention periods"),
+    ("run-timeout-below-export", {"run_timeout_hours": 12},
+     "run_timeout_hours", "at least export_timeout_hours (24)"),
+    ("poll-min-above-max", {"poll_min_seconds": 600, "poll_max_seconds": 60},
+     "poll_min_seconds", "at most poll_max_seconds (60)"),
+    ("ion-with-catalog", {"export_format": "ION"},
+     "export_format", "cannot be catalogued"),
+    ("export-format-csv", {"export_format": "CSV"}, "export_format", "must be one of"),
+    ("schedule-enabled-text", {"schedule_enabled": "yes"}, "schedule_enabled", "True or False"),
+    ("schedule-enabled-output", {"schedule_enabled": pulumi.Output.from_input(True)},
+     "schedule_enabled", "plain value, not an Output"),
+    ("tag-aws-prefix", {"tags": {"aws:x": "1"}}, "tags", "must not start with 'aws:'"),
+    ("catalog-database-name", {"catalog_database_name": "My-DB"},
+     "catalog_database_name", "Glue database name"),
+    ("expiry-with-existing-bucket", {"bucket_name": "exports", "expiration_days": 7},
+     "expiration_days", "only to a bucket the exporter creates"),
+    ("noncurrent-with-existing-bucket",
+     {"bucket_name": "exports", "noncurrent_version_expiration_days": 7},
+     "noncurrent_version_expiration_days", "only to a bucket the exporter creates"),
+    ("region-not-a-code", {"region": "Tokyo"}, "region", "AWS region code"),
+    ("exact-access-too-many-tables",
+     {"tables": [{"table": f"tenant-{i:04d}"} for i in range(1000)]},
+     "table_access", "'exact' cannot name 1000 tables"),
+]  # fmt: skip
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, preview=False)
+    return recording
+
+
+def construct(args: Any) -> TableExporterArgsError | None:
+    """Build the component under the mocks, wait for every registration the attempt
+    started, and return the error it raised (None if it built)."""
+    raised: list[TableExporterArgsError] = []
+
+    @pulumi.runtime.test
+    def program() -> None:
+        try:
+            TableExporter("x", args)
+        except TableExporterArgsError as err:
+            raised.append(err)
+
+    program()
+    return raised[0] if raised else None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "argument", "rule"),
+    [pytest.param(o, a, r, id=case) for case, o, a, r in BAD_ARGS],
+)
+def test_a_bad_argument_is_named_with_its_rule_and_nothing_is_registered(
+    mocks: RecordingMocks, overrides: dict[str, Any], argument: str, rule: str
+) -> None:
+    error = construct({**BASE, **overrides})
+
+    assert error is not None, "accepted"
+    message = str(error)
+    assert message.startswith(f"{argument}: "), message
+    assert rule in message, message
+    assert message.count("\n") == 0, "one problem, one line"
+    assert error.problems == [message]
+    assert mocks.resources == [], [r.name for r in mocks.resources]
+
+
+def test_there_are_enough_distinct_cases() -> None:
+    assert len(BAD_ARGS) >= 25
+    assert len({case for case, *_ in BAD_ARGS}) == len(BAD_ARGS)
+
+
+def test_the_same_harness_registers_everything_for_good_arguments(mocks: RecordingMocks) -> None:
+    assert construct(BASE) is None
+    assert any(r.typ == "table-exporter:index:TableExporter" for r in mocks.resources)
+    assert len(mocks.resources) > 10
+
+
+def test_every_problem_gets_its_own_line(mocks: RecordingMocks) -> None:
+    error = construct({**BASE, "max_concurrency": 0, "schedule_timezone": "JST", "prefix": "/p"})
+
+    assert error is not None
+    assert [line.split(":", 1)[0] for line in error.problems] == [
+        "max_concurrency",
+        "prefix",
+        "schedule_timezone",
+    ]
+    assert mocks.resources == []
+
+
+def test_alarm_emails_while_alarms_are_disabled_are_a_warning_not_an_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+
+    resolve({**BASE, "alarms_enabled": False, "alarm_emails": ["ops@example.com"]})  # type: ignore[typeddict-item]
+
+    assert warned == [
+        "TableExporter alarm_emails: are not subscribed while alarms_enabled is false: "
+        "there is no alarm topic then"
+    ]
+
+
+def test_good_arguments_warn_about_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+
+    resolve({**BASE, "alarm_emails": ["ops@example.com"]})  # type: ignore[typeddict-item]
+
+    assert warned == []
+
+
+def test_without_a_region_argument_the_stack_aws_region_is_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other_region = {"tables": [{"table": table_arn("orders", region="us-east-1")}]}
+    assert resolve(other_region)["tables"]  # type: ignore[typeddict-item]  # nothing to compare with
+
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"aws:region": REGION}))
+    with pytest.raises(TableExporterArgsError, match=r"^tables\[0\]\.table: .*us-east-1"):
+        resolve(other_region)  # type: ignore[arg-type]
+
+
+def test_an_output_table_arn_is_left_to_the_apply_time_check() -> None:
+    arn = pulumi.Output.from_input(table_arn("orders", region="us-east-1"))
+
+    values = resolve({**BASE, "tables": [{"table": arn}]})  # type: ignore[typeddict-item]
+
+    assert values["tables"][0]["table"] is arn
+
+
+def test_the_rules_return_problems_without_raising() -> None:
+    values = resolve(BASE)  # type: ignore[arg-type]
+    bad = {**values, "alarm_emails": ["a@example.com", "a@example.com"], "alarms_enabled": False}
+
+    problems = rules.argument_problems(bad, region=REGION)
+
+    assert [(p.argument(), p.warning) for p in problems] == [
+        ("alarm_emails", True),
+        ("alarm_emails[1]", False),
+    ]
