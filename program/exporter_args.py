@@ -37,6 +37,7 @@ def exporter_args(
         "flexible_window_minutes": settings.flexible_window_minutes,
         "max_concurrency": settings.max_concurrency,
         "alarms_enabled": settings.alarms_enabled,
+        "dashboard_enabled": settings.dashboard_enabled,
         "alarm_emails": list(settings.alarm_emails),
         "staleness_hours": settings.staleness_hours,
         "log_level": settings.log_level,

@@ -148,6 +148,7 @@ class ExporterSettings(BaseModel):
     flexible_window_minutes: FlexibleWindow = 0
     max_concurrency: MaxConcurrency
     alarms_enabled: bool = True
+    dashboard_enabled: bool = True
     alarm_emails: list[Email] = Field(default_factory=list)
     alarm_topic_arn: SnsTopicArn | None = None
     staleness_hours: StalenessHours

@@ -490,3 +490,13 @@ def test_roles_log_group_queue_and_machines_are_fields_and_another_role_can_be_l
     return pulumi.Output.all(
         grant.policy, exporter.run_state_machine_arn, exporter.table_export_state_machine_arn
     ).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_dashboard_can_be_turned_off(mocks: RecordingMocks):
+    def check(m: RecordingMocks) -> None:
+        assert m.of_type("aws:cloudwatch/dashboard:Dashboard") == []
+        for alarm in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+            assert "Runbook: docs/operations.md#" in alarm.inputs["alarmDescription"]
+
+    return _build(mocks, {**BASE, "dashboard_enabled": False}, check)

@@ -75,6 +75,8 @@ class TableExporterArgs(TypedDict, total=False):
     """Tables exported at once, 1-300 (DynamoDB's per-account export quota). Default 10."""
     alarms_enabled: bool
     """Default True."""
+    dashboard_enabled: bool
+    """A CloudWatch dashboard of the exporter's runs, exports and alarms. Default True."""
     alarm_topic_arn: pulumi.Input[str]
     """SNS topic for alarm actions. Default: a topic is created."""
     alarm_emails: Sequence[str]
@@ -133,6 +135,7 @@ DEFAULTS: dict[str, Any] = {
     "flexible_window_minutes": 0,
     "max_concurrency": 10,
     "alarms_enabled": True,
+    "dashboard_enabled": True,
     "alarm_emails": (),
     "staleness_hours": 26,
     "log_level": "ERROR",
@@ -157,6 +160,7 @@ _PLAIN = (
     "flexible_window_minutes",
     "max_concurrency",
     "alarms_enabled",
+    "dashboard_enabled",
     "alarm_emails",
     "staleness_hours",
     "log_level",

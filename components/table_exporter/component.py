@@ -435,7 +435,7 @@ class TableExporter(pulumi.ComponentResource):
 
         # One dashboard for on-call, with the alarms on it.
         self.dashboard = None
-        if values.get("dashboard_enabled", True):
+        if values["dashboard_enabled"]:
             self.dashboard = aws.cloudwatch.Dashboard(
                 f"{name}-dashboard",
                 dashboard_name=dashboard_name,

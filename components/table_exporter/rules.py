@@ -551,6 +551,7 @@ def check_columns(columns: Mapping[str, str]) -> Mapping[str, str]:
 BOOLS = (
     "schedule_enabled",
     "alarms_enabled",
+    "dashboard_enabled",
     "include_execution_data",
     "tracing_enabled",
     "catalog_enabled",
