@@ -39,6 +39,7 @@ def install() -> None:
     clock.install()
     change_log.install()
     export_model.install()
+    __import__("emulator.import_model").import_model.install()
     install_map_fidelity()
     sfn_fidelity.cache_parsed_definitions()  # last: caches the patched parser
     _installed = True

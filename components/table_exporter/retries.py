@@ -96,6 +96,14 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ("cloudwatch", "putMetricData"): ("InternalServiceFault",),
     ("sfn", "describeMapRun"): (),
     ("s3", "getObject"): (),
+    ("dynamodb", "importTable"): ("LimitExceededException",),
+    ("dynamodb", "describeImport"): (),
+    ("dynamodb", "listExports"): ("InternalServerError", "LimitExceededException"),
+    ("dynamodb", "listTables"): ("InternalServerError",),
+    ("dynamodb", "deleteTable"): ("InternalServerError", "LimitExceededException"),
+    ("s3", "putObject"): (),
+    ("s3", "listObjectsV2"): (),
+    ("ssm", "putParameter"): ("InternalServerError",),
 }
 """Transient errors botocore models for each operation a machine calls (checked by test)."""
 

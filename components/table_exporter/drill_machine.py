@@ -1,0 +1,708 @@
+"""The restore drill machine: proves, on a schedule, that the newest full export restores.
+
+One execution drills one table (``{"tableArn": ...}`` in its input)::
+
+    Begin ─▶ ListTables ⟲ ─▶ SweepLeftovers (Map: DescribeLeftover ─▶ DeleteLeftover)
+          ─▶ ListExports ⟲ ─▶ DescribeExport ─▶ ReadManifest ─▶ DescribeSourceTable
+          ─▶ ImportTable ─▶ WaitForImport ─▶ DescribeImport ─▶ ImportFinished ─┐
+                                 ▲───────────── still running ─────────────────┤
+             (any error) ─▶ DrillError ─┐          (timed out) ─▶ ImportTimedOut┤
+                                        ▼                     (finished) ─▶ Verdict
+                               DeleteScratchTable ◀─────────────────────────────┘
+                                        ▼
+                                  WriteReport ─▶ DrillPassed? ─▶ DrillSucceeded | DrillFailed
+
+Which export: ``ListExports`` for the table (paginated), the newest ``FULL_EXPORT``
+that is ``COMPLETED``, then ``DescribeExport`` for where it is. For an incremental table
+that is its newest baseline (its windows are ``INCREMENTAL_EXPORT``). Why not the run
+reports: a table's newest good export may be in an older report (the newest run may
+have failed for it), and reading them takes four S3 reads per run; DynamoDB's own list
+is the record of what exists. ListExports does not say how it orders its summaries,
+so every page is read and the greatest export ARN kept: an export ID begins with the
+export's start time in zero-padded milliseconds (observed in AWS's ARNs, undocumented).
+
+The drill imports into a new table ``<table_prefix><table>-<UTC stamp>-<8 hex>`` with
+the source's key schema (DescribeTable: metadata only; the drill never reads or writes
+the source table), polls with the exporter's proportional polling, and passes when the
+import COMPLETED with no errors and both its processed and imported item counts equal
+the export manifest's ``itemCount``.
+
+Cleanup on every path: Step Functions has no ``finally``, so every state before
+``DeleteScratchTable`` catches ``States.ALL`` into ``DrillError``, which goes there; the
+polling loop stops itself after ``import_timeout_seconds`` (``ImportTimedOut``), well
+inside the machine's own ``TimeoutSeconds``, so the deletion always runs. DeleteTable
+answers ``ResourceInUseException`` while the table is still ``CREATING`` (the import
+is running: "DeleteTable", API reference), so the deletion is retried for up to
+``cleanup_seconds``. What remains: an execution stopped by hand, or an import that
+outlives the cleanup budget. For those, every drill starts by sweeping leftovers:
+tables under the drill's prefix created more than the machine's timeout ago (older than
+any drill still running) are deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .alarms import AlarmSpec
+from .asl import (
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Graph,
+    Machine,
+    Map,
+    Pass,
+    State,
+    Succeed,
+    Task,
+    Wait,
+    jsonata,
+)
+from .polling import PollPolicy
+from .retries import Backoff, error_name, retry_for
+
+REPORT_PREFIX = "drill-reports"
+"""Where in the bucket every drill's report goes (next to ``run-reports/``)."""
+MAX_TABLE_PREFIX = 100
+"""Scratch names are ``<prefix><table, at most 100>-<14>-<8>``: within DynamoDB's 255."""
+STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
+ALARM_WINDOW_LIMIT_HOURS = 168
+"""CloudWatch: Period x EvaluationPeriods may not exceed 7 days ("PutMetricAlarm")."""
+
+INPUT = "$states.context.Execution.Input"
+TABLE_NAME = f"$substringAfter({INPUT}.tableArn, ':table/')"
+EXPORT_ID = "$substringAfter($export.ExportArn, '/export/')"
+EXPORT_ROOT = (
+    "($export.S3Prefix ? $export.S3Prefix & '/' : '') & 'AWSDynamoDB/' & " + EXPORT_ID + " & '/'"
+)
+"""A full export's folder: its manifests, and its data files under ``data/``
+("DynamoDB table export output format")."""
+
+
+@dataclass(frozen=True)
+class DrillSpec:
+    """Everything the drill machine needs besides its input."""
+
+    bucket: str
+    """The export bucket: exports are read from it, reports written to it."""
+    table_prefix: str
+    """Every scratch table's name starts with this; the role may create and delete only those."""
+    report_prefix: str = REPORT_PREFIX
+    bucket_owner: str | None = None
+    """The bucket's account, when it is not the drill's (ImportTable's ``S3BucketOwner``)."""
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    import_timeout_seconds: int = 6 * 3600
+    """The polling loop gives up after this long; the scratch table is still deleted."""
+    cleanup_seconds: int = 4 * 3600
+    """How long DeleteScratchTable keeps retrying a table that is still CREATING."""
+    partition: str = "aws"
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.table_prefix) <= MAX_TABLE_PREFIX:
+            raise ValueError(f"drill table prefix must be 1 to {MAX_TABLE_PREFIX} characters")
+        if not all(c.isalnum() or c in "_.-" for c in self.table_prefix):
+            raise ValueError("drill table prefix may hold only letters, digits, '_', '.' and '-'")
+        if self.import_timeout_seconds < self.poll.min_seconds:
+            raise ValueError("import_timeout_seconds must be at least one poll interval")
+        if self.cleanup_seconds < 60:
+            raise ValueError("cleanup_seconds must be at least 60")
+        if self.report_prefix.startswith("/") or self.report_prefix.endswith("/"):
+            raise ValueError("report prefix takes no leading or trailing '/'")
+
+    @property
+    def timeout_seconds(self) -> int:
+        """The machine's TimeoutSeconds: the import bound, the cleanup bound and an hour
+        for the sweep, the look-ups and the report, so cleanup runs before it."""
+        return self.import_timeout_seconds + self.cleanup_seconds + 3600
+
+    def cleanup_retry(self) -> dict[str, Any]:
+        """Retry rule for a table still CREATING: every minute, then up to 15 minutes
+        apart, enough attempts to cover ``cleanup_seconds``."""
+        attempts, waited, delay = 0, 0.0, 60.0
+        while waited < self.cleanup_seconds:
+            attempts += 1
+            waited += delay
+            delay = min(900.0, delay * 2)
+        return Backoff(
+            [error_name("dynamodb", "ResourceInUseException")],
+            interval_seconds=60,
+            max_attempts=attempts,
+            max_delay_seconds=900,
+        ).to_asl() | {"JitterStrategy": "NONE"}
+
+
+GRANT_GROUPS = {
+    "source_tables": "the drilled tables' ARNs (DescribeTable: key schema only)",
+    "source_exports": "<table ARN>/export/* of the drilled tables",
+    "account_lists": '"*" (ListTables and ListExports take no resource)',
+    "scratch_tables": "arn:...:table/<table_prefix>* (create by import, describe, delete)",
+    "scratch_imports": "arn:...:table/<table_prefix>*/import/*",
+    "export_objects": "arn:aws:s3:::<bucket>/* or <bucket>/<export prefix>/* (read)",
+    "export_bucket": "arn:aws:s3:::<bucket> (ListBucket, for ImportTable)",
+    "import_logs": "arn:...:logs:<region>:<account>:log-group:/aws-dynamodb/*",
+    "drill_reports": "arn:aws:s3:::<bucket>/<report_prefix>/*",
+}
+"""Every resource group the drill's grants use, and what it should resolve to."""
+
+
+class _Builder:
+    def __init__(self, spec: DrillSpec) -> None:
+        self.spec = spec
+        self.sdk = f"arn:{spec.partition}:states:::aws-sdk:"
+        self.built: list[State] = []
+
+    def add(self, state: Any) -> Any:
+        self.built.append(state)
+        return state
+
+    def task(
+        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
+    ) -> Task:
+        fields.setdefault("output", {})
+        fields.setdefault("retry", retry_for(service, action))
+        return self.add(
+            Task(name, resource=f"{self.sdk}{service}:{action}", grants=grants, **fields)
+        )
+
+    def build(self) -> Machine:
+        spec = self.spec
+        prefix = spec.table_prefix
+        poll = spec.poll
+
+        error = self.add(
+            Pass(
+                "DrillError",
+                comment="Any error before the verdict: recorded, then the scratch table is deleted.",
+                assign={
+                    "outcome": jsonata(
+                        "{'passed': false, 'status': 'ERROR', 'stage': $states.input.stage, "
+                        "'error': $states.input.Error, 'cause': $substring($string($states.input.Cause), 0, 1000)}"
+                    )
+                },
+            )
+        )
+
+        def caught(stage: str) -> list[Catch]:
+            return [
+                Catch(
+                    ["States.ALL"],
+                    error,
+                    jsonata(f"$merge([$states.errorOutput, {{'stage': '{stage}'}}])"),
+                )
+            ]
+
+        # -- the end: report, then succeed or fail ----------------------------------------
+        succeeded = self.add(Succeed("DrillSucceeded", output=jsonata("$report")))
+        failed = self.add(
+            Fail(
+                "DrillFailed",
+                error=jsonata(
+                    "$outcome.status = 'ERROR' ? 'DrillError' : "
+                    "($outcome.status = 'TIMED_OUT' ? 'DrillTimedOut' : 'DrillFailed')"
+                ),
+                cause=jsonata("$string($report)"),
+            )
+        )
+        unreported = self.add(
+            Fail(
+                "ReportNotWritten",
+                comment="The scratch table is gone; only the report could not be written.",
+                error="DrillReportNotWritten",
+                cause=jsonata("$string({'report': $report, 'error': $states.input})"),
+            )
+        )
+        passed = self.add(
+            Choice("DrillPassed", default=failed).when(
+                jsonata("$outcome.passed = true and $scratchDeleted = true"), succeeded
+            )
+        )
+        report_key = (
+            f"'{spec.report_prefix}/' & {TABLE_NAME} & '/' & "
+            "$substring($startedAt, 0, 10) & '/' & "
+            "$states.context.Execution.Name & '.json'"
+        )
+        report = self.task(
+            "WriteReport",
+            "s3",
+            "putObject",
+            grants=(Grant("drill_reports", ("s3:PutObject",)),),
+            arguments={
+                "Bucket": spec.bucket,
+                "Key": jsonata("$reportKey"),
+                "ContentType": "application/json",
+                "Body": jsonata("$string($report)"),
+            },
+            catch=[Catch(["States.ALL"], unreported, jsonata("$states.errorOutput"))],
+            next=passed,
+        )
+        compose = self.add(
+            Pass(
+                "ComposeReport",
+                assign={
+                    "reportKey": jsonata(report_key),
+                    "report": jsonata(
+                        "$merge([{"
+                        f"'table': {TABLE_NAME}, 'tableArn': {INPUT}.tableArn, "
+                        "'drill': $states.context.Execution.Name, "
+                        "'startedAt': $startedAt, 'finishedAt': $now(), "
+                        "'scratchTable': $scratch, 'scratchDeleted': $scratchDeleted, "
+                        "'cleanup': $cleanup, 'swept': $swept, "
+                        "'exportArn': $export.ExportArn, 'exportTime': $export.ExportTime, "
+                        "'exportItemCount': $export.ItemCount, 'manifestItemCount': $expected, "
+                        "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
+                        "'processedItemCount': $import.ProcessedItemCount, "
+                        "'importedItemCount': $import.ImportedItemCount, "
+                        "'errorCount': $import.ErrorCount, "
+                        "'importFailureCode': $import.FailureCode, "
+                        "'importFailureMessage': $import.FailureMessage, "
+                        "'importElapsedSeconds': $elapsed, "
+                        "'cloudWatchLogGroupArn': $import.CloudWatchLogGroupArn"
+                        "}, $outcome])"
+                    ),
+                },
+                next=report,
+            )
+        )
+        gone = self.add(
+            Pass(
+                "ScratchTableGone",
+                comment="Not found: never created (the drill stopped before the import) or already deleted.",
+                assign={"scratchDeleted": True, "cleanup": "not found"},
+                next=compose,
+            )
+        )
+        not_deleted = self.add(
+            Pass(
+                "ScratchTableNotDeleted",
+                comment="The next drill's sweep deletes it; the drill fails meanwhile.",
+                assign={
+                    "scratchDeleted": False,
+                    "cleanup": jsonata("$states.input.Error & ': ' & $string($states.input.Cause)"),
+                },
+                next=compose,
+            )
+        )
+        delete = self.task(
+            "DeleteScratchTable",
+            "dynamodb",
+            "deleteTable",
+            comment="Every path comes here; a table still CREATING (import running) is retried.",
+            grants=(Grant("scratch_tables", ("dynamodb:DeleteTable",)),),
+            arguments={"TableName": jsonata("$scratch")},
+            retry=[spec.cleanup_retry(), *retry_for("dynamodb", "deleteTable")],
+            assign={"scratchDeleted": True, "cleanup": "deleted"},
+            catch=[
+                Catch([error_name("dynamodb", "ResourceNotFoundException")], gone),
+                Catch(["States.ALL"], not_deleted, jsonata("$states.errorOutput")),
+            ],
+            next=compose,
+        )
+        error.then(delete)
+
+        # -- verdict -------------------------------------------------------------------
+        verdict = self.add(
+            Pass(
+                "Verdict",
+                comment="Passes only when nothing was lost, nothing failed and nothing was left out.",
+                assign={
+                    "outcome": jsonata(
+                        """(
+                          $processed := $import.ProcessedItemCount ? $import.ProcessedItemCount : 0;
+                          $imported := $import.ImportedItemCount ? $import.ImportedItemCount : 0;
+                          $errors := $import.ErrorCount ? $import.ErrorCount : 0;
+                          $problems := [
+                            $import.ImportStatus != 'COMPLETED' ?
+                              'import ended ' & $import.ImportStatus &
+                              ($import.FailureCode ? ' (' & $import.FailureCode & ': ' & $import.FailureMessage & ')' : '') : (),
+                            $errors > 0 ? $string($errors) & ' item(s) failed to import' : (),
+                            $processed != $expected ?
+                              'processed ' & $string($processed) & ' item(s), the manifest lists ' & $string($expected) : (),
+                            $imported != $expected ?
+                              'imported ' & $string($imported) & ' item(s), the manifest lists ' & $string($expected) : ()
+                          ];
+                          {'passed': $count($problems) = 0,
+                           'status': $count($problems) = 0 ? 'PASSED' : 'FAILED',
+                           'reason': $count($problems) = 0 ? 'every item of the export was imported' : $join($problems, '; ')}
+                        )"""
+                    )
+                },
+                next=delete,
+            )
+        )
+        timed_out = self.add(
+            Pass(
+                "ImportTimedOut",
+                comment="The drill's own bound, inside the machine's timeout, so cleanup still runs.",
+                assign={
+                    "outcome": jsonata(
+                        "{'passed': false, 'status': 'TIMED_OUT', 'reason': 'the import was still ' & "
+                        f"$import.ImportStatus & ' after {spec.import_timeout_seconds} seconds'}}"
+                    )
+                },
+                next=delete,
+            )
+        )
+
+        # -- the import and its polling loop -------------------------------------------
+        wait = self.add(Wait("WaitForImport", seconds=jsonata("$wait")))
+        describe_import = self.task(
+            "DescribeImport",
+            "dynamodb",
+            "describeImport",
+            grants=(Grant("scratch_imports", ("dynamodb:DescribeImport",)),),
+            arguments={"ImportArn": jsonata("$import.ImportArn")},
+            assign={
+                "import": jsonata("$states.result.ImportTableDescription"),
+                "elapsed": jsonata("$elapsed + $wait"),
+                "wait": jsonata(poll.jsonata_next_wait("$elapsed + $wait")),
+            },
+            catch=caught("DescribeImport"),
+        )
+        finished = self.add(
+            Choice("ImportFinished", default=wait)
+            .when(jsonata("$import.ImportStatus in ['COMPLETED', 'FAILED', 'CANCELLED']"), verdict)
+            .when(jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out)
+        )
+        wait.then(describe_import).then(finished)
+
+        source: dict[str, Any] = {
+            "S3Bucket": jsonata("$export.S3Bucket"),
+            "S3KeyPrefix": jsonata(EXPORT_ROOT + " & 'data/'"),
+        }
+        if spec.bucket_owner:
+            source["S3BucketOwner"] = spec.bucket_owner
+        import_table = self.task(
+            "ImportTable",
+            "dynamodb",
+            "importTable",
+            comment="A new table from the export's data files; the token makes a retry return this import.",
+            grants=(
+                Grant("scratch_tables", ("dynamodb:ImportTable",)),
+                Grant("export_objects", ("s3:GetObject",)),
+                Grant("export_bucket", ("s3:ListBucket",)),
+                Grant(
+                    "import_logs",
+                    (
+                        "logs:CreateLogGroup",
+                        "logs:CreateLogStream",
+                        "logs:DescribeLogGroups",
+                        "logs:DescribeLogStreams",
+                        "logs:PutLogEvents",
+                        "logs:PutRetentionPolicy",
+                    ),
+                ),
+            ),
+            arguments={
+                "ClientToken": jsonata(
+                    "$substring($hash($states.context.Execution.Id, 'SHA-256'), 0, 36)"
+                ),
+                "S3BucketSource": source,
+                "InputFormat": jsonata(
+                    "$export.ExportFormat ? $export.ExportFormat : 'DYNAMODB_JSON'"
+                ),
+                "InputCompressionType": "GZIP",
+                "TableCreationParameters": {
+                    "TableName": jsonata("$scratch"),
+                    "KeySchema": jsonata("$keySchema"),
+                    "AttributeDefinitions": jsonata("$attributes"),
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            },
+            assign={
+                "import": jsonata("$states.result.ImportTableDescription"),
+                "elapsed": 0,
+                "wait": poll.min_seconds,
+            },
+            catch=caught("ImportTable"),
+            next=wait,
+        )
+        source_table = self.task(
+            "DescribeSourceTable",
+            "dynamodb",
+            "describeTable",
+            comment="Metadata only: the key schema the scratch table needs.",
+            grants=(Grant("source_tables", ("dynamodb:DescribeTable",)),),
+            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+            assign={
+                "keySchema": jsonata("$states.result.Table.KeySchema"),
+                # Only the key attributes: CreateTable refuses definitions nothing uses.
+                "attributes": jsonata(
+                    "[$states.result.Table.AttributeDefinitions"
+                    "[AttributeName in $states.result.Table.KeySchema.AttributeName]]"
+                ),
+            },
+            catch=caught("DescribeSourceTable"),
+            next=import_table,
+        )
+        manifest = self.task(
+            "ReadManifest",
+            "s3",
+            "getObject",
+            comment="The export's own count of the items it wrote.",
+            grants=(Grant("export_objects", ("s3:GetObject",)),),
+            arguments={
+                "Bucket": jsonata("$export.S3Bucket"),
+                "Key": jsonata(EXPORT_ROOT + " & 'manifest-summary.json'"),
+            },
+            assign={"expected": jsonata("$parse($states.result.Body).itemCount")},
+            catch=caught("ReadManifest"),
+            next=source_table,
+        )
+        elsewhere = self.add(
+            Pass(
+                "ExportElsewhere",
+                output={
+                    "Error": "ExportNotInBucket",
+                    "Cause": jsonata(
+                        f"'the newest full export is in bucket ' & $export.S3Bucket & ', not {spec.bucket}'"
+                    ),
+                    "stage": "DescribeExport",
+                },
+                next=error,
+            )
+        )
+        in_bucket = self.add(
+            Choice("ExportInBucket", default=elsewhere).when(
+                jsonata(f"$export.S3Bucket = '{spec.bucket}'"), manifest
+            )
+        )
+        describe_export = self.task(
+            "DescribeExport",
+            "dynamodb",
+            "describeExport",
+            grants=(Grant("source_exports", ("dynamodb:DescribeExport",)),),
+            arguments={"ExportArn": jsonata("$best")},
+            assign={"export": jsonata("$states.result.ExportDescription")},
+            catch=caught("DescribeExport"),
+            next=in_bucket,
+        )
+        no_export = self.add(
+            Pass(
+                "NoCompletedExport",
+                output={
+                    "Error": "NoCompletedExport",
+                    "Cause": "DynamoDB lists no COMPLETED full export of this table",
+                    "stage": "ListExports",
+                },
+                next=error,
+            )
+        )
+        found = self.add(
+            Choice("ExportFound", default=no_export).when(
+                jsonata("$type($best) = 'string'"), describe_export
+            )
+        )
+        list_exports = self.task(
+            "ListExports",
+            "dynamodb",
+            "listExports",
+            grants=(Grant("account_lists", ("dynamodb:ListExports",)),),
+            arguments=jsonata(
+                f"$merge([{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}, "
+                "$type($next) = 'string' ? {'NextToken': $next} : {}])"
+            ),
+            assign={
+                "next": jsonata(
+                    "$exists($states.result.NextToken) ? $states.result.NextToken : null"
+                ),
+                "best": jsonata(
+                    """(
+                      $full := $states.result.ExportSummaries[ExportStatus = 'COMPLETED' and
+                        ($exists(ExportType) ? ExportType : 'FULL_EXPORT') = 'FULL_EXPORT'].ExportArn;
+                      $all := $append($type($best) = 'string' ? [$best] : [], $full);
+                      $count($all) = 0 ? null : $reduce($all, function($a, $b) { $a > $b ? $a : $b })
+                    )"""
+                ),
+            },
+            catch=caught("ListExports"),
+        )
+        more_exports = self.add(
+            Choice("MoreExports", default=found).when(
+                jsonata("$type($next) = 'string'"), list_exports
+            )
+        )
+        list_exports.then(more_exports)
+        start_finding = self.add(
+            Pass("FindNewestExport", assign={"next": None, "best": None}, next=list_exports)
+        )
+
+        # -- sweep of leftovers ----------------------------------------------------------
+        sweep = self.sweep(start_finding)
+        list_tables = self.task(
+            "ListTables",
+            "dynamodb",
+            "listTables",
+            grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
+            arguments=jsonata(
+                "$merge([{'Limit': 100}, $type($next) = 'string' ? {'ExclusiveStartTableName': $next} : {}])"
+            ),
+            assign={
+                "next": jsonata(
+                    "$exists($states.result.LastEvaluatedTableName) ? "
+                    "$states.result.LastEvaluatedTableName : null"
+                ),
+                "leftovers": jsonata(
+                    f"$append($leftovers, [$filter($states.result.TableNames, function($n) {{ $substring($n, 0, {len(prefix)}) = '{prefix}' }})])"
+                ),
+            },
+            catch=caught("ListTables"),
+        )
+        more_tables = self.add(
+            Choice("MoreTables", default=sweep).when(
+                jsonata("$type($next) = 'string'"), list_tables
+            )
+        )
+        list_tables.then(more_tables)
+        begin = self.add(
+            Pass(
+                "Begin",
+                comment="The scratch table's name is fixed first, so every path can delete it.",
+                assign={
+                    "scratch": jsonata(
+                        f"'{prefix}' & $substring({TABLE_NAME}, 0, {MAX_TABLE_PREFIX}) & '-' & "
+                        f"$fromMillis($millis(), {STAMP}) & '-' & "
+                        "$substring($hash($states.context.Execution.Id, 'SHA-256'), 0, 8)"
+                    ),
+                    "startedAt": jsonata("$now()"),
+                    "next": None,
+                    "leftovers": [],
+                    "swept": [],
+                    "export": {},
+                    "import": {},
+                    "expected": None,
+                    "elapsed": 0,
+                    "outcome": {},
+                    "scratchDeleted": False,
+                    "cleanup": None,
+                },
+                next=list_tables,
+            )
+        )
+        return Machine(
+            begin,
+            built=self.built,
+            comment="Restore drill: import the newest full export into a scratch table and compare counts.",
+            timeout_seconds=spec.timeout_seconds,
+        )
+
+    def sweep(self, after: State) -> Map:
+        """Delete scratch tables older than the machine's timeout: no drill still uses them."""
+        spec = self.spec
+        skipped = Succeed("LeftoverKept", output=jsonata("null"))
+        swallowed = Pass("LeftoverNotDeleted", output=jsonata("null"), end=True)
+        gone = Pass("LeftoverGone", output=jsonata("null"), end=True)
+        delete = Task(
+            "DeleteLeftover",
+            resource=f"{self.sdk}dynamodb:deleteTable",
+            grants=(Grant("scratch_tables", ("dynamodb:DeleteTable",)),),
+            arguments={"TableName": jsonata("$states.input.name")},
+            retry=retry_for("dynamodb", "deleteTable"),
+            output=jsonata("$states.input.name"),
+            catch=[
+                Catch([error_name("dynamodb", "ResourceNotFoundException")], gone),
+                Catch(["States.ALL"], swallowed),
+            ],
+            end=True,
+        )
+        old = Choice("LeftoverIsOld", default=skipped).when(
+            jsonata(
+                f"$toMillis($states.input.created) < $millis() - {spec.timeout_seconds * 1000}"
+            ),
+            delete,
+        )
+        describe = Task(
+            "DescribeLeftover",
+            resource=f"{self.sdk}dynamodb:describeTable",
+            grants=(Grant("scratch_tables", ("dynamodb:DescribeTable",)),),
+            arguments={"TableName": jsonata("$states.input.name")},
+            retry=retry_for("dynamodb", "describeTable"),
+            output=jsonata(
+                "{'name': $states.input.name, 'created': $states.result.Table.CreationDateTime}"
+            ),
+            catch=[Catch(["States.ALL"], swallowed)],
+            next=old,
+        )
+        return self.add(
+            Map(
+                "SweepLeftovers",
+                comment="Leftovers of drills stopped by hand, or whose import outlived the cleanup.",
+                items=jsonata("$leftovers"),
+                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
+                max_concurrency=5,
+                processor=Graph(describe),
+                assign={
+                    "swept": jsonata(
+                        "[$filter($states.result, function($v) { $type($v) = 'string' })]"
+                    )
+                },
+                output={},
+                catch=[Catch(["States.ALL"], after)],
+                next=after,
+            )
+        )
+
+
+def drill_machine(spec: DrillSpec) -> Machine:
+    """The drill of one table; input ``{"tableArn": ...}``. ``grants()`` uses the groups
+    in ``GRANT_GROUPS``."""
+    return _Builder(spec).build()
+
+
+def drill_definition(spec: DrillSpec) -> dict[str, Any]:
+    return drill_machine(spec).render()
+
+
+def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[AlarmSpec]:
+    """A failed (or timed-out, or stopped) drill, and no successful drill in ``window_hours``.
+
+    Subject ``"run"`` stands for the drill machine here: its metrics carry the
+    ``StateMachineArn`` dimension; the component points it at the drill machine's ARN.
+    CloudWatch caps Period x EvaluationPeriods at 7 days ("PutMetricAlarm"), so the
+    window is at most 168 hours: schedule drills more often than the window (a weekly
+    drill against a 7-day window alarms whenever one runs late; twice a week leaves room).
+    """
+    if not 1 <= window_hours <= ALARM_WINDOW_LIMIT_HOURS:
+        raise ValueError(
+            f"drill alarm window must be 1 to {ALARM_WINDOW_LIMIT_HOURS} hours (CloudWatch's 7 days)"
+        )
+
+    def any_of(role: str, metric: str, what: str) -> AlarmSpec:
+        return AlarmSpec(
+            role=role,
+            subject="run",
+            namespace="AWS/States",
+            metric_name=metric,
+            statistic="Sum",
+            period_seconds=300,
+            evaluation_periods=1,
+            comparison="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            treat_missing_data="notBreaching",
+            description=what,
+        )
+
+    return [
+        any_of(
+            "drill-failed",
+            "ExecutionsFailed",
+            "A restore drill failed: its report in drill-reports/ says why (counts, errors, cleanup).",
+        ),
+        any_of("drill-timed-out", "ExecutionsTimedOut", "A restore drill exceeded its timeout."),
+        any_of("drill-aborted", "ExecutionsAborted", "A restore drill was stopped by hand."),
+        AlarmSpec(
+            role="drill-stale",
+            subject="run",
+            namespace="AWS/States",
+            metric_name="ExecutionsSucceeded",
+            statistic="Sum",
+            period_seconds=3600,
+            evaluation_periods=window_hours,
+            comparison="LessThanThreshold",
+            threshold=1,
+            # No datapoint in an hour means no drill succeeded in it.
+            treat_missing_data="breaching",
+            description=f"No restore drill succeeded in the last {window_hours} hours.",
+        ),
+    ]
