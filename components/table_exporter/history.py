@@ -538,7 +538,7 @@ def _region_of(arn: str) -> str:
 
 def pipe_role_policy(
     *,
-    stream_arn: str,
+    table_arn: str,
     delivery_stream_arn: str,
     dead_letter_queue_arn: str,
     kms_key_arn: str | None = None,
@@ -546,12 +546,14 @@ def pipe_role_policy(
     """Read the one stream, put into the one delivery stream, dead-letter into the one
     queue ("Event source permissions for Amazon EventBridge Pipes": DescribeStream,
     GetRecords, GetShardIterator, ListStreams; ``sqs:SendMessage`` for the DLQ).
-    ``dynamodb:ListStreams`` takes no resource ("*" is its only form)."""
+    ``dynamodb:ListStreams`` takes no resource ("*" is its only form). The stream is
+    named ``<table ARN>/stream/*``: a stream's label holds colons, which IAM's ARN
+    matching (and parliament) split on, and a re-enabled stream keeps the grant."""
     statements = [
         _statement(
             "ReadTheTablesStream",
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-            [stream_arn],
+            [f"{table_arn}/stream/*"],
         ),
         _statement("ListStreams", ["dynamodb:ListStreams"], ["*"]),
         _statement(
