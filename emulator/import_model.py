@@ -2,7 +2,8 @@
 
 moto's ImportTable runs at once in a thread, counts nothing faithfully and knows no
 ``ClientToken``; its ListExports lists only moto's own exports, not those of
-``export_model``. This model replaces ImportTable, DescribeImport and ListExports, and
+``export_model``. This model replaces ImportTable, DescribeImport, ListImports and
+ListExports, and
 makes DeleteTable and DescribeTable see a table an import is still creating. Each
 behaviour, with the AWS page it follows ("undocumented" where AWS says nothing and the
 model picks one):
@@ -52,6 +53,9 @@ model picks one):
   (undocumented which size AWS reports);
 - a FAILED import leaves the table it created, empty (undocumented);
 - errors are not written to CloudWatch Logs here; ``Import.errors`` keeps their text;
+- ListImports lists this model's imports, running ones included ("ListImports", API
+  reference, says "completed imports" yet returns each one's ``ImportStatus``: which
+  statuses appear is undocumented), ``PageSize`` at a time;
 - ListExports lists ``export_model``'s exports of the table, ``MaxResults`` (at most
   25, botocore) at a time with a ``NextToken``; AWS does not document the order, so
   the model returns them in an arbitrary (hashed) order that no consumer can rely on.
@@ -350,6 +354,32 @@ class ImportModel:
         imp.failure_code = code
         imp.failure_message = message
 
+    def list_imports(self, backend: Any, body: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self.settle(backend)
+            table_arn = body.get("TableArn")
+            size = int(body.get("PageSize") or 25)
+            found = [i for i in self.imports.values() if table_arn in (None, i.table_arn)]
+            start = int(body["NextToken"], 16) if body.get("NextToken") else 0
+            page = found[start : start + size]
+            out: dict[str, Any] = {
+                "ImportSummaryList": [
+                    {
+                        "ImportArn": i.arn,
+                        "ImportStatus": i.status,
+                        "TableArn": i.table_arn,
+                        "S3BucketSource": i.request["S3BucketSource"],
+                        "InputFormat": i.request["InputFormat"],
+                        "StartTime": i.start,
+                        **({"EndTime": i.end} if i.end is not None else {}),
+                    }
+                    for i in page
+                ]
+            }
+            if start + size < len(found):
+                out["NextToken"] = f"{start + size:x}".rjust(112, "0")
+            return out
+
     # -- ListExports -----------------------------------------------------------------
 
     def list_exports(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -425,6 +455,10 @@ def install() -> None:
         clock.adopt_header(self.headers)
         return ActionResult(MODEL.list_exports(self.body))
 
+    def list_imports(self: Any) -> Any:
+        clock.adopt_header(self.headers)
+        return ActionResult(MODEL.list_imports(self.dynamodb_backend, self.body))
+
     def settling(original: Any) -> Any:
         def call(self: Any) -> Any:
             clock.adopt_header(self.headers)
@@ -461,6 +495,7 @@ def install() -> None:
     DynamoHandler.import_table = import_table  # type: ignore[method-assign]
     DynamoHandler.describe_import = describe_import  # type: ignore[method-assign]
     DynamoHandler.list_exports = list_exports  # type: ignore[method-assign]
+    DynamoHandler.list_imports = list_imports  # type: ignore[method-assign]
     DynamoHandler.delete_table = delete_table  # type: ignore[method-assign]
     DynamoHandler.describe_table = settling(DynamoHandler.describe_table)  # type: ignore[method-assign]
     DynamoHandler.list_tables = settling(DynamoHandler.list_tables)  # type: ignore[method-assign]

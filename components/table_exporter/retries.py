@@ -98,6 +98,7 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "getObject"): (),
     ("dynamodb", "importTable"): ("LimitExceededException",),
     ("dynamodb", "describeImport"): (),
+    ("dynamodb", "listImports"): ("LimitExceededException",),
     ("dynamodb", "listExports"): ("InternalServerError", "LimitExceededException"),
     ("dynamodb", "listTables"): ("InternalServerError",),
     ("dynamodb", "deleteTable"): ("InternalServerError", "LimitExceededException"),

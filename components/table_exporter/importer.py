@@ -1,0 +1,566 @@
+"""``TableImporter``: in the destination account, the newest export becomes a table.
+
+On a schedule the import machine finds the newest full export under a source prefix,
+imports it into a new table named after the export's time, checks the import's counts
+against the export manifest, points an SSM parameter at the new table and keeps the
+``keep`` newest tables under its prefix::
+
+    Begin ─▶ ListExportFolders ⟲ ─▶ NextCandidate ─▶ ReadSummary ─▶ IsFullExport ─▶ CheckTable
+                  (no manifest yet, or an incremental export: the next older candidate)  │
+         ┌───────────────────── the table exists: its import, by ListImports ◀───────────┤
+         ▼                                                                               ▼
+    DescribeImport ◀─ WaitForImport ◀─────────────────────────────────────────── ImportTable
+         └▶ ImportFinished ─▶ Verdict ─┬▶ PublishTable (SSM) ─▶ ListTables ⟲ ─▶ DeleteOldTables ─▶ Imported
+                                       └▶ DeleteFailedTable ─▶ ImportFailed
+
+Finding exports without Lambda or a listing of the source account's DynamoDB: the
+exporter writes each full export to ``<S3Prefix>/AWSDynamoDB/<ExportId>/``, and an
+export ID starts with its start time in zero-padded milliseconds (observed,
+undocumented), so the greatest folder name is the newest export. A folder is usable
+once its ``manifest-summary.json`` exists (written when the export completes: "DynamoDB
+table export output format"); an incremental export's summary says
+``INCREMENTAL_EXPORT`` and is skipped.
+
+A run is idempotent: the table name comes from the export's time and the
+``ClientToken`` from the table name, so a second run for the same export finds the
+table, follows its import (ListImports) and publishes it only once it has COMPLETED
+with the manifest's count. A table whose import failed is deleted; the parameter
+keeps naming the previous table.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from .alarms import AlarmSpec
+from .asl import (
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Graph,
+    Machine,
+    Map,
+    Pass,
+    State,
+    Succeed,
+    Task,
+    Wait,
+    jsonata,
+)
+from .polling import PollPolicy
+from .retries import error_name, retry_for
+
+STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
+KEY_TYPES = ("S", "N", "B")
+IMPORT_LOG_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+    "logs:PutRetentionPolicy",
+)
+"""What ImportTable's caller needs to log import errors ("Requesting a table import in
+DynamoDB", Setting up IAM permissions), on ``log-group:/aws-dynamodb/*``."""
+
+
+@dataclass(frozen=True)
+class KeyAttribute:
+    name: str
+    attribute_type: str = "S"
+
+    def __post_init__(self) -> None:
+        if self.attribute_type not in KEY_TYPES:
+            raise ValueError(f"key attribute type must be one of {KEY_TYPES}")
+
+
+@dataclass(frozen=True)
+class ImporterSpec:
+    source_bucket: str
+    source_prefix: str
+    """The ``S3Prefix`` the exporter gives this table's full exports (``exports/orders``)."""
+    table_prefix: str
+    """New tables are ``<table_prefix><YYYYMMDD>T<HHMMSS>`` (the export's time, UTC)."""
+    parameter_name: str
+    """SSM parameter that names the current table."""
+    partition_key: KeyAttribute
+    sort_key: KeyAttribute | None = None
+    keep: int = 3
+    source_bucket_owner: str | None = None
+    poll: PollPolicy = field(default_factory=PollPolicy)
+    import_timeout_seconds: int = 12 * 3600
+    partition: str = "aws"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.keep <= 100:
+            raise ValueError("keep must be 1 to 100 tables")
+        if not 1 <= len(self.table_prefix) <= 200 or not re.fullmatch(
+            r"[A-Za-z0-9_.-]+", self.table_prefix
+        ):
+            raise ValueError("table prefix: 1 to 200 of letters, digits, '_', '.' and '-'")
+        if self.source_prefix.startswith("/") or self.source_prefix.endswith("/"):
+            raise ValueError("source prefix takes no leading or trailing '/'")
+        if not self.parameter_name.startswith("/"):
+            raise ValueError("parameter name must be a path starting with '/'")
+
+    @property
+    def timeout_seconds(self) -> int:
+        return self.import_timeout_seconds + 3600
+
+    @property
+    def exports_folder(self) -> str:
+        return f"{self.source_prefix}/AWSDynamoDB/" if self.source_prefix else "AWSDynamoDB/"
+
+
+GRANT_GROUPS = {
+    "source_bucket": "arn:aws:s3:::<source bucket> (ListBucket; limit with s3:prefix to the source prefix)",
+    "source_objects": "arn:aws:s3:::<source bucket>/<source prefix>/*",
+    "tables": "arn:...:table/<table_prefix>*",
+    "imports": "arn:...:table/<table_prefix>*/import/*",
+    "account_lists": '"*" (ListTables, ListImports take no resource)',
+    "import_logs": "arn:...:logs:<region>:<account>:log-group:/aws-dynamodb/*",
+    "parameter": "arn:...:ssm:<region>:<account>:parameter<parameter_name>",
+}
+
+
+def _escape(text: str) -> str:
+    return re.sub(r"([.\\])", r"\\\1", text)
+
+
+class _Builder:
+    def __init__(self, spec: ImporterSpec) -> None:
+        self.spec = spec
+        self.sdk = f"arn:{spec.partition}:states:::aws-sdk:"
+        self.built: list[State] = []
+
+    def add(self, state: Any) -> Any:
+        self.built.append(state)
+        return state
+
+    def task(
+        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
+    ) -> Task:
+        fields.setdefault("output", {})
+        fields.setdefault("retry", retry_for(service, action))
+        return self.add(
+            Task(name, resource=f"{self.sdk}{service}:{action}", grants=grants, **fields)
+        )
+
+    def build(self) -> Machine:
+        spec = self.spec
+        poll = spec.poll
+        prefix = spec.table_prefix
+        rejected = self.add(
+            Fail(
+                "ImportRejected",
+                comment="A permanent error, or a transient one that outlasted its retries.",
+                error=jsonata(
+                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
+                    "'Import.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
+                ),
+                cause=jsonata("$string($states.input.Cause)"),
+            )
+        )
+
+        def caught() -> list[Catch]:
+            return [Catch(["States.ALL"], rejected, jsonata("$states.errorOutput"))]
+
+        done = self.add(
+            Succeed(
+                "Imported",
+                output={
+                    "table": jsonata("$name"),
+                    "exportArn": jsonata("$summary.exportArn"),
+                    "itemCount": jsonata("$summary.itemCount"),
+                    "parameter": spec.parameter_name,
+                    "deleted": jsonata("$deleted"),
+                },
+            )
+        )
+        # -- retention -------------------------------------------------------------------
+        gone = Pass("OldTableNotDeleted", output=jsonata("null"), end=True)
+        delete_one = Task(
+            "DeleteOldTable",
+            resource=f"{self.sdk}dynamodb:deleteTable",
+            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
+            arguments={"TableName": jsonata("$states.input.name")},
+            retry=retry_for("dynamodb", "deleteTable"),
+            output=jsonata("$states.input.name"),
+            catch=[Catch(["States.ALL"], gone)],
+            end=True,
+        )
+        pattern = f"/^{_escape(prefix)}[0-9]{{8}}T[0-9]{{6}}$/"
+        delete_old = self.add(
+            Map(
+                "DeleteOldTables",
+                comment=f"Keeps the {spec.keep} newest tables; never the one just published.",
+                items=jsonata(
+                    f"""(
+                      $mine := $reverse($sort($filter($tables, function($t) {{ $contains($t, {pattern}) }})));
+                      [$filter($mine, function($t, $i) {{ $i >= {spec.keep} and $t != $name }})]
+                    )"""
+                ),
+                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
+                max_concurrency=5,
+                processor=Graph(delete_one),
+                assign={
+                    "deleted": jsonata(
+                        "[$filter($states.result, function($v) { $type($v) = 'string' })]"
+                    )
+                },
+                catch=caught(),
+                next=done,
+            )
+        )
+        list_tables = self.task(
+            "ListTables",
+            "dynamodb",
+            "listTables",
+            grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
+            arguments=jsonata(
+                "$merge([{'Limit': 100}, $type($next) = 'string' ? {'ExclusiveStartTableName': $next} : {}])"
+            ),
+            assign={
+                "next": jsonata(
+                    "$exists($states.result.LastEvaluatedTableName) ? "
+                    "$states.result.LastEvaluatedTableName : null"
+                ),
+                "tables": jsonata("$append($tables, $states.result.TableNames)"),
+            },
+            catch=caught(),
+        )
+        more_tables = self.add(
+            Choice("MoreTables", default=delete_old).when(
+                jsonata("$type($next) = 'string'"), list_tables
+            )
+        )
+        list_tables.then(more_tables)
+        publish = self.task(
+            "PublishTable",
+            "ssm",
+            "putParameter",
+            comment="Readers follow the parameter; it moves only to a complete, checked table.",
+            grants=(Grant("parameter", ("ssm:PutParameter",)),),
+            arguments={
+                "Name": spec.parameter_name,
+                "Value": jsonata("$name"),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"next": None, "tables": []},
+            catch=caught(),
+            next=list_tables,
+        )
+        # -- verdict -----------------------------------------------------------------------
+        failed = self.add(
+            Fail(
+                "ImportFailed",
+                error="ImportFailed",
+                cause=jsonata(
+                    "$string({'table': $name, 'exportArn': $summary.exportArn, 'reason': $reason, "
+                    "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
+                    "'processedItemCount': $import.ProcessedItemCount, "
+                    "'importedItemCount': $import.ImportedItemCount, 'errorCount': $import.ErrorCount, "
+                    "'manifestItemCount': $summary.itemCount})"
+                ),
+            )
+        )
+        delete_failed = self.task(
+            "DeleteFailedTable",
+            "dynamodb",
+            "deleteTable",
+            comment="An incomplete table is never published; the parameter keeps the previous one.",
+            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
+            arguments={"TableName": jsonata("$name")},
+            catch=[Catch(["States.ALL"], failed)],
+            next=failed,
+        )
+        verdict = self.add(
+            Choice("Verdict", default=publish).when(
+                jsonata("$type($reason) = 'string'"), delete_failed
+            )
+        )
+        judge = self.add(
+            Pass(
+                "JudgeImport",
+                assign={
+                    "reason": jsonata(
+                        """(
+                          $imported := $import.ImportedItemCount ? $import.ImportedItemCount : 0;
+                          $errors := $import.ErrorCount ? $import.ErrorCount : 0;
+                          $import.ImportStatus != 'COMPLETED' ? 'import ended ' & $import.ImportStatus :
+                          $errors > 0 ? $string($errors) & ' item(s) failed to import' :
+                          $imported != $summary.itemCount ?
+                            'imported ' & $string($imported) & ' item(s), the manifest lists ' & $string($summary.itemCount) :
+                          null
+                        )"""
+                    )
+                },
+                next=verdict,
+            )
+        )
+        timed_out = self.add(
+            Fail(
+                "ImportTimedOut",
+                comment="Left CREATING; the next run follows the same import through ListImports.",
+                error="ImportTimedOut",
+                cause=jsonata(
+                    f"'the import into ' & $name & ' was still running after {spec.import_timeout_seconds} seconds'"
+                ),
+            )
+        )
+        # -- polling -----------------------------------------------------------------------
+        wait = self.add(Wait("WaitForImport", seconds=jsonata("$wait")))
+        describe = self.task(
+            "DescribeImport",
+            "dynamodb",
+            "describeImport",
+            grants=(Grant("imports", ("dynamodb:DescribeImport",)),),
+            arguments={"ImportArn": jsonata("$import.ImportArn")},
+            assign={
+                "import": jsonata("$states.result.ImportTableDescription"),
+                "elapsed": jsonata("$elapsed + $wait"),
+                "wait": jsonata(poll.jsonata_next_wait("$elapsed + $wait")),
+            },
+            catch=caught(),
+        )
+        finished = self.add(
+            Choice("ImportFinished", default=wait)
+            .when(jsonata("$import.ImportStatus in ['COMPLETED', 'FAILED', 'CANCELLED']"), judge)
+            .when(jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out)
+        )
+        wait.then(describe).then(finished)
+        source: dict[str, Any] = {
+            "S3Bucket": spec.source_bucket,
+            "S3KeyPrefix": jsonata("$folder & 'data/'"),
+        }
+        if spec.source_bucket_owner:
+            source["S3BucketOwner"] = spec.source_bucket_owner
+        keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
+        import_table = self.task(
+            "ImportTable",
+            "dynamodb",
+            "importTable",
+            grants=(
+                Grant("tables", ("dynamodb:ImportTable",)),
+                Grant("source_objects", ("s3:GetObject",)),
+                Grant("source_bucket", ("s3:ListBucket",)),
+                Grant("import_logs", IMPORT_LOG_ACTIONS),
+            ),
+            arguments={
+                "ClientToken": jsonata("$substring($hash($name, 'SHA-256'), 0, 36)"),
+                "S3BucketSource": source,
+                "InputFormat": jsonata(
+                    "$summary.outputFormat ? $summary.outputFormat : 'DYNAMODB_JSON'"
+                ),
+                "InputCompressionType": "GZIP",
+                "TableCreationParameters": {
+                    "TableName": jsonata("$name"),
+                    "KeySchema": [
+                        {"AttributeName": k.name, "KeyType": t}
+                        for k, t in zip(keys, ("HASH", "RANGE"), strict=False)
+                    ],
+                    "AttributeDefinitions": [
+                        {"AttributeName": k.name, "AttributeType": k.attribute_type} for k in keys
+                    ],
+                    "BillingMode": "PAY_PER_REQUEST",
+                },
+            },
+            assign={
+                "import": jsonata("$states.result.ImportTableDescription"),
+                "elapsed": 0,
+                "wait": poll.min_seconds,
+            },
+            catch=caught(),
+            next=wait,
+        )
+        not_imported = self.add(
+            Fail(
+                "TableNotFromImport",
+                error="TableNotFromImport",
+                cause=jsonata("'table ' & $name & ' exists but no import created it'"),
+            )
+        )
+        follow = self.add(
+            Choice("ImportKnown", default=not_imported).when(
+                jsonata("$type($import.ImportArn) = 'string'"), describe
+            )
+        )
+        list_imports = self.task(
+            "ListImports",
+            "dynamodb",
+            "listImports",
+            comment="The table exists: a previous run imported it, or is importing it.",
+            grants=(Grant("account_lists", ("dynamodb:ListImports",)),),
+            arguments={"TableArn": jsonata("$states.input.tableArn"), "PageSize": 25},
+            assign={
+                "import": jsonata(
+                    "{'ImportArn': $reverse($sort($states.result.ImportSummaryList.ImportArn))[0]}"
+                ),
+                "elapsed": 0,
+                "wait": poll.min_seconds,
+            },
+            catch=caught(),
+            next=follow,
+        )
+        check = self.task(
+            "CheckTable",
+            "dynamodb",
+            "describeTable",
+            grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+            arguments={"TableName": jsonata("$name")},
+            output={"tableArn": jsonata("$states.result.Table.TableArn")},
+            catch=[
+                Catch([error_name("dynamodb", "ResourceNotFoundException")], import_table),
+                *caught(),
+            ],
+            next=list_imports,
+        )
+        # -- finding the newest export ---------------------------------------------------
+        drop = self.add(
+            Pass(
+                "DropCandidate",
+                comment="Not complete yet, or incremental: try the next older one.",
+                assign={"candidates": jsonata("[$candidates[[1..$count($candidates)]]]")},
+            )
+        )
+        is_full = self.add(
+            Choice("IsFullExport", default=check).when(
+                jsonata("$summary.exportType = 'INCREMENTAL_EXPORT'"), drop
+            )
+        )
+        read_summary = self.task(
+            "ReadSummary",
+            "s3",
+            "getObject",
+            grants=(Grant("source_objects", ("s3:GetObject",)),),
+            arguments={
+                "Bucket": spec.source_bucket,
+                "Key": jsonata("$candidates[0] & 'manifest-summary.json'"),
+            },
+            assign={
+                "folder": jsonata("$candidates[0]"),
+                "summary": jsonata("$parse($states.result.Body)"),
+                "name": jsonata(
+                    f"'{prefix}' & $fromMillis($toMillis($parse($states.result.Body).exportTime), {STAMP})"
+                ),
+            },
+            catch=[
+                Catch([error_name("s3", "NoSuchKey")], drop),
+                *caught(),
+            ],
+            next=is_full,
+        )
+        none_found = self.add(
+            Fail(
+                "NoExportFound",
+                error="NoExportFound",
+                cause=f"no completed full export under s3://{spec.source_bucket}/{spec.exports_folder}",
+            )
+        )
+        candidate = self.add(
+            Choice("NextCandidate", default=read_summary).when(
+                jsonata("$count($candidates) = 0"), none_found
+            )
+        )
+        drop.then(candidate)
+        list_folders = self.task(
+            "ListExportFolders",
+            "s3",
+            "listObjectsV2",
+            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            arguments=jsonata(
+                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': '{spec.exports_folder}', "
+                "'Delimiter': '/'}, $type($next) = 'string' ? {'ContinuationToken': $next} : {}])"
+            ),
+            assign={
+                "next": jsonata(
+                    "$exists($states.result.NextContinuationToken) ? "
+                    "$states.result.NextContinuationToken : null"
+                ),
+                "candidates": jsonata(
+                    "$append($candidates, [$filter($states.result.CommonPrefixes.Prefix, "
+                    "function($p) { $contains($p, /\\/AWSDynamoDB\\/[0-9]{14}-[^\\/]+\\/$/) })])"
+                ),
+            },
+            catch=caught(),
+        )
+        sort = self.add(
+            Pass(
+                "NewestFirst",
+                assign={"candidates": jsonata("[$reverse($sort($candidates))]")},
+                next=candidate,
+            )
+        )
+        more = self.add(
+            Choice("MoreFolders", default=sort).when(
+                jsonata("$type($next) = 'string'"), list_folders
+            )
+        )
+        list_folders.then(more)
+        begin = self.add(
+            Pass(
+                "Begin",
+                assign={
+                    "next": None,
+                    "candidates": [],
+                    "summary": {},
+                    "import": {},
+                    "reason": None,
+                    "deleted": [],
+                    "elapsed": 0,
+                },
+                next=list_folders,
+            )
+        )
+        return Machine(
+            begin,
+            built=self.built,
+            comment="Import the newest export under the source prefix into a new table and publish its name.",
+            timeout_seconds=spec.timeout_seconds,
+        )
+
+
+def import_machine(spec: ImporterSpec) -> Machine:
+    return _Builder(spec).build()
+
+
+def import_definition(spec: ImporterSpec) -> dict[str, Any]:
+    return import_machine(spec).render()
+
+
+def importer_alarm_specs(*, window_hours: int = 48) -> list[AlarmSpec]:
+    """A failed import run; no successful run in ``window_hours`` (at most 168)."""
+    if not 1 <= window_hours <= 168:
+        raise ValueError("importer alarm window must be 1 to 168 hours (CloudWatch's 7 days)")
+    return [
+        AlarmSpec(
+            role="import-failed",
+            subject="run",
+            namespace="AWS/States",
+            metric_name="ExecutionsFailed",
+            statistic="Sum",
+            period_seconds=300,
+            evaluation_periods=1,
+            comparison="GreaterThanOrEqualToThreshold",
+            threshold=1,
+            treat_missing_data="notBreaching",
+            description="A table import run failed; the parameter still names the previous table.",
+        ),
+        AlarmSpec(
+            role="import-stale",
+            subject="run",
+            namespace="AWS/States",
+            metric_name="ExecutionsSucceeded",
+            statistic="Sum",
+            period_seconds=3600,
+            evaluation_periods=window_hours,
+            comparison="LessThanThreshold",
+            threshold=1,
+            treat_missing_data="breaching",
+            description=f"No table import run succeeded in the last {window_hours} hours.",
+        ),
+    ]
