@@ -20,6 +20,8 @@ def exporter_args(
             entry["prefix"] = table.prefix
         if table.export_type:
             entry["export_type"] = table.export_type
+        if table.change_history is not None:
+            entry["change_history"] = table.change_history
         if table.columns:
             entry["columns"] = dict(table.columns)
         tables.append(entry)
@@ -38,6 +40,7 @@ def exporter_args(
         "max_concurrency": settings.max_concurrency,
         "alarms_enabled": settings.alarms_enabled,
         "dashboard_enabled": settings.dashboard_enabled,
+        "change_history": settings.change_history,
         "alarm_emails": list(settings.alarm_emails),
         "staleness_hours": settings.staleness_hours,
         "log_level": settings.log_level,

@@ -99,6 +99,7 @@ class TableSetting(BaseModel):
     table: TableRef
     prefix: Prefix | None = None
     export_type: ExportType | None = None
+    change_history: bool | None = None
     columns: dict[
         str,
         Literal["string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"],
@@ -149,6 +150,7 @@ class ExporterSettings(BaseModel):
     max_concurrency: MaxConcurrency
     alarms_enabled: bool = True
     dashboard_enabled: bool = True
+    change_history: bool = False
     alarm_emails: list[Email] = Field(default_factory=list)
     alarm_topic_arn: SnsTopicArn | None = None
     staleness_hours: StalenessHours

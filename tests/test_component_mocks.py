@@ -500,3 +500,48 @@ def test_the_dashboard_can_be_turned_off(mocks: RecordingMocks):
             assert "Runbook: docs/operations.md#" in alarm.inputs["alarmDescription"]
 
     return _build(mocks, {**BASE, "dashboard_enabled": False}, check)
+
+
+def test_change_history_is_wired_per_table_with_its_alarms_on_the_dashboard() -> None:
+    from table_exporter.dashboard import plotted_metrics
+    from table_exporter.metrics import is_published
+
+    from tests.test_history import TableMocks
+
+    table_mocks = TableMocks()
+    pulumi.runtime.set_mocks(table_mocks, preview=False)
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output[Any]:
+        args: TableExporterArgs = {
+            "tables": [{"table": "orders", "change_history": True}, {"table": "customers"}],
+            "alarm_emails": ["oncall@example.com"],
+        }
+        exporter = TableExporter("nightly", args)
+        assert set(exporter.change_histories) == {"orders"}
+        history = exporter.change_histories["orders"]
+        assert exporter.dashboard is not None
+
+        def check(_: Any) -> None:
+            m = table_mocks
+            assert not [r for r in m.resources if r.typ.startswith("aws:lambda")]
+            (child,) = [r for r in m.resources if r.typ == "table-exporter:index:ChangeHistory"]
+            assert child.name == "nightly-history-orders"
+            body = json.loads(_one(m, "aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+            plotted = plotted_metrics(body)
+            assert ("AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName") in plotted
+            for namespace, metric, dimension in plotted:
+                assert is_published(namespace, dimension, metric), (namespace, metric)
+            alarms = next(w for w in body["widgets"] if w["type"] == "alarm")["properties"]
+            assert len(alarms["alarms"]) == len(m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"))
+            for alarm in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm"):
+                (dimension,) = alarm.inputs["dimensions"]
+                assert is_published(
+                    alarm.inputs["namespace"], dimension, alarm.inputs["metricName"]
+                ), alarm.name
+
+        return pulumi.Output.all(
+            exporter.dashboard.id, history.delivery_stream.arn, history.pipe.arn
+        ).apply(check)
+
+    build()

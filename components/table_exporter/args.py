@@ -34,6 +34,10 @@ class TableArgs(TypedDict, total=False):
     """S3 prefix for this table's exports. Default: the component's ``prefix``."""
     export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
     """This table's export type. Default: the component's ``export_type``. A plain value."""
+    change_history: bool
+    """Every write to this table reaches S3 within minutes (``ChangeHistory``). Default:
+    the component's ``change_history``. A plain value; the table must then be given as
+    plain text, and its stream must be on with view type NEW_AND_OLD_IMAGES."""
     columns: Mapping[str, str]
     """Attributes to type in Athena and local queries, besides the key attributes:
     name -> ``string``, ``number``, ``boolean``, ``list``, ``map``, ``string_set``,
@@ -75,6 +79,10 @@ class TableExporterArgs(TypedDict, total=False):
     """Tables exported at once, 1-300 (DynamoDB's per-account export quota). Default 10."""
     alarms_enabled: bool
     """Default True."""
+    change_history: bool
+    """Change history for every table without its own ``change_history``: its writes, in
+    order, as GZIP JSON lines under ``<prefix>/<table>/history/`` through its DynamoDB
+    stream, EventBridge Pipes and Firehose (no Lambda). Default False."""
     dashboard_enabled: bool
     """A CloudWatch dashboard of the exporter's runs, exports and alarms. Default True."""
     alarm_topic_arn: pulumi.Input[str]
@@ -136,6 +144,7 @@ DEFAULTS: dict[str, Any] = {
     "max_concurrency": 10,
     "alarms_enabled": True,
     "dashboard_enabled": True,
+    "change_history": False,
     "alarm_emails": (),
     "staleness_hours": 26,
     "log_level": "ERROR",
@@ -161,6 +170,7 @@ _PLAIN = (
     "max_concurrency",
     "alarms_enabled",
     "dashboard_enabled",
+    "change_history",
     "alarm_emails",
     "staleness_hours",
     "log_level",

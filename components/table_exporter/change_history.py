@@ -10,7 +10,6 @@ with a message saying what to change when it is not. See ``docs/change-history.m
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,7 +80,8 @@ class ChangeHistoryArgs:
     key_columns: Sequence[Column] | None = None
     settings: HistorySettings = field(default_factory=HistorySettings)
     start_day: str | None = None
-    """First day the Glue projection lists (``yyyy-MM-dd``); default: today (UTC)."""
+    """First day the Glue projection lists (``yyyy-MM-dd``, or relative to now as Athena
+    allows: ``NOW-1YEARS``); default ``history.DEFAULT_START_DAY``."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -323,7 +323,7 @@ class ChangeHistory(pulumi.ComponentResource):
         tags: dict[str, str],
     ) -> None:
         database = args.glue_database or ""
-        start = args.start_day or dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d")
+        start = args.start_day or history.DEFAULT_START_DAY
         table_input: pulumi.Output[dict[str, Any]] = pulumi.Output.from_input(
             args.bucket_name
         ).apply(

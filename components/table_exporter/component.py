@@ -13,6 +13,7 @@ import pulumi_aws as aws
 from . import policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
+from .change_history import ChangeHistory, ChangeHistoryArgs
 from .dashboard import DashboardSpec, console_url, dashboard_body
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
@@ -88,6 +89,8 @@ class TableExporter(pulumi.ComponentResource):
     state_table: aws.dynamodb.Table | None
     catalog_database: aws.glue.CatalogDatabase | None
     workgroup: aws.athena.Workgroup | None
+    change_histories: dict[str, ChangeHistory]
+    """Per table with change history on, by table name."""
     dashboard: aws.cloudwatch.Dashboard | None
     log_group: aws.cloudwatch.LogGroup
     dead_letter_queue: aws.sqs.Queue
@@ -433,6 +436,30 @@ class TableExporter(pulumi.ComponentResource):
                     name, spec, dimensions[spec.subject], topic_arn, tags, description
                 )
 
+        # Change history, per table that has it on: stream -> Pipes -> Firehose -> S3.
+        self.change_histories = {}
+        for entry in values["tables"]:
+            if not entry.get("change_history", values["change_history"]):
+                continue
+            table = str(entry["table"]).split(":table/")[-1]
+            self.change_histories[table] = ChangeHistory(
+                f"{name}-history-{re.sub(r'[^A-Za-z0-9_-]', '-', table)}",
+                ChangeHistoryArgs(
+                    table_name=table,
+                    bucket_name=bucket_name,
+                    bucket_arn=pulumi.Output.all(scope=scope, bucket=bucket_name).apply(
+                        lambda v: f"arn:{v['scope'].partition}:s3:::{v['bucket']}"
+                    ),
+                    prefix=normalise_prefix(entry.get("prefix") or values["prefix"]),
+                    kms_key_arn=kms_key_arn,
+                    glue_database=catalog_database,
+                    athena_workgroup=self.workgroup.name if self.workgroup else None,
+                    alarm_topic_arn=topic_arn if values["alarms_enabled"] else None,
+                    tags=tags,
+                ),
+                opts=child,
+            )
+
         # One dashboard for on-call, with the alarms on it.
         self.dashboard = None
         if values["dashboard_enabled"]:
@@ -444,7 +471,14 @@ class TableExporter(pulumi.ComponentResource):
                     run=run.arn,
                     table=table_machine.arn,
                     queue=dead_letters.name,
-                    alarms=[alarm.arn for alarm in self.alarms.values()],
+                    alarms=[alarm.arn for alarm in self.alarms.values()]
+                    + [
+                        alarm.arn
+                        for history in self.change_histories.values()
+                        for alarm in history.alarms.values()
+                    ],
+                    deliveries=[h.delivery_stream.name for h in self.change_histories.values()],
+                    pipes=[h.pipe.name for h in self.change_histories.values()],
                 ).apply(
                     lambda v: json.dumps(
                         dashboard_body(
@@ -456,6 +490,8 @@ class TableExporter(pulumi.ComponentResource):
                                 exporter=name,
                                 alarm_arns=v["alarms"],
                                 incremental=self.state_table is not None,
+                                delivery_streams=v["deliveries"],
+                                pipes=v["pipes"],
                             )
                         )
                     )

@@ -33,6 +33,10 @@ class DashboardSpec:
     exporter: str
     alarm_arns: Sequence[str] = ()
     incremental: bool = False
+    delivery_streams: Sequence[str] = ()
+    """Change-history deliveries (Firehose delivery stream names)."""
+    pipes: Sequence[str] = ()
+    """Change-history pipes."""
 
 
 def console_url(region: str, dashboard_name: str) -> str:
@@ -148,12 +152,25 @@ def dashboard_body(spec: DashboardSpec) -> dict[str, Any]:
         widgets.append(
             _widget("Incremental watermark lag", lag, 12, 12, region=spec.region, period=3600)
         )
+    if spec.delivery_streams:
+        freshness = [
+            _metric("AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", stream,
+                    stat="Maximum", label=f"{stream} oldest change not in S3 (s)")
+            for stream in spec.delivery_streams
+        ]  # fmt: skip
+        failures = [
+            _metric("AWS/EventBridge/Pipes", "ExecutionFailed", "PipeName", pipe, stat="Sum",
+                    label=f"{pipe} failed batches")
+            for pipe in spec.pipes
+        ]  # fmt: skip
+        widgets.append(_widget("Change history: delivery lag", freshness, 0, 24, **common))
+        widgets.append(_widget("Change history: failed batches", failures, 12, 24, **common))
     if spec.alarm_arns:
         widgets.append(
             {
                 "type": "alarm",
                 "x": 0,
-                "y": 18,
+                "y": 30,
                 "width": 24,
                 "height": 4,
                 "properties": {"title": "Alarms", "alarms": sorted(spec.alarm_arns)},

@@ -418,6 +418,12 @@ def _subject(name: str) -> Subject:
     return cast(Subject, name)
 
 
+DEFAULT_START_DAY = "NOW-1YEARS"
+"""The Glue projection's first day, relative to now: deterministic (a date of deployment
+would change every preview), and a year of day/hour partitions for a query that pins no
+day (queries pin one; ``docs/change-history.md``)."""
+
+
 def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
     """Metric names from "Monitoring Amazon Data Firehose with CloudWatch metrics"
     (``AWS/Firehose``, dimension ``DeliveryStreamName``) and "Logging and monitoring

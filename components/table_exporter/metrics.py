@@ -30,6 +30,14 @@ PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
     ("AWS/States", "StateMachineArn"): STATES_EXECUTION_METRICS,
     ("AWS/SQS", "QueueName"): frozenset({"ApproximateNumberOfMessagesVisible"}),
     (METRIC_NAMESPACE, "Exporter"): frozenset({LAG_METRIC}),
+    # "Monitoring Amazon Data Firehose with CloudWatch metrics".
+    ("AWS/Firehose", "DeliveryStreamName"): frozenset(
+        {"DeliveryToS3.Success", "DeliveryToS3.DataFreshness", "DeliveryToS3.Records"}
+    ),
+    # "Monitoring Amazon EventBridge Pipes" (per pipe, dimension PipeName).
+    ("AWS/EventBridge/Pipes", "PipeName"): frozenset(
+        {"Invocations", "ExecutionFailed", "ExecutionThrottled", "TargetStageFailed"}
+    ),
 }
 """Metric names published per (namespace, dimension name)."""
 

@@ -552,6 +552,7 @@ BOOLS = (
     "schedule_enabled",
     "alarms_enabled",
     "dashboard_enabled",
+    "change_history",
     "include_execution_data",
     "tracing_enabled",
     "catalog_enabled",
@@ -581,7 +582,7 @@ TEXTS: dict[str, Callable[[str], str]] = {
     "catalog_database_name": check_glue_database,
     "region": check_region,
 }
-TABLE_KEYS = ("table", "prefix", "export_type", "columns")
+TABLE_KEYS = ("table", "prefix", "export_type", "change_history", "columns")
 
 
 def _is_output(value: Any) -> bool:
@@ -658,6 +659,19 @@ def _type_problems(values: Mapping[str, Any]) -> list[Problem]:
             problems.append(
                 Problem(("tables", index, "export_type"), f"must be one of {EXPORT_TYPES} "
                         f"(a plain value), got {_shown(kind)}")
+            )  # fmt: skip
+        history = table.get("change_history")
+        if history is not None and not isinstance(history, bool):
+            problems.append(
+                Problem(("tables", index, "change_history"), f"must be true or false (a plain "
+                        f"value), got {_shown(history)}")
+            )  # fmt: skip
+        elif (history if history is not None else values.get("change_history")) is True and (
+            not isinstance(ref, str)
+        ):
+            problems.append(
+                Problem(("tables", index, "table"), "must be plain text when change history is "
+                        "on: it names the history's S3 folder and Glue table at preview")
             )  # fmt: skip
         columns = table.get("columns")
         if columns is not None and not isinstance(columns, Mapping):
