@@ -113,9 +113,10 @@ class DrillSpec:
 
     @property
     def timeout_seconds(self) -> int:
-        """The machine's TimeoutSeconds: the import bound, the cleanup bound and an hour
-        for the sweep, the look-ups and the report, so cleanup runs before it."""
-        return self.import_timeout_seconds + self.cleanup_seconds + 3600
+        """The machine's TimeoutSeconds: the import bound (plus its last wait), the cleanup
+        bound and an hour for the sweep, the look-ups and the report, so cleanup runs
+        before it."""
+        return self.import_timeout_seconds + self.poll.max_seconds + self.cleanup_seconds + 3600
 
     def cleanup_retry(self) -> dict[str, Any]:
         """Retry rule for a table still CREATING: every minute, then up to 15 minutes
@@ -382,12 +383,12 @@ class _Builder:
                 Grant("scratch_tables", ("dynamodb:ImportTable",)),
                 Grant("export_objects", ("s3:GetObject",)),
                 Grant("export_bucket", ("s3:ListBucket",)),
+                Grant("account_lists", ("logs:DescribeLogGroups",)),
                 Grant(
                     "import_logs",
                     (
                         "logs:CreateLogGroup",
                         "logs:CreateLogStream",
-                        "logs:DescribeLogGroups",
                         "logs:DescribeLogStreams",
                         "logs:PutLogEvents",
                         "logs:PutRetentionPolicy",
@@ -706,3 +707,54 @@ def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[A
             description=f"No restore drill succeeded in the last {window_hours} hours.",
         ),
     ]
+
+
+def drill_role_policy(
+    spec: DrillSpec,
+    *,
+    region: str,
+    account_id: str,
+    table_arns: list[str],
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """The drill role's policy, every grant group resolved (``GRANT_GROUPS``).
+
+    The source tables get metadata reads only (DescribeTable, and DescribeExport on
+    their exports); every call that creates or deletes a table names
+    ``table/<table_prefix>*``. With a customer-managed key on the bucket, ImportTable
+    reads the data with the caller's rights, so the role may decrypt through S3.
+    """
+    partition = spec.partition
+    scratch = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
+    bucket = f"arn:{partition}:s3:::{spec.bucket}"
+    resources = {
+        "source_tables": list(table_arns),
+        "source_exports": [f"{arn}/export/*" for arn in table_arns],
+        "account_lists": ["*"],
+        "scratch_tables": [scratch],
+        "scratch_imports": [f"{scratch}/import/*"],
+        "export_objects": [f"{bucket}/*"],
+        "export_bucket": [bucket],
+        "import_logs": [f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"],
+        "drill_reports": [f"{bucket}/{spec.report_prefix}/*"],
+    }
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "".join(part.title() for part in group.split("_")),
+            "Effect": "Allow",
+            "Action": list(actions),
+            "Resource": resources[group],
+        }
+        for group, actions in sorted(drill_machine(spec).grants().items())
+    ]
+    if kms_key_arn:
+        statements.append(
+            {
+                "Sid": "DecryptExports",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt"],
+                "Resource": [kms_key_arn],
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -30,9 +30,13 @@ keeps naming the previous table.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import pulumi
+import pulumi_aws as aws
 
 from .alarms import AlarmSpec
 from .asl import (
@@ -58,13 +62,14 @@ KEY_TYPES = ("S", "N", "B")
 IMPORT_LOG_ACTIONS = (
     "logs:CreateLogGroup",
     "logs:CreateLogStream",
-    "logs:DescribeLogGroups",
     "logs:DescribeLogStreams",
     "logs:PutLogEvents",
     "logs:PutRetentionPolicy",
 )
 """What ImportTable's caller needs to log import errors ("Requesting a table import in
-DynamoDB", Setting up IAM permissions), on ``log-group:/aws-dynamodb/*``."""
+DynamoDB", Setting up IAM permissions), on ``log-group:/aws-dynamodb/*``; that page
+lists ``logs:DescribeLogGroups`` there too, which takes only ``"*"`` (Service
+Authorization Reference, as parliament ships it), so it is granted on ``"*"``."""
 
 
 @dataclass(frozen=True)
@@ -348,6 +353,7 @@ class _Builder:
                 Grant("tables", ("dynamodb:ImportTable",)),
                 Grant("source_objects", ("s3:GetObject",)),
                 Grant("source_bucket", ("s3:ListBucket",)),
+                Grant("account_lists", ("logs:DescribeLogGroups",)),
                 Grant("import_logs", IMPORT_LOG_ACTIONS),
             ),
             arguments={
@@ -564,3 +570,202 @@ def importer_alarm_specs(*, window_hours: int = 48) -> list[AlarmSpec]:
             description=f"No table import run succeeded in the last {window_hours} hours.",
         ),
     ]
+
+
+def importer_role_policy(
+    spec: ImporterSpec,
+    *,
+    region: str,
+    account_id: str,
+    kms_key_arn: str | None = None,
+) -> dict[str, Any]:
+    """The import role's policy, every grant group resolved (``GRANT_GROUPS``); the
+    source read access is ``cross_account.importer_read_statements``."""
+    from .cross_account import importer_read_statements
+
+    partition = spec.partition
+    tables = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
+    resources = {
+        "tables": [tables],
+        "imports": [f"{tables}/import/*"],
+        "account_lists": ["*"],
+        "import_logs": [f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"],
+        "parameter": [f"arn:{partition}:ssm:{region}:{account_id}:parameter{spec.parameter_name}"],
+    }
+    grants = import_machine(spec).grants()
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "".join(part.title() for part in group.split("_")),
+            "Effect": "Allow",
+            "Action": list(actions),
+            "Resource": resources[group],
+        }
+        for group, actions in sorted(grants.items())
+        if group in resources
+    ]
+    statements += importer_read_statements(
+        bucket_arn=f"arn:{partition}:s3:::{spec.source_bucket}",
+        prefix=spec.source_prefix,
+        kms_key_arn=kms_key_arn,
+    )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+class TableImporter(pulumi.ComponentResource):
+    """Deployed in the destination account: imports the newest export on a schedule.
+
+    Publishes the current table's name in the SSM parameter ``spec.parameter_name``
+    (created here with a placeholder; the machine overwrites it). No Lambda.
+    """
+
+    state_machine: aws.sfn.StateMachine
+    role: aws.iam.Role
+    parameter: aws.ssm.Parameter
+    schedule: aws.scheduler.Schedule
+    alarms: list[aws.cloudwatch.MetricAlarm]
+
+    def __init__(
+        self,
+        name: str,
+        spec: ImporterSpec,
+        *,
+        schedule_expression: str = "cron(0 6 * * ? *)",
+        schedule_timezone: str = "UTC",
+        kms_key_arn: str | None = None,
+        alarm_actions: list[str] | None = None,
+        alarm_window_hours: int = 48,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("table-exporter:index:TableImporter", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        identity = aws.get_caller_identity_output()
+        region = aws.get_region_output().region
+        machine_name = f"{name}-import"
+
+        def trust(values: list[str]) -> str:
+            account, reg = values
+            pattern = f"arn:{spec.partition}:states:{reg}:{account}:stateMachine:{machine_name}"
+            return json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "states.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                            "Condition": {
+                                "StringEquals": {"aws:SourceAccount": account},
+                                "ArnLike": {"aws:SourceArn": pattern},
+                            },
+                        }
+                    ],
+                }
+            )
+
+        self.role = aws.iam.Role(
+            f"{name}-import-role",
+            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(trust),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-import-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(identity.account_id, region).apply(
+                lambda v: json.dumps(
+                    importer_role_policy(
+                        spec, region=v[1], account_id=v[0], kms_key_arn=kms_key_arn
+                    )
+                )
+            ),
+            opts=child,
+        )
+        self.parameter = aws.ssm.Parameter(
+            f"{name}-current-table",
+            name=spec.parameter_name,
+            type="String",
+            value="none",
+            description="The table the newest complete import created; set by the import machine.",
+            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
+        )
+        self.state_machine = aws.sfn.StateMachine(
+            f"{name}-import",
+            name=machine_name,
+            role_arn=self.role.arn,
+            definition=json.dumps(import_definition(spec)),
+            opts=child,
+        )
+        scheduler_role = aws.iam.Role(
+            f"{name}-import-scheduler",
+            assume_role_policy=identity.account_id.apply(
+                lambda account: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "scheduler.amazonaws.com"},
+                                "Action": "sts:AssumeRole",
+                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-import-scheduler-policy",
+            role=scheduler_role.id,
+            policy=self.state_machine.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Effect": "Allow",
+                                "Action": ["states:StartExecution"],
+                                "Resource": [arn],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=child,
+        )
+        self.schedule = aws.scheduler.Schedule(
+            f"{name}-import-schedule",
+            schedule_expression=schedule_expression,
+            schedule_expression_timezone=schedule_timezone,
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": self.state_machine.arn,
+                "role_arn": scheduler_role.arn,
+                "input": json.dumps({"scheduledTime": "<aws.scheduler.scheduled-time>"}),
+            },
+            opts=child,
+        )
+        self.alarms = [
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-alarm-{alarm.role}",
+                namespace=alarm.namespace,
+                metric_name=alarm.metric_name,
+                statistic=alarm.statistic,
+                period=alarm.period_seconds,
+                evaluation_periods=alarm.evaluation_periods,
+                comparison_operator=alarm.comparison,
+                threshold=alarm.threshold,
+                treat_missing_data=alarm.treat_missing_data,
+                alarm_description=alarm.description,
+                dimensions={"StateMachineArn": self.state_machine.arn},
+                alarm_actions=alarm_actions or [],
+                opts=child,
+            )
+            for alarm in importer_alarm_specs(window_hours=alarm_window_hours)
+        ]
+        self.register_outputs(
+            {
+                "stateMachineArn": self.state_machine.arn,
+                "parameterName": self.parameter.name,
+                "roleArn": self.role.arn,
+            }
+        )

@@ -1,0 +1,291 @@
+"""Restore drill and table importer: definitions against botocore, their roles' policies
+(IAM evaluation and parliament), the cross-account statements, and the importer
+component under Pulumi's mocks."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import parliament
+import pulumi
+import pytest
+from table_exporter import cross_account
+from table_exporter.drill_machine import (
+    GRANT_GROUPS as DRILL_GROUPS,
+)
+from table_exporter.drill_machine import (
+    DrillSpec,
+    drill_alarm_specs,
+    drill_definition,
+    drill_machine,
+    drill_role_policy,
+)
+from table_exporter.importer import (
+    GRANT_GROUPS as IMPORT_GROUPS,
+)
+from table_exporter.importer import (
+    ImporterSpec,
+    KeyAttribute,
+    TableImporter,
+    import_definition,
+    import_machine,
+    importer_role_policy,
+)
+
+from emulator.pulumi_mocks import RecordingMocks
+from tests.iam_eval import allowed
+from tests.sdk_models import check_task, task_states
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+DEST = "210987654321"
+TABLES = [f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}" for t in ("orders", "customers")]
+KMS = f"arn:aws:kms:{REGION}:{DEST}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+DRILL = DrillSpec(bucket="exports-bucket", table_prefix="nightly-drill-")
+IMPORTER = ImporterSpec(
+    source_bucket="copies-bucket",
+    source_prefix="exports/orders",
+    table_prefix="orders-copy-",
+    parameter_name="/copies/orders/current",
+    partition_key=KeyAttribute("pk"),
+    sort_key=KeyAttribute("sk", "N"),
+    keep=3,
+    source_bucket_owner=DEST,
+)
+VARIANTS = {
+    "drill": drill_definition(DRILL),
+    "drill+owner": drill_definition(
+        DrillSpec(bucket="exports-bucket", table_prefix="d-", bucket_owner=DEST)
+    ),
+    "drill[aws-cn]": drill_definition(
+        DrillSpec(bucket="exports-bucket", table_prefix="d-", partition="aws-cn")
+    ),
+    "import": import_definition(IMPORTER),
+}
+
+
+def _lint(document: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        (f.issue, f.detail) for f in parliament.analyze_policy_string(json.dumps(document)).findings
+    ]
+
+
+@pytest.mark.parametrize(
+    ("variant", "path"),
+    [(v, p) for v, d in VARIANTS.items() for p, _ in task_states(d)],
+)
+def test_every_task_matches_botocore(variant: str, path: str) -> None:
+    state = dict(task_states(VARIANTS[variant]))[path]
+    partition = "aws-cn" if "aws-cn" in variant else "aws"
+    assert check_task(state, partition=partition) == []
+
+
+def test_grant_groups_are_the_documented_ones() -> None:
+    assert set(drill_machine(DRILL).grants()) == set(DRILL_GROUPS)
+    assert set(import_machine(IMPORTER).grants()) == set(IMPORT_GROUPS)
+
+
+def test_every_state_before_the_cleanup_is_caught_into_it() -> None:
+    states = VARIANTS["drill"]["States"]
+    cleanup_path = {
+        "DrillError", "DeleteScratchTable", "ScratchTableGone", "ScratchTableNotDeleted",
+        "ComposeReport", "WriteReport", "DrillPassed", "DrillSucceeded", "DrillFailed",
+        "ReportNotWritten", "SweepLeftovers",
+    }  # fmt: skip
+    for name, state in states.items():
+        if state["Type"] == "Task" and name not in cleanup_path:
+            assert any(c["ErrorEquals"] == ["States.ALL"] and c["Next"] == "DrillError"
+                       for c in state["Catch"]), name  # fmt: skip
+
+
+def test_the_import_bound_and_the_cleanup_fit_inside_the_machine_timeout() -> None:
+    definition = VARIANTS["drill"]
+    retry = definition["States"]["DeleteScratchTable"]["Retry"][0]
+    assert retry["ErrorEquals"] == ["DynamoDb.ResourceInUseException"]
+    waits, delay = 0, retry["IntervalSeconds"]
+    for _ in range(retry["MaxAttempts"]):
+        waits += delay
+        delay = min(retry["MaxDelaySeconds"], delay * retry["BackoffRate"])
+    assert waits >= DRILL.cleanup_seconds
+    budget = DRILL.import_timeout_seconds + DRILL.poll.max_seconds + waits
+    assert budget < definition["TimeoutSeconds"] - 1800
+
+
+def test_the_drill_role_creates_and_deletes_only_its_own_tables_and_never_touches_sources() -> None:
+    policy = drill_role_policy(
+        DRILL, region=REGION, account_id=ACCOUNT, table_arns=TABLES, kms_key_arn=KMS
+    )
+    assert _lint(policy) == []
+    scratch = (
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/nightly-drill-orders-20260105T030000-ab12cd34"
+    )
+    for action in ("dynamodb:ImportTable", "dynamodb:DeleteTable", "dynamodb:DescribeTable"):
+        assert allowed(policy, action, scratch)
+    assert allowed(policy, "dynamodb:DescribeImport", scratch + "/import/01767582600000-10242ca0")
+    for table in TABLES:
+        assert allowed(policy, "dynamodb:DescribeTable", table)
+        assert allowed(policy, "dynamodb:DescribeExport", table + "/export/01767582000000-0fd2399e")
+        for action in (
+            "dynamodb:ImportTable", "dynamodb:DeleteTable", "dynamodb:Scan", "dynamodb:Query",
+            "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+            "dynamodb:BatchWriteItem", "dynamodb:UpdateTable", "dynamodb:RestoreTableToPointInTime",
+            "dynamodb:ExportTableToPointInTime",
+        ):  # fmt: skip
+            assert not allowed(policy, action, table), (action, table)
+    other = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/payments"
+    assert not allowed(policy, "dynamodb:ImportTable", other)
+    assert not allowed(policy, "dynamodb:DeleteTable", other)
+    assert allowed(
+        policy, "s3:PutObject", "arn:aws:s3:::exports-bucket/drill-reports/orders/x.json"
+    )
+    assert not allowed(policy, "s3:PutObject", "arn:aws:s3:::exports-bucket/exports/orders/x.json")
+
+
+def test_the_import_role_policy_passes_parliament_and_is_scoped() -> None:
+    policy = importer_role_policy(IMPORTER, region=REGION, account_id=DEST, kms_key_arn=KMS)
+    assert _lint(policy) == []
+    mine = f"arn:aws:dynamodb:{REGION}:{DEST}:table/orders-copy-20260105T030000"
+    assert allowed(policy, "dynamodb:ImportTable", mine)
+    assert allowed(policy, "dynamodb:DeleteTable", mine)
+    assert not allowed(
+        policy, "dynamodb:DeleteTable", f"arn:aws:dynamodb:{REGION}:{DEST}:table/orders"
+    )
+    assert allowed(
+        policy, "ssm:PutParameter", f"arn:aws:ssm:{REGION}:{DEST}:parameter/copies/orders/current"
+    )
+    assert allowed(
+        policy,
+        "s3:ListBucket",
+        "arn:aws:s3:::copies-bucket",
+        {"s3:prefix": "exports/orders/AWSDynamoDB/"},
+    )
+    assert not allowed(
+        policy, "s3:ListBucket", "arn:aws:s3:::copies-bucket", {"s3:prefix": "other/"}
+    )
+    assert allowed(
+        policy,
+        "s3:GetObject",
+        "arn:aws:s3:::copies-bucket/exports/orders/AWSDynamoDB/x/data/a.json.gz",
+    )
+    assert not allowed(policy, "s3:GetObject", "arn:aws:s3:::copies-bucket/private/a")
+    assert allowed(policy, "kms:Decrypt", KMS)
+
+
+EXPORTER_ROLE = f"arn:aws:iam::{ACCOUNT}:role/nightly-table-export-role-1a2b3c4"
+IMPORTER_ROLE = f"arn:aws:iam::{DEST}:role/orders-import-role-1a2b3c4"
+
+
+def test_cross_account_statements_pass_parliament_with_zero_findings() -> None:
+    bucket = "arn:aws:s3:::copies-bucket"
+    documents = {
+        "bucket": cross_account.document(
+            cross_account.destination_bucket_statements(
+                bucket_arn=bucket, prefix="exports", exporter_role_arn=EXPORTER_ROLE
+            )
+        ),
+        "key": cross_account.document(
+            cross_account.kms_key_statements(
+                key_arn=KMS,
+                region=REGION,
+                exporter_role_arn=EXPORTER_ROLE,
+                importer_role_arn=IMPORTER_ROLE,
+            )
+        ),
+        "reader": cross_account.document(
+            cross_account.importer_read_statements(
+                bucket_arn=bucket, prefix="exports", kms_key_arn=KMS
+            )
+        ),
+        "reader-bucket-policy": cross_account.document(
+            cross_account.importer_read_statements(
+                bucket_arn=bucket, prefix="exports", principal_arn=IMPORTER_ROLE
+            )
+        ),
+    }
+    for name, document in documents.items():
+        assert _lint(document) == [], name
+
+
+def test_the_destination_bucket_lets_the_exporter_write_exports_only() -> None:
+    (statement,) = cross_account.destination_bucket_statements(
+        bucket_arn="arn:aws:s3:::copies-bucket", prefix="exports", exporter_role_arn=EXPORTER_ROLE
+    )
+    assert statement["Principal"] == {"AWS": EXPORTER_ROLE}
+    assert sorted(statement["Action"]) == [
+        "s3:AbortMultipartUpload",
+        "s3:PutObject",
+        "s3:PutObjectAcl",
+    ]
+    assert statement["Resource"] == "arn:aws:s3:::copies-bucket/exports/*"
+    with pytest.raises(ValueError):
+        cross_account.destination_bucket_statements(
+            bucket_arn="copies-bucket", prefix="exports", exporter_role_arn=EXPORTER_ROLE
+        )
+
+
+def test_key_statements_work_only_through_s3_in_the_region() -> None:
+    statements = cross_account.kms_key_statements(
+        key_arn=KMS, region=REGION, exporter_role_arn=EXPORTER_ROLE, importer_role_arn=IMPORTER_ROLE
+    )
+    assert {s["Sid"] for s in statements} == {"ExporterEncryptsExports", "ImporterDecryptsExports"}
+    for statement in statements:
+        assert statement["Condition"] == {
+            "StringEquals": {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+        }
+
+
+def test_alarm_specs() -> None:
+    roles = [s.role for s in drill_alarm_specs()]
+    assert roles == ["drill-failed", "drill-timed-out", "drill-aborted", "drill-stale"]
+    stale = drill_alarm_specs(window_hours=168)[-1]
+    assert stale.period_seconds * stale.evaluation_periods == 604_800
+
+
+def test_specs_refuse_what_aws_would() -> None:
+    with pytest.raises(ValueError):
+        DrillSpec(bucket="b", table_prefix="x" * 101)
+    with pytest.raises(ValueError):
+        DrillSpec(bucket="b", table_prefix="bad/prefix")
+    with pytest.raises(ValueError):
+        ImporterSpec(
+            source_bucket="b", source_prefix="p", table_prefix="t-", parameter_name="no-slash",
+            partition_key=KeyAttribute("pk"),
+        )  # fmt: skip
+    with pytest.raises(ValueError):
+        KeyAttribute("pk", "BOOL")
+
+
+@pytest.fixture
+def mocks() -> RecordingMocks:
+    recording = RecordingMocks()
+    pulumi.runtime.set_mocks(recording, preview=False)
+    return recording
+
+
+@pulumi.runtime.test
+def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarms(
+    mocks: RecordingMocks,
+):
+    importer = TableImporter("orders", IMPORTER, schedule_expression="cron(0 7 * * ? *)")
+
+    def check(_: Any) -> None:
+        (machine,) = mocks.of_type("aws:sfn/stateMachine:StateMachine")
+        assert json.loads(machine.inputs["definition"]) == import_definition(IMPORTER)
+        (parameter,) = mocks.of_type("aws:ssm/parameter:Parameter")
+        assert parameter.inputs["name"] == "/copies/orders/current"
+        (schedule,) = mocks.of_type("aws:scheduler/schedule:Schedule")
+        assert schedule.inputs["scheduleExpression"] == "cron(0 7 * * ? *)"
+        alarms = mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+        assert {a.name for a in alarms} == {
+            "orders-alarm-import-failed",
+            "orders-alarm-import-stale",
+        }
+        policies = [
+            json.loads(p.inputs["policy"]) for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+        ]
+        assert [_lint(p) for p in policies] == [[] for _ in policies]
+        children = [r for r in mocks.resources if r.typ != "table-exporter:index:TableImporter"]
+        assert children and all(r.name.startswith("orders-") for r in children)
+
+    return pulumi.Output.all(importer.state_machine.arn, importer.schedule.arn).apply(check)
