@@ -143,7 +143,7 @@ def test_objects_are_gzip_json_lines_under_day_and_hour_folders(aws):
 def test_history_after_a_baseline_export_reproduces_the_live_table(aws):
     stream_arn = _create(aws)
     ddb, s3 = aws["dynamodb"], aws["s3"]
-    _workload(ddb, 2_000, seed=1)
+    _workload(ddb, 600, seed=1)
     started = ddb.export_table_to_point_in_time(
         TableArn=ddb.describe_table(TableName=TABLE)["Table"]["TableArn"],
         S3Bucket=BUCKET,
@@ -151,7 +151,7 @@ def test_history_after_a_baseline_export_reproduces_the_live_table(aws):
         ExportFormat="DYNAMODB_JSON",
     )["ExportDescription"]
     export_time = float(started["ExportTime"].timestamp())
-    _workload(ddb, 3_000, seed=2, start=2_000)  # writes while and after it runs
+    _workload(ddb, 900, seed=2, start=600)  # writes while and after it runs
     clock.advance(600)
     described = ddb.describe_export(ExportArn=started["ExportArn"])["ExportDescription"]
     assert described["ExportStatus"] == "COMPLETED"
@@ -169,7 +169,7 @@ def test_history_after_a_baseline_export_reproduces_the_live_table(aws):
 
 def test_duplicates_and_reordering_lose_nothing_and_duplicate_nothing(aws):
     stream_arn = _create(aws)
-    _workload(aws["dynamodb"], 3_000, seed=4)
+    _workload(aws["dynamodb"], 800, seed=4)
     report = _path(aws, stream_arn, faults=Faults(duplicate_every=7, reorder_seed=11)).run()
     lines = change_stream.read_history(aws["s3"], BUCKET, PREFIX, TABLE)
     assert report.duplicates > 0 and len(lines) == report.records + report.duplicates
@@ -222,7 +222,7 @@ def test_a_dead_lettered_batch_older_than_the_stream_keeps_is_gone(aws, sqs):
 
 def test_failed_processing_lands_in_the_error_prefix_and_failing_puts_are_retried(aws):
     stream_arn = _create(aws)
-    _workload(aws["dynamodb"], 1_000, seed=8)
+    _workload(aws["dynamodb"], 400, seed=8)
     records = change_stream.stream_records(TABLE, stream_arn)
     failing = {r["eventID"] for r in records[::50]}
     faults = Faults(processing_failures=failing, s3_failures=5)
@@ -241,7 +241,7 @@ def test_failed_processing_lands_in_the_error_prefix_and_failing_puts_are_retrie
 
 def test_duckdb_reads_the_files_through_the_history_mapping(aws):
     stream_arn = _create(aws)
-    _workload(aws["dynamodb"], 1_500, seed=9)
+    _workload(aws["dynamodb"], 500, seed=9)
     _path(aws, stream_arn, faults=Faults(duplicate_every=5, reorder_seed=2)).run()
     s3 = aws["s3"]
     with tempfile.TemporaryDirectory() as folder:
