@@ -279,3 +279,55 @@ def test_the_drill_alarm_specs_watch_failures_and_staleness():
     assert stale.period_seconds * stale.evaluation_periods == 120 * 3600
     with pytest.raises(ValueError):
         drill_alarm_specs(window_hours=169)
+
+
+def _import_request(name: str, prefix: str = "exports/orders/") -> dict[str, Any]:
+    return {
+        "S3BucketSource": {"S3Bucket": BUCKET, "S3KeyPrefix": prefix},
+        "InputFormat": "DYNAMODB_JSON",
+        "InputCompressionType": "GZIP",
+        "TableCreationParameters": {
+            "TableName": name,
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
+    }
+
+
+def test_the_import_model_runs_over_time_and_refuses_an_existing_table(aws, imports):
+    export(aws, "orders", rows("orders", 2))
+    ddb = aws["dynamodb"]
+    with pytest.raises(ddb.exceptions.ResourceInUseException):
+        ddb.import_table(**_import_request("orders"))
+    started = ddb.import_table(**_import_request("copy"))["ImportTableDescription"]
+    assert started["ImportStatus"] == "IN_PROGRESS"
+    assert ddb.describe_table(TableName="copy")["Table"]["TableStatus"] == "CREATING"
+    with pytest.raises(ddb.exceptions.ResourceInUseException):
+        ddb.delete_table(TableName="copy")
+    clock.advance(imports.default.duration_seconds)
+    done = ddb.describe_import(ImportArn=started["ImportArn"])["ImportTableDescription"]
+    assert (done["ImportStatus"], done["ProcessedItemCount"], done["ImportedItemCount"]) == (
+        "COMPLETED",
+        2,
+        2,
+    )
+    assert ddb.describe_table(TableName="copy")["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_the_import_model_honours_client_tokens_and_the_concurrency_quota(aws, imports):
+    export(aws, "orders", rows("orders", 1))
+    ddb = aws["dynamodb"]
+    first = ddb.import_table(ClientToken="t1", **_import_request("copy-a"))[
+        "ImportTableDescription"
+    ]
+    again = ddb.import_table(ClientToken="t1", **_import_request("copy-a"))[
+        "ImportTableDescription"
+    ]
+    assert again["ImportArn"] == first["ImportArn"] and len(imports.imports) == 1
+    with pytest.raises(ddb.exceptions.ImportConflictException):
+        ddb.import_table(ClientToken="t1", **_import_request("copy-b"))
+    for i in range(import_model.MAX_CONCURRENT_IMPORTS - 1):
+        ddb.import_table(**_import_request(f"copy-{i:02d}"))
+    with pytest.raises(ddb.exceptions.LimitExceededException):
+        ddb.import_table(**_import_request("one-too-many"))
