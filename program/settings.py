@@ -151,6 +151,9 @@ class ExporterSettings(BaseModel):
     alarms_enabled: bool = True
     dashboard_enabled: bool = True
     change_history: bool = False
+    restore_drill_enabled: bool = False
+    restore_drill_schedule: ScheduleExpression = "cron(0 5 ? * SUN *)"
+    restore_drill_window_hours: Annotated[int, _range("restore_drill_window_hours")] = 168
     alarm_emails: list[Email] = Field(default_factory=list)
     alarm_topic_arn: SnsTopicArn | None = None
     staleness_hours: StalenessHours

@@ -545,3 +545,58 @@ def test_change_history_is_wired_per_table_with_its_alarms_on_the_dashboard() ->
         ).apply(check)
 
     build()
+
+
+@pulumi.runtime.test
+def test_restore_drills_get_a_machine_a_schedule_per_table_and_their_alarms(
+    mocks: RecordingMocks,
+):
+    from table_exporter.metrics import is_published
+
+    def check(m: RecordingMocks) -> None:
+        machines = {r.name: r for r in m.of_type("aws:sfn/stateMachine:StateMachine")}
+        assert set(machines) == {"nightly-run", "nightly-table-export", "nightly-drill"}
+        drill = json.loads(machines["nightly-drill"].inputs["definition"])
+        assert drill["QueryLanguage"] == "JSONata"
+        schedules = {r.name: r.inputs for r in m.of_type("aws:scheduler/schedule:Schedule")}
+        drills = [s for n, s in schedules.items() if n.startswith("nightly-drill-schedule-")]
+        assert len(drills) == 2
+        assert {json.loads(s["target"]["input"])["tableArn"].rsplit("/", 1)[1] for s in drills} == {
+            "orders",
+            "customers",
+        }
+        assert all(s["scheduleExpression"] == "cron(0 5 ? * WED,SUN *)" for s in drills)
+        scheduler = next(
+            r
+            for r in m.of_type("aws:iam/rolePolicy:RolePolicy")
+            if r.name == "nightly-scheduler-policy"
+        )
+        (start,) = [
+            s
+            for s in json.loads(scheduler.inputs["policy"])["Statement"]
+            if s["Sid"] == "StartRuns"
+        ]
+        assert any(arn.endswith(":stateMachine:nightly-drill-1a2b3c4") for arn in start["Resource"])
+        roles = {
+            r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in m.of_type("aws:iam/role:Role")
+        }
+        condition = roles["nightly-drill-role"]["Statement"][0]["Condition"]["ArnLike"]
+        assert condition["aws:SourceArn"].endswith(":stateMachine:nightly-drill-???????")
+        alarms = {a.name: a.inputs for a in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+        stale = alarms["nightly-alarm-drill-stale"]
+        assert stale["evaluationPeriods"] == 96 and stale["treatMissingData"] == "breaching"
+        assert stale["dimensions"]["StateMachineArn"].endswith(
+            ":stateMachine:nightly-drill-1a2b3c4"
+        )
+        assert stale["alarmDescription"].endswith("Runbook: docs/restore.md#alarms")
+        for alarm in alarms.values():
+            (dimension,) = alarm["dimensions"]
+            assert is_published(alarm["namespace"], dimension, alarm["metricName"])
+
+    args: TableExporterArgs = {
+        **BASE,
+        "restore_drill_enabled": True,
+        "restore_drill_schedule": "cron(0 5 ? * WED,SUN *)",
+        "restore_drill_window_hours": 96,
+    }
+    return _build(mocks, args, check)

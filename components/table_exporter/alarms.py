@@ -14,13 +14,14 @@ from typing import Literal
 from .incremental import LAG_METRIC, METRIC_NAMESPACE
 from .metrics import STATES_EXECUTION_METRICS
 
-Subject = Literal["run", "table_export", "dead_letter_queue", "exporter"]
+Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill"]
 
 DIMENSION_OF: dict[Subject, str] = {
     "run": "StateMachineArn",
     "table_export": "StateMachineArn",
     "dead_letter_queue": "QueueName",
     "exporter": "Exporter",
+    "drill": "StateMachineArn",
 }
 """The dimension each alarm subject's metrics carry."""
 
@@ -41,11 +42,14 @@ class AlarmSpec:
     threshold: float
     treat_missing_data: str
     description: str
+    runbook_page: str = "docs/operations.md"
+    runbook_anchor: str | None = None
+    """The section's anchor; default the alarm's role."""
 
     @property
     def runbook(self) -> str:
-        """The section of the operations guide for this alarm, relative to the repository."""
-        return f"docs/operations.md#{self.role}"
+        """The section of the guide for this alarm, relative to the repository."""
+        return f"{self.runbook_page}#{self.runbook_anchor or self.role}"
 
 
 def _any_in_five_minutes(role: str, subject: Subject, metric: str, what: str) -> AlarmSpec:

@@ -83,6 +83,16 @@ class TableExporterArgs(TypedDict, total=False):
     """Change history for every table without its own ``change_history``: its writes, in
     order, as GZIP JSON lines under ``<prefix>/<table>/history/`` through its DynamoDB
     stream, EventBridge Pipes and Firehose (no Lambda). Default False."""
+    restore_drill_enabled: bool
+    """Prove the exports restore: on ``restore_drill_schedule``, each table's newest
+    completed full export (or baseline) is imported into a scratch table, its counts
+    compared with the export's, a report written under ``drill-reports/``, and the
+    scratch table deleted (``drill_machine.py``). Default False."""
+    restore_drill_schedule: str
+    """When drills run (cron/rate, in ``schedule_timezone``). Default weekly on Sunday
+    05:00."""
+    restore_drill_window_hours: int
+    """Alarm when no drill succeeded for this long, 1-168. Default 168."""
     dashboard_enabled: bool
     """A CloudWatch dashboard of the exporter's runs, exports and alarms. Default True."""
     alarm_topic_arn: pulumi.Input[str]
@@ -145,6 +155,9 @@ DEFAULTS: dict[str, Any] = {
     "alarms_enabled": True,
     "dashboard_enabled": True,
     "change_history": False,
+    "restore_drill_enabled": False,
+    "restore_drill_schedule": "cron(0 5 ? * SUN *)",
+    "restore_drill_window_hours": 168,
     "alarm_emails": (),
     "staleness_hours": 26,
     "log_level": "ERROR",
@@ -171,6 +184,9 @@ _PLAIN = (
     "alarms_enabled",
     "dashboard_enabled",
     "change_history",
+    "restore_drill_enabled",
+    "restore_drill_schedule",
+    "restore_drill_window_hours",
     "alarm_emails",
     "staleness_hours",
     "log_level",

@@ -15,6 +15,7 @@ from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
 from .change_history import ChangeHistory, ChangeHistoryArgs
 from .dashboard import DashboardSpec, console_url, dashboard_body
+from .drill_machine import DrillSpec, drill_alarm_specs, drill_definition, drill_role_policy
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
 from .schema import columns_from, glue_member, glue_table_name
@@ -58,6 +59,15 @@ def _targets(
     return targets
 
 
+def _drill_input(index: int) -> Callable[[list[ExportTarget]], str]:
+    """A drill schedule's input: the table it drills."""
+
+    def text(targets: list[ExportTarget]) -> str:
+        return json.dumps({"tableArn": targets[index].table_arn})
+
+    return text
+
+
 def _described(spec: AlarmSpec, dashboard_name: str) -> Callable[[AwsScope], str]:
     """An alarm's description: what happened, where to look, and what to do."""
 
@@ -89,6 +99,9 @@ class TableExporter(pulumi.ComponentResource):
     state_table: aws.dynamodb.Table | None
     catalog_database: aws.glue.CatalogDatabase | None
     workgroup: aws.athena.Workgroup | None
+    drill_state_machine: aws.sfn.StateMachine | None
+    """The restore drill machine, when drills are on."""
+    drill_schedules: list[aws.scheduler.Schedule]
     change_histories: dict[str, ChangeHistory]
     """Per table with change history on, by table name."""
     dashboard: aws.cloudwatch.Dashboard | None
@@ -349,6 +362,46 @@ class TableExporter(pulumi.ComponentResource):
         self.table_export_state_machine = table_machine
         self.run_state_machine = run
 
+        # Restore drills, when on: one machine, one schedule per table (below).
+        self.drill_state_machine = None
+        if values["restore_drill_enabled"]:
+
+            def drill_spec(v: dict[str, Any]) -> DrillSpec:
+                return DrillSpec(
+                    bucket=v["bucket"],
+                    table_prefix=re.sub(r"[^A-Za-z0-9_.-]", "-", f"{name}-drill-")[:100],
+                    bucket_owner=v["owner"],
+                    poll=poll,
+                    partition=v["scope"].partition,
+                )
+
+            drill_inputs = pulumi.Output.all(
+                scope=scope,
+                bucket=bucket_name,
+                owner=values.get("bucket_owner"),
+                key=kms_key_arn,
+                targets=targets,
+            )
+            self.drill_state_machine = self._state_machine(
+                name,
+                "drill",
+                scope,
+                policy=drill_inputs.apply(
+                    lambda v: json.dumps(
+                        drill_role_policy(
+                            drill_spec(v),
+                            region=v["scope"].region,
+                            account_id=v["scope"].account_id,
+                            table_arns=[t.table_arn for t in v["targets"]],
+                            kms_key_arn=v["key"],
+                        )
+                    )
+                ),
+                definition=drill_inputs.apply(lambda v: drill_definition(drill_spec(v))),
+                log_group=log_group,
+                tags=tags,
+            )
+
         # Schedule, its role and dead-letter queue.
         dead_letters = aws.sqs.Queue(
             f"{name}-dlq",
@@ -370,7 +423,11 @@ class TableExporter(pulumi.ComponentResource):
             f"{name}-scheduler-policy",
             role=scheduler_role.id,
             policy=pulumi.Output.all(
-                run_machine_arn=self.run_state_machine.arn, dead_letter_queue_arn=dead_letters.arn
+                run_machine_arn=self.run_state_machine.arn,
+                dead_letter_queue_arn=dead_letters.arn,
+                drill_machine_arn=self.drill_state_machine.arn
+                if self.drill_state_machine is not None
+                else None,
             ).apply(lambda v: json.dumps(policies.scheduler_role_policy(**v))),
             opts=child,
         )
@@ -401,6 +458,32 @@ class TableExporter(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
         )
+        self.drill_schedules = []
+        if self.drill_state_machine is not None:
+            for index in range(len(values["tables"])):
+                self.drill_schedules.append(
+                    aws.scheduler.Schedule(
+                        f"{name}-drill-schedule-{index}",
+                        group_name=group.name,
+                        description=f"Restore drill of table {index} ({name})",
+                        schedule_expression=values["restore_drill_schedule"],
+                        schedule_expression_timezone=values["schedule_timezone"],
+                        state="ENABLED",
+                        # Spread the drills over an hour: each imports a whole table.
+                        flexible_time_window={"mode": "FLEXIBLE", "maximum_window_in_minutes": 60},
+                        target={
+                            "arn": self.drill_state_machine.arn,
+                            "role_arn": scheduler_role.arn,
+                            "input": targets.apply(_drill_input(index)),
+                            "retry_policy": {
+                                "maximum_event_age_in_seconds": 6 * 3600,
+                                "maximum_retry_attempts": 20,
+                            },
+                            "dead_letter_config": {"arn": dead_letters.arn},
+                        },
+                        opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
+                    )
+                )
 
         # Alarms.
         dashboard_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-table-exporter")[:255]
@@ -425,12 +508,16 @@ class TableExporter(pulumi.ComponentResource):
                 "dead_letter_queue": {"QueueName": dead_letters.name},
                 "exporter": {"Exporter": name},
             }
-            for spec in alarm_specs(
+            specs = alarm_specs(
                 staleness_hours=values["staleness_hours"],
                 schedule_enabled=values["schedule_enabled"],
                 incremental=self.state_table is not None,
                 watermark_lag_hours=values["watermark_lag_alarm_hours"],
-            ):
+            )
+            if self.drill_state_machine is not None:
+                dimensions["drill"] = {"StateMachineArn": self.drill_state_machine.arn}
+                specs += drill_alarm_specs(window_hours=values["restore_drill_window_hours"])
+            for spec in specs:
                 description = scope.apply(_described(spec, dashboard_name))
                 self.alarms[spec.role] = self._alarm(
                     name, spec, dimensions[spec.subject], topic_arn, tags, description

@@ -672,7 +672,9 @@ def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[A
     def any_of(role: str, metric: str, what: str) -> AlarmSpec:
         return AlarmSpec(
             role=role,
-            subject="run",
+            subject="drill",
+            runbook_page="docs/restore.md",
+            runbook_anchor="alarms",
             namespace="AWS/States",
             metric_name=metric,
             statistic="Sum",
@@ -694,7 +696,9 @@ def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[A
         any_of("drill-aborted", "ExecutionsAborted", "A restore drill was stopped by hand."),
         AlarmSpec(
             role="drill-stale",
-            subject="run",
+            subject="drill",
+            runbook_page="docs/restore.md",
+            runbook_anchor="alarms",
             namespace="AWS/States",
             metric_name="ExecutionsSucceeded",
             statistic="Sum",

@@ -398,10 +398,14 @@ def run_role_policy(
     return _document(*statements, *_observability(logging, tracing))
 
 
-def scheduler_role_policy(*, run_machine_arn: str, dead_letter_queue_arn: str) -> Document:
-    """The scheduler starts runs and, when it cannot, parks the event in its DLQ."""
+def scheduler_role_policy(
+    *, run_machine_arn: str, dead_letter_queue_arn: str, drill_machine_arn: str | None = None
+) -> Document:
+    """The scheduler starts runs (and restore drills) and, when it cannot, parks the
+    event in its DLQ."""
+    machines = [run_machine_arn] + ([drill_machine_arn] if drill_machine_arn else [])
     return _document(
-        _statement("StartRuns", ["states:StartExecution"], [run_machine_arn]),
+        _statement("StartRuns", ["states:StartExecution"], machines),
         _statement("DeadLetter", ["sqs:SendMessage"], [dead_letter_queue_arn]),
     )
 

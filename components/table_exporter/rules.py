@@ -96,6 +96,7 @@ RANGES: dict[str, Range] = {
     "noncurrent_version_expiration_days": Range(1, 3650, "days"),
     "expiration_days": Range(1, 3650, "days"),
     "watermark_lag_alarm_hours": Range(1, 720, "hours"),
+    "restore_drill_window_hours": Range(1, 168, "hours", "CloudWatch evaluates at most 7 days"),
 }
 MAX_TABLES = 1000
 
@@ -553,6 +554,7 @@ BOOLS = (
     "alarms_enabled",
     "dashboard_enabled",
     "change_history",
+    "restore_drill_enabled",
     "include_execution_data",
     "tracing_enabled",
     "catalog_enabled",
@@ -577,6 +579,7 @@ TEXTS: dict[str, Callable[[str], str]] = {
     "prefix": check_prefix,
     "kms_key_arn": check_kms_key_arn,
     "schedule_expression": check_schedule_expression,
+    "restore_drill_schedule": check_schedule_expression,
     "schedule_timezone": check_time_zone,
     "alarm_topic_arn": check_sns_topic_arn,
     "catalog_database_name": check_glue_database,
