@@ -15,13 +15,18 @@ import gzip
 import json
 import logging
 import sys
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
+import duckdb
+from table_exporter import history
+from table_exporter.drill_machine import DrillSpec, drill_definition
 from table_exporter.schema import Column, columns_from
 
-from emulator import clock, export_model, replay
+from emulator import change_stream, clock, export_model, replay
 from emulator.harness import clients, create_state_table, deploy_definitions
 from emulator.local_query import query_changes, query_export
 from emulator.server import running_emulator
@@ -63,6 +68,10 @@ SAMPLE_ROWS: dict[str, list[dict[str, Any]]] = {
 }
 
 
+HISTORY_TABLE = "customers"
+"""The demo table whose every write is followed into S3 (step 8)."""
+
+
 def stack_settings(stack: str) -> Any:
     return parse_settings(stack, stack_config(stack))
 
@@ -84,6 +93,12 @@ def create_tables(ddb: Any, run_definition: dict[str, Any]) -> list[str]:
         ddb.update_continuous_backups(
             TableName=name, PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True}
         )
+        if name == HISTORY_TABLE:
+            # Change history reads the table's own stream: the owner turns it on.
+            ddb.update_table(
+                TableName=name,
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
         rows = SAMPLE_ROWS.get(name, [{"pk": {"S": f"{name}#1"}}])
         for row in rows:
             ddb.put_item(TableName=name, Item=row)
@@ -276,7 +291,89 @@ def main() -> int:
         for table in aws["glue"].get_tables(DatabaseName=database)["TableList"]:
             say(f"  {database}.{table['Name']:<22} -> {table['StorageDescriptor']['Location']}")
         show_local_query(aws, stack_settings("dev"), first, second)
+        show_change_history(aws, bucket)
+        show_restore_drill(aws, bucket)
     return 0
+
+
+def show_change_history(aws: dict[str, Any], bucket: str) -> None:
+    """Every write to customers, through its stream, Pipes and Firehose, read back."""
+    say("8. Change history: every write to customers in S3, then one customer's history (DuckDB)")
+    ddb = aws["dynamodb"]
+    for tier in ("platinum", "gold"):
+        ddb.update_item(
+            TableName=HISTORY_TABLE,
+            Key={"pk": {"S": "c-1"}},
+            UpdateExpression="SET tier = :t",
+            ExpressionAttributeValues={":t": {"S": tier}},
+        )
+        clock.advance(30)
+    path = change_stream.ChangePath(
+        s3=aws["s3"],
+        table=HISTORY_TABLE,
+        stream_arn=change_stream.stream_arn_of(ddb, HISTORY_TABLE),
+        bucket=bucket,
+        prefix="dynamodb-exports",
+    )
+    report = path.run()
+    say(f"  {report.records} change records delivered in {report.objects} objects under "
+        f"dynamodb-exports/{HISTORY_TABLE}/history/<day>/<hour>/")  # fmt: skip
+    with tempfile.TemporaryDirectory() as folder:
+        root = history.history_root("dynamodb-exports", HISTORY_TABLE)
+        listing = aws["s3"].list_objects_v2(Bucket=bucket, Prefix=root).get("Contents", [])
+        for n, entry in enumerate(listing):
+            data = aws["s3"].get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+            Path(folder, f"{n}.json.gz").write_bytes(data)
+        sql = history.duckdb_ordered(str(Path(folder, "*.json.gz")), [Column("pk", "string")])
+        relation = duckdb.sql(sql)
+        columns, rows = relation.columns, relation.fetchall()
+    records = [dict(zip(columns, row, strict=True)) for row in rows]
+    mine = [r for r in records if r.get("pk") == "c-1"]
+    say(f"  history of c-1: {len(mine)} of {len(records)} changes, oldest first: action, tier")
+    for record in mine:
+        image = record.get("new_image") or {}
+        tier = (json.loads(image) if isinstance(image, str) else image).get("tier") or {}
+        say(f"  {record['event_name']:<7} {tier.get('S', '-')}")
+
+
+def show_restore_drill(aws: dict[str, Any], bucket: str) -> None:
+    """The newest export of orders imported into a scratch table, counted, deleted."""
+    say("9. Restore drill: the newest export of orders imported, counted and deleted")
+    sfn = aws["stepfunctions"]
+    spec = DrillSpec(bucket=bucket, table_prefix="exporter-drill-")
+    arn = sfn.create_state_machine(
+        name="exporter-drill",
+        definition=json.dumps(drill_definition(spec)),
+        roleArn="arn:aws:iam::123456789012:role/exporter-drill",
+    )["stateMachineArn"]
+    table_arn = aws["dynamodb"].describe_table(TableName="orders")["Table"]["TableArn"]
+    execution = sfn.start_execution(
+        stateMachineArn=arn, name="drill-orders", input=json.dumps({"tableArn": table_arn})
+    )["executionArn"]
+    deadline = time.monotonic() + 120
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            raise SystemExit("  the drill did not finish within 120 s")
+        time.sleep(0.2)
+    report = json.loads(described.get("output") or described.get("cause") or "{}")
+    verdict = report.get("verdict") or report.get("result") or report
+    say(f"  drill {described['status']}: scratch table {report.get('scratchTable')}, "
+        f"deleted: {report.get('scratchDeleted')}")  # fmt: skip
+    for key in (
+        "status",
+        "reason",
+        "manifestItemCount",
+        "importedItemCount",
+        "processedItemCount",
+        "errorCount",
+    ):
+        found = verdict.get(key, report.get(key)) if isinstance(verdict, dict) else None
+        if found is not None:
+            say(f"    {key}: {found}")
+    left = [
+        t for t in aws["dynamodb"].list_tables()["TableNames"] if t.startswith("exporter-drill-")
+    ]
+    say(f"  scratch tables left: {len(left)}")
 
 
 def show_local_query(
