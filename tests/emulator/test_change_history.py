@@ -49,30 +49,49 @@ def _create(aws: dict[str, Any]) -> str:
 
 def _workload(ddb: Any, writes: int, seed: int = 7, start: int = 0) -> None:
     """Puts, updates and deletes over ``ITEMS`` items, a few per virtual second; each
-    changes its item (a delete only of an item that exists), so each is one record."""
+    changes its item (a delete only of an item that exists), so each is one record.
+    Puts and deletes of distinct items go in batches (BatchWriteItem, up to 25), as a
+    busy writer sends them; every request in a batch is still its own write."""
     rng = random.Random(seed)
     present = set(change_log.item_state_at(TABLE, clock.now()))
+    batch: list[dict[str, Any]] = []
+    batched: set[str] = set()
+    pause = 0.0
+
+    def flush() -> None:
+        nonlocal pause
+        if batch:
+            ddb.batch_write_item(RequestItems={TABLE: list(batch)})
+            batch.clear()
+            batched.clear()
+        clock.advance(pause)
+        pause = 0.0
+
     for n in range(start, start + writes):
         pk = {"S": f"item-{rng.randrange(ITEMS):04d}"}
         key = change_log.canonical_key({"pk": pk})
         roll = rng.random()
+        if key in batched or len(batch) == 25:
+            flush()
         if roll >= 0.85 and key in present:
-            ddb.delete_item(TableName=TABLE, Key={"pk": pk})
+            batch.append({"DeleteRequest": {"Key": {"pk": pk}}})
+            batched.add(key)
             present.discard(key)
         elif roll < 0.45 or key not in present:
-            ddb.put_item(
-                TableName=TABLE,
-                Item={"pk": pk, "n": {"N": str(n)}, "note": {"S": f"put {n}"}},
-            )
+            item = {"pk": pk, "n": {"N": str(n)}, "note": {"S": f"put {n}"}}
+            batch.append({"PutRequest": {"Item": item}})
+            batched.add(key)
             present.add(key)
         else:
+            flush()
             ddb.update_item(
                 TableName=TABLE,
                 Key={"pk": pk},
                 UpdateExpression="SET n = :n, tags = :t",
                 ExpressionAttributeValues={":n": {"N": str(n)}, ":t": {"SS": [f"t{n % 7}"]}},
             )
-        clock.advance(rng.choice((0.05, 0.2, 0.4)))
+        pause += rng.choice((0.05, 0.2, 0.4))
+    flush()
 
 
 def _path(aws: dict[str, Any], stream_arn: str, **kwargs: Any) -> ChangePath:

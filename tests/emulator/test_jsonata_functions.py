@@ -12,11 +12,15 @@ import itertools
 import json
 import time
 import uuid
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
+from moto import mock_aws
+from moto.core.config import DefaultConfig
 from moto.stepfunctions.parser.asl.component.intrinsic import jsonata as moto_sfn_functions
 
+import emulator
 from emulator import harness, jsonata_engine
 
 _names = itertools.count()
@@ -65,15 +69,19 @@ def assert_fails(sfn: Any, expression: str, payload: Any = None) -> dict[str, An
     return described
 
 
-@pytest.fixture
-def sfn(aws: dict[str, Any]) -> Any:
-    return aws["stepfunctions"]
+@pytest.fixture(scope="module")
+def sfn() -> Iterator[Any]:
+    """One emulator for the module: each test evaluates its own expressions in its own
+    one-state machine, and nothing else is kept between them."""
+    with mock_aws(config=cast(DefaultConfig, emulator.MOTO_CONFIG)):
+        emulator.install()
+        yield harness.clients()["stepfunctions"]
 
 
 # -- moto's stand-ins ------------------------------------------------------------------
 
 
-def test_none_of_motos_stand_ins_is_inlined_any_more(aws: dict[str, Any]) -> None:
+def test_none_of_motos_stand_ins_is_inlined_any_more(sfn: Any) -> None:
     assert moto_sfn_functions._DECLARATION_BY_VARIABLE_REFERENCE == {}
     assert (
         moto_sfn_functions.get_intrinsic_functions_declarations(
