@@ -11,6 +11,8 @@ from typing import Any
 import botocore.session
 import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
+from table_exporter.drill_machine import DrillSpec, drill_definition
+from table_exporter.importer import ImporterSpec, KeyAttribute, import_definition
 from table_exporter.polling import PollPolicy
 from table_exporter.retries import transient_errors
 from table_exporter.run_machine import RunSpec, run_definition, schedule_input
@@ -79,6 +81,22 @@ VARIANTS = {
 }
 VARIANTS["table-incremental-catalog-aws-cn"] = _variant(
     incremental=True, catalog=True, kms=True, owner=False, partition="aws-cn"
+)
+VARIANTS["drill"] = drill_definition(DrillSpec(bucket="exports", table_prefix="x-drill-"))
+VARIANTS["drill-owner-aws-cn"] = drill_definition(
+    DrillSpec(
+        bucket="exports", table_prefix="x-drill-", bucket_owner="210987654321", partition="aws-cn"
+    )
+)
+VARIANTS["importer"] = import_definition(
+    ImporterSpec(
+        source_bucket="exports",
+        source_prefix="dynamodb-exports/orders/full",
+        table_prefix="orders-",
+        parameter_name="/orders/current",
+        partition_key=KeyAttribute("pk"),
+        sort_key=KeyAttribute("sk", "N"),
+    )
 )
 VARIANTS["run"] = _run_def()
 VARIANTS["run-1000-tables"] = _run_def(1000)
