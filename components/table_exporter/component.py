@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -78,6 +79,36 @@ def _described(spec: AlarmSpec, dashboard_name: str) -> Callable[[AwsScope], str
         )
 
     return text
+
+
+@dataclass
+class _Wiring:
+    """What the builders below share: the component's name, its resolved arguments and
+    scope, and what each builder made that a later one wires to."""
+
+    name: str
+    values: dict[str, Any]
+    tags: dict[str, str]
+    child: pulumi.ResourceOptions
+    scope: pulumi.Output[AwsScope]
+    targets: pulumi.Output[list[ExportTarget]]
+    logging: bool
+    tracing: bool
+    bucket_name: pulumi.Output[str] = field(init=False)
+    log_group: aws.cloudwatch.LogGroup = field(init=False)
+    incremental: pulumi.Output[IncrementalSpec | None] = field(init=False)
+    state_table_arn: pulumi.Input[str | None] = field(init=False)
+    catalog_database: str | None = field(init=False)
+    workgroup_name: pulumi.Input[str | None] = field(init=False)
+    poll: PollPolicy = field(init=False)
+    kms_key_arn: str | None = field(init=False)
+    table_machine: aws.sfn.StateMachine = field(init=False)
+    run: aws.sfn.StateMachine = field(init=False)
+    dead_letters: aws.sqs.Queue = field(init=False)
+    scheduler_role: aws.iam.Role = field(init=False)
+    input_text: str = field(init=False)
+    topic_arn: pulumi.Input[str] | None = field(init=False)
+    dashboard_name: str = field(init=False)
 
 
 class TableExporter(pulumi.ComponentResource):
@@ -156,7 +187,34 @@ class TableExporter(pulumi.ComponentResource):
             )
         )
 
-        # Destination bucket.
+        w = _Wiring(
+            name=name,
+            values=values,
+            tags=tags,
+            child=child,
+            scope=scope,
+            targets=targets,
+            logging=logging,
+            tracing=tracing,
+        )
+        self._destination(w)
+        self._logs(w)
+        self._watermarks(w)
+        self._catalog(w)
+        self._machines(w)
+        self._restore_drills(w)
+        self._schedules(w)
+        self._alarms(w)
+        self._change_history(w)
+        self._dashboard(w)
+        self._outputs(w)
+
+    def _destination(self, w: _Wiring) -> None:
+        """Destination bucket."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
         if values.get("bucket_name") is None:
             self.bucket = ExportBucket(
                 f"{name}-bucket",
@@ -171,8 +229,14 @@ class TableExporter(pulumi.ComponentResource):
         else:
             self.bucket = None
             bucket_name = pulumi.Output.from_input(values["bucket_name"])
+        w.bucket_name = bucket_name
 
-        # Logs shared by the three state machines.
+    def _logs(self, w: _Wiring) -> None:
+        """Logs shared by the state machines."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name_prefix=f"/aws/vendedlogs/states/{name}-",
@@ -180,8 +244,14 @@ class TableExporter(pulumi.ComponentResource):
             tags=tags,
             opts=child,
         )
+        w.log_group = log_group
 
-        # Watermarks of incremental tables, when there are any.
+    def _watermarks(self, w: _Wiring) -> None:
+        """Watermarks of incremental tables, when there are any."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
         self.state_table = None
         incremental: pulumi.Output[IncrementalSpec | None] = pulumi.Output.from_input(None)
         state_table_arn: pulumi.Input[str | None] = None
@@ -205,8 +275,16 @@ class TableExporter(pulumi.ComponentResource):
                     state_table=table, exporter_name=name, view_type=values["export_view_type"]
                 )
             )
+        w.incremental = incremental
+        w.state_table_arn = state_table_arn
 
-        # Athena: a Glue database the machines keep current, and a workgroup to query it.
+    def _catalog(self, w: _Wiring) -> None:
+        """Athena: a Glue database the machines keep current, and a workgroup to query it."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
+        bucket_name = w.bucket_name
         self.catalog_database = None
         self.workgroup = None
         catalog_database: str | None = None
@@ -243,9 +321,25 @@ class TableExporter(pulumi.ComponentResource):
                 opts=child,
             )
             workgroup_name = self.workgroup.name
+        w.catalog_database = catalog_database
+        w.workgroup_name = workgroup_name
 
-        # The two machines: run -> table export, each with its own role, whose policy
-        # is collected from the states of the machine it serves.
+    def _machines(self, w: _Wiring) -> None:
+        """The two machines, run -> table export, each with its own role, whose policy is
+        collected from the states of the machine it serves."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        scope = w.scope
+        targets = w.targets
+        logging = w.logging
+        tracing = w.tracing
+        bucket_name = w.bucket_name
+        log_group = w.log_group
+        incremental = w.incremental
+        state_table_arn = w.state_table_arn
+        catalog_database = w.catalog_database
+        workgroup_name = w.workgroup_name
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
@@ -361,8 +455,22 @@ class TableExporter(pulumi.ComponentResource):
         )
         self.table_export_state_machine = table_machine
         self.run_state_machine = run
+        w.poll = poll
+        w.kms_key_arn = kms_key_arn
+        w.table_machine = table_machine
+        w.run = run
 
-        # Restore drills, when on: one machine, one schedule per table (below).
+    def _restore_drills(self, w: _Wiring) -> None:
+        """Restore drills, when on: one machine, one schedule per table (below)."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        scope = w.scope
+        targets = w.targets
+        bucket_name = w.bucket_name
+        log_group = w.log_group
+        poll = w.poll
+        kms_key_arn = w.kms_key_arn
         self.drill_state_machine = None
         if values["restore_drill_enabled"]:
 
@@ -402,7 +510,14 @@ class TableExporter(pulumi.ComponentResource):
                 tags=tags,
             )
 
-        # Schedule, its role and dead-letter queue.
+    def _schedules(self, w: _Wiring) -> None:
+        """Schedule, its role and dead-letter queue."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
+        scope = w.scope
+        targets = w.targets
         dead_letters = aws.sqs.Queue(
             f"{name}-dlq",
             message_retention_seconds=14 * 24 * 3600,
@@ -484,8 +599,18 @@ class TableExporter(pulumi.ComponentResource):
                         opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
                     )
                 )
+        w.dead_letters = dead_letters
+        w.scheduler_role = scheduler_role
+        w.input_text = input_text
 
-        # Alarms.
+    def _alarms(self, w: _Wiring) -> None:
+        """Alarms."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
+        scope = w.scope
+        dead_letters = w.dead_letters
         dashboard_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-table-exporter")[:255]
         self.topic = None
         self.alarms = {}
@@ -522,8 +647,20 @@ class TableExporter(pulumi.ComponentResource):
                 self.alarms[spec.role] = self._alarm(
                     name, spec, dimensions[spec.subject], topic_arn, tags, description
                 )
+        w.topic_arn = topic_arn
+        w.dashboard_name = dashboard_name
 
-        # Change history, per table that has it on: stream -> Pipes -> Firehose -> S3.
+    def _change_history(self, w: _Wiring) -> None:
+        """Change history, per table that has it on: stream -> Pipes -> Firehose -> S3."""
+        name = w.name
+        values = w.values
+        tags = w.tags
+        child = w.child
+        scope = w.scope
+        bucket_name = w.bucket_name
+        kms_key_arn = w.kms_key_arn
+        catalog_database = w.catalog_database
+        topic_arn = w.topic_arn
         self.change_histories = {}
         for entry in values["tables"]:
             if not entry.get("change_history", values["change_history"]):
@@ -547,7 +684,16 @@ class TableExporter(pulumi.ComponentResource):
                 opts=child,
             )
 
-        # One dashboard for on-call, with the alarms on it.
+    def _dashboard(self, w: _Wiring) -> None:
+        """One dashboard for on-call, with the alarms on it."""
+        name = w.name
+        values = w.values
+        child = w.child
+        scope = w.scope
+        dashboard_name = w.dashboard_name
+        run = w.run
+        table_machine = w.table_machine
+        dead_letters = w.dead_letters
         self.dashboard = None
         if values["dashboard_enabled"]:
             self.dashboard = aws.cloudwatch.Dashboard(
@@ -586,6 +732,14 @@ class TableExporter(pulumi.ComponentResource):
                 opts=child,
             )
 
+    def _outputs(self, w: _Wiring) -> None:
+        bucket_name = w.bucket_name
+        scheduler_role = w.scheduler_role
+        topic_arn = w.topic_arn
+        dead_letters = w.dead_letters
+        input_text = w.input_text
+        dashboard_name = w.dashboard_name
+        log_group = w.log_group
         self.run_state_machine_arn = self.run_state_machine.arn
         self.run_state_machine_name = self.run_state_machine.name
         self.table_export_state_machine_arn = self.table_export_state_machine.arn
