@@ -302,3 +302,28 @@ class Machine(Graph):
             rendered["TimeoutSeconds"] = self.timeout_seconds
         rendered.update(self.render_states())
         return rendered
+
+
+class StateBuilder:
+    """Collects the states one machine is built from, so ``render`` can tell a state
+    left out of the links; ``task`` makes an aws-sdk Task with the service's retries
+    (``retries.py``) and the grants it needs."""
+
+    def __init__(self, partition: str) -> None:
+        self.sdk = f"arn:{partition}:states:::aws-sdk:"
+        self.built: list[State] = []
+
+    def add(self, state: _S) -> _S:
+        self.built.append(state)
+        return state
+
+    def task(
+        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
+    ) -> Task:
+        from .retries import retry_for
+
+        fields.setdefault("output", {})
+        fields.setdefault("retry", retry_for(service, action))
+        return self.add(
+            Task(name, resource=f"{self.sdk}{service}:{action}", grants=grants, **fields)
+        )

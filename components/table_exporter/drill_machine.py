@@ -55,6 +55,7 @@ from .asl import (
     Map,
     Pass,
     State,
+    StateBuilder,
     Succeed,
     Task,
     Wait,
@@ -148,24 +149,12 @@ GRANT_GROUPS = {
 """Every resource group the drill's grants use, and what it should resolve to."""
 
 
-class _Builder:
+class _Builder(StateBuilder):
+    """Builds the machine's states."""
+
     def __init__(self, spec: DrillSpec) -> None:
+        super().__init__(spec.partition)
         self.spec = spec
-        self.sdk = f"arn:{spec.partition}:states:::aws-sdk:"
-        self.built: list[State] = []
-
-    def add(self, state: Any) -> Any:
-        self.built.append(state)
-        return state
-
-    def task(
-        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
-    ) -> Task:
-        fields.setdefault("output", {})
-        fields.setdefault("retry", retry_for(service, action))
-        return self.add(
-            Task(name, resource=f"{self.sdk}{service}:{action}", grants=grants, **fields)
-        )
 
     def build(self) -> Machine:
         spec = self.spec

@@ -48,7 +48,7 @@ from .asl import (
     Machine,
     Map,
     Pass,
-    State,
+    StateBuilder,
     Succeed,
     Task,
     Wait,
@@ -135,24 +135,12 @@ def _escape(text: str) -> str:
     return re.sub(r"([.\\])", r"\\\1", text)
 
 
-class _Builder:
+class _Builder(StateBuilder):
+    """Builds the machine's states."""
+
     def __init__(self, spec: ImporterSpec) -> None:
+        super().__init__(spec.partition)
         self.spec = spec
-        self.sdk = f"arn:{spec.partition}:states:::aws-sdk:"
-        self.built: list[State] = []
-
-    def add(self, state: Any) -> Any:
-        self.built.append(state)
-        return state
-
-    def task(
-        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
-    ) -> Task:
-        fields.setdefault("output", {})
-        fields.setdefault("retry", retry_for(service, action))
-        return self.add(
-            Task(name, resource=f"{self.sdk}{service}:{action}", grants=grants, **fields)
-        )
 
     def build(self) -> Machine:
         spec = self.spec

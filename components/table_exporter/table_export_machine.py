@@ -28,7 +28,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import catalog
-from .asl import Catch, Choice, Fail, Grant, Machine, State, Succeed, Task, Wait, jsonata
+from .asl import (
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Machine,
+    State,
+    StateBuilder,
+    Succeed,
+    Task,
+    Wait,
+    jsonata,
+)
 from .incremental import (
     LAG_METRIC,
     MAX_WINDOW_MS,
@@ -38,7 +50,7 @@ from .incremental import (
     VIEW_TYPES,
 )
 from .polling import PollPolicy
-from .retries import error_name, retry_for
+from .retries import error_name
 
 EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
 SSE_ALGORITHMS = ("AES256", "KMS")
@@ -118,31 +130,12 @@ def _failure_record(error: str, cause: str) -> str:
     )
 
 
-class _Builder:
+class _Builder(StateBuilder):
     """Builds one machine's states; ``built`` keeps every state for ``render``'s check."""
 
     def __init__(self, spec: TableExportSpec) -> None:
+        super().__init__(spec.partition)
         self.spec = spec
-        self.sdk = f"arn:{spec.partition}:states:::aws-sdk:"
-        self.built: list[State] = []
-
-    def add(self, state: Any) -> Any:
-        self.built.append(state)
-        return state
-
-    def task(
-        self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
-    ) -> Task:
-        fields.setdefault("output", {})
-        return self.add(
-            Task(
-                name,
-                resource=f"{self.sdk}{service}:{action}",
-                retry=retry_for(service, action),
-                grants=grants,
-                **fields,
-            )
-        )
 
     def reject_to(self, state: State) -> list[Catch]:
         return [Catch(["States.ALL"], state, jsonata("$states.errorOutput"))]
