@@ -600,3 +600,40 @@ def test_restore_drills_get_a_machine_a_schedule_per_table_and_their_alarms(
         "restore_drill_window_hours": 96,
     }
     return _build(mocks, args, check)
+
+
+@pulumi.runtime.test
+def test_the_destination_account_gets_its_bucket_key_and_importer_statements(
+    mocks: RecordingMocks,
+):
+    key = f"arn:aws:kms:{REGION}:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    exporter = TableExporter(
+        "nightly",
+        {
+            **BASE,
+            "bucket_name": "partner-exports",
+            "bucket_owner": "210987654321",
+            "sse_algorithm": "KMS",
+            "kms_key_arn": key,
+        },
+    )
+    importer = "arn:aws:iam::210987654321:role/importer"
+
+    def check(v: list[Any]) -> None:
+        documents, role_arn = v
+        bucket = documents["bucket_policy"]["Statement"]
+        assert {s["Resource"] for s in bucket} == {
+            "arn:aws:s3:::partner-exports/dynamodb-exports/*",
+            "arn:aws:s3:::partner-exports/crm/*",
+        }
+        assert all(s["Principal"] == {"AWS": role_arn} for s in bucket)
+        key_statements = documents["key_policy"]["Statement"]
+        principals = {json.dumps(s["Principal"]) for s in key_statements}
+        assert json.dumps({"AWS": role_arn}) in principals
+        assert json.dumps({"AWS": importer}) in principals
+        assert documents["importer_policy"]["Statement"]
+
+    return pulumi.Output.all(
+        exporter.destination_account_policies(importer_role_arn=importer),
+        exporter.table_export_role_arn,
+    ).apply(check)

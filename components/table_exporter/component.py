@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import policies
+from . import cross_account, policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
 from .change_history import ChangeHistory, ChangeHistoryArgs
@@ -187,6 +187,8 @@ class TableExporter(pulumi.ComponentResource):
             )
         )
 
+        self._scope, self._targets = scope, targets
+        self._kms_key_arn: str | None = values.get("kms_key_arn")
         w = _Wiring(
             name=name,
             values=values,
@@ -786,6 +788,60 @@ class TableExporter(pulumi.ComponentResource):
                 "dead_letter_queue_arn": self.dead_letter_queue_arn,
             }
         )
+
+    def destination_account_policies(
+        self, *, importer_role_arn: str | None = None
+    ) -> pulumi.Output[dict[str, Any]]:
+        """What the account owning ``bucket_name`` must add when it is another account
+        (``bucket_owner``): the bucket-policy statements that let this exporter's table
+        export role write its exports, the key-policy statements for a customer-managed
+        key, and, given the destination's importer role, that role's read access. As
+        JSON documents (``bucket_policy``, ``key_policy`` or None, ``importer_policy``
+        or None) to export from this stack and apply in the other (``docs/restore.md``)."""
+        kms_key_arn = self._kms_key_arn
+
+        def documents(v: dict[str, Any]) -> dict[str, Any]:
+            bucket_arn = f"arn:{v['scope'].partition}:s3:::{v['bucket']}"
+            found: dict[str, Any] = {
+                "bucket_policy": cross_account.document(
+                    [
+                        statement
+                        for prefix in sorted({t.prefix for t in v["targets"]})
+                        for statement in cross_account.destination_bucket_statements(
+                            bucket_arn=bucket_arn, prefix=prefix, exporter_role_arn=v["role"]
+                        )
+                    ]
+                ),
+                "key_policy": None,
+                "importer_policy": None,
+            }
+            if kms_key_arn:
+                found["key_policy"] = cross_account.document(
+                    cross_account.kms_key_statements(
+                        key_arn=kms_key_arn,
+                        region=kms_key_arn.split(":")[3],
+                        exporter_role_arn=v["role"],
+                        importer_role_arn=importer_role_arn,
+                    )
+                )
+            if importer_role_arn:
+                found["importer_policy"] = cross_account.document(
+                    [
+                        statement
+                        for prefix in sorted({t.prefix for t in v["targets"]})
+                        for statement in cross_account.importer_read_statements(
+                            bucket_arn=bucket_arn, prefix=prefix, kms_key_arn=kms_key_arn
+                        )
+                    ]
+                )
+            return found
+
+        return pulumi.Output.all(
+            scope=self._scope,
+            bucket=self.bucket_name,
+            targets=self._targets,
+            role=self.table_export_role.arn,
+        ).apply(documents)
 
     def grant_start_run(self, role: aws.iam.Role, name: str | None = None) -> aws.iam.RolePolicy:
         """Let ``role`` (another program's, say) start runs of this exporter by hand, and
