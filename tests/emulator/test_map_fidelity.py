@@ -260,7 +260,16 @@ def test_tolerated_failure_count(sfn: Any) -> None:
 # moto's callback thread for a ``.sync:2`` task that is stopped before its timeout is
 # read fails on its own (a TypeError in a daemon thread); the task is aborted all the same.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
-def test_running_children_are_aborted_when_the_map_run_fails(sfn: Any) -> None:
+def test_running_children_are_aborted_when_the_map_run_fails(
+    sfn: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The slow item's .sync check waits a real second before it can see its child end;
+    # the broken item fails at once, so the Map Run fails while the slow one still runs.
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_callback as callback,
+    )
+
+    monkeypatch.setattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 1.0)
     child = child_machine(sfn)
     machine = create(
         sfn,
