@@ -25,7 +25,16 @@ DIMENSION_OF: dict[Subject, str] = {
 }
 """The dimension each alarm subject's metrics carry."""
 
-__all__ = ["DIMENSION_OF", "STATES_EXECUTION_METRICS", "AlarmSpec", "alarm_specs"]
+__all__ = [
+    "DIMENSION_OF",
+    "STATES_EXECUTION_METRICS",
+    "WINDOW_LIMIT_HOURS",
+    "AlarmSpec",
+    "alarm_specs",
+    "any_in_five_minutes",
+    "messages_waiting",
+    "none_succeeded_within",
+]
 
 
 @dataclass(frozen=True)
@@ -52,20 +61,76 @@ class AlarmSpec:
         return f"{self.runbook_page}#{self.runbook_anchor or self.role}"
 
 
-def _any_in_five_minutes(role: str, subject: Subject, metric: str, what: str) -> AlarmSpec:
+WINDOW_LIMIT_HOURS = 168
+"""CloudWatch: Period x EvaluationPeriods may not exceed 7 days ("PutMetricAlarm")."""
+
+
+def any_in_five_minutes(
+    role: str,
+    subject: Subject,
+    metric: str,
+    description: str,
+    *,
+    namespace: str = "AWS/States",
+    **extra: str,
+) -> AlarmSpec:
+    """At least one ``metric`` (a count) in five minutes. No datapoints means nothing
+    happened, so missing data is not a breach."""
     return AlarmSpec(
         role=role,
         subject=subject,
-        namespace="AWS/States",
+        namespace=namespace,
         metric_name=metric,
         statistic="Sum",
         period_seconds=300,
         evaluation_periods=1,
         comparison="GreaterThanOrEqualToThreshold",
         threshold=1,
-        # No executions, no datapoints: nothing went wrong.
         treat_missing_data="notBreaching",
-        description=what,
+        description=description,
+        **extra,
+    )
+
+
+def none_succeeded_within(
+    role: str, subject: Subject, hours: int, description: str, **extra: str
+) -> AlarmSpec:
+    """No successful execution in ``hours`` consecutive hours (1-168). Missing data is a
+    breach: no datapoint in an hour means nothing succeeded in it."""
+    if not 1 <= hours <= WINDOW_LIMIT_HOURS:
+        raise ValueError(
+            f"{role}: the window must be 1 to {WINDOW_LIMIT_HOURS} hours (CloudWatch's 7 days)"
+        )
+    return AlarmSpec(
+        role=role,
+        subject=subject,
+        namespace="AWS/States",
+        metric_name="ExecutionsSucceeded",
+        statistic="Sum",
+        period_seconds=3600,
+        evaluation_periods=hours,
+        comparison="LessThanThreshold",
+        threshold=1,
+        treat_missing_data="breaching",
+        description=description,
+        **extra,
+    )
+
+
+def messages_waiting(role: str, description: str) -> AlarmSpec:
+    """Any message in a dead-letter queue (``QueueName``): something was given up on."""
+    return AlarmSpec(
+        role=role,
+        subject="dead_letter_queue",
+        namespace="AWS/SQS",
+        metric_name="ApproximateNumberOfMessagesVisible",
+        statistic="Maximum",
+        period_seconds=300,
+        evaluation_periods=1,
+        comparison="GreaterThanThreshold",
+        threshold=0,
+        treat_missing_data="notBreaching",
+        description=description,
     )
 
 
@@ -77,66 +142,50 @@ def alarm_specs(
     watermark_lag_hours: int = 30,
 ) -> list[AlarmSpec]:
     specs = [
-        _any_in_five_minutes(
+        any_in_five_minutes(
             "run-failed",
             "run",
             "ExecutionsFailed",
             "A DynamoDB export run failed: its error cause names every failed table.",
         ),
-        _any_in_five_minutes(
+        any_in_five_minutes(
             "run-timed-out",
             "run",
             "ExecutionsTimedOut",
             "A DynamoDB export run exceeded its timeout.",
         ),
-        _any_in_five_minutes(
+        any_in_five_minutes(
             "run-aborted",
             "run",
             "ExecutionsAborted",
             "A DynamoDB export run was stopped before it finished.",
         ),
-        _any_in_five_minutes(
+        any_in_five_minutes(
             "run-throttled",
             "run",
             "ExecutionThrottled",
             "Step Functions throttled a DynamoDB export run.",
         ),
-        _any_in_five_minutes(
+        any_in_five_minutes(
             "table-export-throttled",
             "table_export",
             "ExecutionThrottled",
             "Step Functions throttled table export executions.",
         ),
-        AlarmSpec(
-            role="dead-letters",
-            subject="dead_letter_queue",
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            statistic="Maximum",
-            period_seconds=300,
-            evaluation_periods=1,
-            comparison="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-            description="The scheduler could not start an export run; the event is in the dead-letter queue.",
+        messages_waiting(
+            "dead-letters",
+            "The scheduler could not start an export run; the event is in the dead-letter queue.",
         ),
     ]
     if schedule_enabled:
         # Hourly sums of successful runs; staleness_hours consecutive empty hours alarm.
         # Missing data is breaching: no datapoint means no successful run in that hour.
         specs.append(
-            AlarmSpec(
-                role="stale",
-                subject="run",
-                namespace="AWS/States",
-                metric_name="ExecutionsSucceeded",
-                statistic="Sum",
-                period_seconds=3600,
-                evaluation_periods=staleness_hours,
-                comparison="LessThanThreshold",
-                threshold=1,
-                treat_missing_data="breaching",
-                description=f"No DynamoDB export run succeeded in the last {staleness_hours} hours.",
+            none_succeeded_within(
+                "stale",
+                "run",
+                staleness_hours,
+                f"No DynamoDB export run succeeded in the last {staleness_hours} hours.",
             )
         )
     if incremental:

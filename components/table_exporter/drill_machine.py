@@ -44,7 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .alarms import AlarmSpec
+from .alarms import WINDOW_LIMIT_HOURS, AlarmSpec, any_in_five_minutes, none_succeeded_within
 from .asl import (
     Catch,
     Choice,
@@ -69,8 +69,6 @@ REPORT_PREFIX = "drill-reports"
 MAX_TABLE_PREFIX = 100
 """Scratch names are ``<prefix><table, at most 100>-<14>-<8>``: within DynamoDB's 255."""
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
-ALARM_WINDOW_LIMIT_HOURS = 168
-"""CloudWatch: Period x EvaluationPeriods may not exceed 7 days ("PutMetricAlarm")."""
 
 INPUT = "$states.context.Execution.Input"
 TABLE_NAME = f"$substringAfter({INPUT}.tableArn, ':table/')"
@@ -644,7 +642,7 @@ def drill_definition(spec: DrillSpec) -> dict[str, Any]:
     return drill_machine(spec).render()
 
 
-def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[AlarmSpec]:
+def drill_alarm_specs(*, window_hours: int = WINDOW_LIMIT_HOURS) -> list[AlarmSpec]:
     """A failed (or timed-out, or stopped) drill, and no successful drill in ``window_hours``.
 
     Subject ``"run"`` stands for the drill machine here: its metrics carry the
@@ -653,53 +651,28 @@ def drill_alarm_specs(*, window_hours: int = ALARM_WINDOW_LIMIT_HOURS) -> list[A
     window is at most 168 hours: schedule drills more often than the window (a weekly
     drill against a 7-day window alarms whenever one runs late; twice a week leaves room).
     """
-    if not 1 <= window_hours <= ALARM_WINDOW_LIMIT_HOURS:
-        raise ValueError(
-            f"drill alarm window must be 1 to {ALARM_WINDOW_LIMIT_HOURS} hours (CloudWatch's 7 days)"
-        )
-
-    def any_of(role: str, metric: str, what: str) -> AlarmSpec:
-        return AlarmSpec(
-            role=role,
-            subject="drill",
-            runbook_page="docs/restore.md",
-            runbook_anchor="alarms",
-            namespace="AWS/States",
-            metric_name=metric,
-            statistic="Sum",
-            period_seconds=300,
-            evaluation_periods=1,
-            comparison="GreaterThanOrEqualToThreshold",
-            threshold=1,
-            treat_missing_data="notBreaching",
-            description=what,
-        )
-
+    page = {"runbook_page": "docs/restore.md", "runbook_anchor": "alarms"}
     return [
-        any_of(
+        any_in_five_minutes(
             "drill-failed",
+            "drill",
             "ExecutionsFailed",
             "A restore drill failed: its report in drill-reports/ says why (counts, errors, cleanup).",
+            **page,
         ),
-        any_of("drill-timed-out", "ExecutionsTimedOut", "A restore drill exceeded its timeout."),
-        any_of("drill-aborted", "ExecutionsAborted", "A restore drill was stopped by hand."),
-        AlarmSpec(
-            role="drill-stale",
-            subject="drill",
-            runbook_page="docs/restore.md",
-            runbook_anchor="alarms",
-            namespace="AWS/States",
-            metric_name="ExecutionsSucceeded",
-            statistic="Sum",
-            period_seconds=3600,
-            evaluation_periods=window_hours,
-            comparison="LessThanThreshold",
-            threshold=1,
-            # No datapoint in an hour means no drill succeeded in it.
-            treat_missing_data="breaching",
-            description=f"No restore drill succeeded in the last {window_hours} hours.",
+        any_in_five_minutes(
+            "drill-timed-out", "drill", "ExecutionsTimedOut",
+            "A restore drill exceeded its timeout.", **page,
         ),
-    ]
+        any_in_five_minutes(
+            "drill-aborted", "drill", "ExecutionsAborted",
+            "A restore drill was stopped by hand.", **page,
+        ),
+        none_succeeded_within(
+            "drill-stale", "drill", window_hours,
+            f"No restore drill succeeded in the last {window_hours} hours.", **page,
+        ),
+    ]  # fmt: skip
 
 
 def drill_role_policy(

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .alarms import AlarmSpec, Subject
+from .alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
 from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, QUERY_NAME_LIMIT, SERDE
 from .policies import Document, _document, _statement
 from .schema import DECIMAL, Column, glue_table_name, quote_identifier
@@ -469,34 +469,19 @@ def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
             "DeliveryStreamName",
         ),
         HistoryAlarm(
-            AlarmSpec(
-                role="history-pipe-failed",
-                subject=_subject("pipe"),
+            any_in_five_minutes(
+                "history-pipe-failed",
+                _subject("pipe"),
+                "ExecutionFailed",
+                "The change-history pipe failed to hand a batch to Firehose; it retries, then dead-letters the batch.",
                 namespace="AWS/EventBridge/Pipes",
-                metric_name="ExecutionFailed",
-                statistic="Sum",
-                period_seconds=300,
-                evaluation_periods=1,
-                comparison="GreaterThanOrEqualToThreshold",
-                threshold=1,
-                treat_missing_data="notBreaching",
-                description="The change-history pipe failed to hand a batch to Firehose; it retries, then dead-letters the batch.",
             ),
             "PipeName",
         ),
         HistoryAlarm(
-            AlarmSpec(
-                role="history-dead-letters",
-                subject="dead_letter_queue",
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                statistic="Maximum",
-                period_seconds=300,
-                evaluation_periods=1,
-                comparison="GreaterThanThreshold",
-                threshold=0,
-                treat_missing_data="notBreaching",
-                description="A change-history batch was dead-lettered: re-drive it from the stream within 24 hours (docs/change-history.md).",
+            messages_waiting(
+                "history-dead-letters",
+                "A change-history batch was dead-lettered: re-drive it from the stream within 24 hours (docs/change-history.md).",
             ),
             "QueueName",
         ),

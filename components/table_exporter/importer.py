@@ -38,7 +38,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .alarms import AlarmSpec
+from .alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
 from .asl import (
     Catch,
     Choice,
@@ -528,34 +528,18 @@ def import_definition(spec: ImporterSpec) -> dict[str, Any]:
 
 def importer_alarm_specs(*, window_hours: int = 48) -> list[AlarmSpec]:
     """A failed import run; no successful run in ``window_hours`` (at most 168)."""
-    if not 1 <= window_hours <= 168:
-        raise ValueError("importer alarm window must be 1 to 168 hours (CloudWatch's 7 days)")
     return [
-        AlarmSpec(
-            role="import-failed",
-            subject="run",
-            namespace="AWS/States",
-            metric_name="ExecutionsFailed",
-            statistic="Sum",
-            period_seconds=300,
-            evaluation_periods=1,
-            comparison="GreaterThanOrEqualToThreshold",
-            threshold=1,
-            treat_missing_data="notBreaching",
-            description="A table import run failed; the parameter still names the previous table.",
+        any_in_five_minutes(
+            "import-failed",
+            "run",
+            "ExecutionsFailed",
+            "A table import run failed; the parameter still names the previous table.",
         ),
-        AlarmSpec(
-            role="import-stale",
-            subject="run",
-            namespace="AWS/States",
-            metric_name="ExecutionsSucceeded",
-            statistic="Sum",
-            period_seconds=3600,
-            evaluation_periods=window_hours,
-            comparison="LessThanThreshold",
-            threshold=1,
-            treat_missing_data="breaching",
-            description=f"No table import run succeeded in the last {window_hours} hours.",
+        none_succeeded_within(
+            "import-stale",
+            "run",
+            window_hours,
+            f"No table import run succeeded in the last {window_hours} hours.",
         ),
     ]
 
