@@ -5,15 +5,47 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
-.PHONY: install demo test lint typecheck unit bench clean
+# Locks (docs/proof.md, "Reproducible installs"): requirements.txt is what `pulumi up`
+# installs for the program; locks/dev.txt is everything tests, demo and bench run on.
+PROGRAM_LOCK := requirements.txt
+DEV_LOCK     := locks/dev.txt
+UV_COMPILE   := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.10 \
+                --generate-hashes --custom-compile-command "make lock" \
+                -c locks/constraints.txt
+
+.PHONY: install demo test lint typecheck unit bench clean lock lock-upgrade test-latest
 
 install: $(STAMP) $(NODE_STAMP)
 
-$(STAMP): pyproject.toml
+# Exact versions with hashes, nothing resolved at install time; the project itself is
+# installed last without dependencies, so only the lock decides what is present.
+$(STAMP): $(DEV_LOCK) locks/build.in pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r $(DEV_LOCK)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip check
 	touch $@
+
+# Regenerate both locks from pyproject.toml, keeping every pin that still fits;
+# `make lock-upgrade` moves every pin to the newest release the ranges allow.
+lock: $(STAMP)
+	$(UV_COMPILE) $(UV_FLAGS) pyproject.toml --extra program -o $(PROGRAM_LOCK)
+	$(UV_COMPILE) $(UV_FLAGS) pyproject.toml locks/build.in --extra dev \
+	    -c $(PROGRAM_LOCK) -o $(DEV_LOCK)
+
+lock-upgrade:
+	$(MAKE) lock UV_FLAGS=--upgrade
+
+# The newest versions pyproject.toml's ranges allow, in a separate environment: a
+# breaking upstream release shows up here (and in the scheduled workflow) first.
+LATEST := .venv-latest
+test-latest: $(NODE_STAMP)
+	rm -rf $(LATEST)
+	$(PYTHON) -m venv $(LATEST)
+	$(LATEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LATEST)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e ".[dev]"
+	$(LATEST)/bin/python -m pip freeze --exclude-editable > $(LATEST)/versions.txt
+	PYTHONPATH=. $(LATEST)/bin/python -m pytest -n 2
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --silent
@@ -38,4 +70,4 @@ bench: $(STAMP)
 	PYTHONPATH=. $(PY) scripts/bench.py
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-latest node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,12 @@
 """Pulumi program: one TableExporter per stack, configured from Pulumi.<stack>.yaml."""
 
+import sys
+from pathlib import Path
+
+# The component comes from this checkout (requirements.txt locks only its dependencies,
+# with hashes), so a preview shows exactly the component in the commit under review.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "components"))
+
 import pulumi
 from table_exporter import TableExporter, TableExporterArgsError
 

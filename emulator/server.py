@@ -9,9 +9,10 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import boto3
 from moto.server import ThreadedMotoServer
 
-from . import MOTO_CONFIG, install
+from . import MOTO_CONFIG, install, protocols
 
 
 def _free_port() -> int:
@@ -40,6 +41,15 @@ def running_emulator() -> Iterator[str]:
             headers={"Content-Type": "application/json"},
         )
         urllib.request.urlopen(request).read()
+        protocols.check(
+            lambda service: boto3.client(
+                service,
+                endpoint_url=url,
+                region_name="us-east-1",
+                aws_access_key_id="emulator",
+                aws_secret_access_key="emulator",
+            )
+        )
         yield url
     finally:
         server.stop()
