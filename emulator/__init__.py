@@ -5,6 +5,10 @@ sleeps for real in Wait states and retries, hands datetimes (not ISO strings) to
 aws-sdk tasks, skips parameter validation, and models DynamoDB exports as instant and
 infallible. ``install()`` closes those gaps without changing what a definition says:
 
+- ``protocols``: botocore keeps speaking a service's documented JSON protocol where a
+  newer model moved it to one moto does not answer (Athena), and ``check`` says in one
+  line when botocore and moto disagree anyway;
+
 - ``jsonata_engine``: JSONata evaluation, including Step Functions' ``$hash``,
   ``$uuid`` and ``$parse``;
 - ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls and error
@@ -22,7 +26,15 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 
 from __future__ import annotations
 
-from . import change_log, clock, export_model, glue_fidelity, jsonata_engine, sfn_fidelity
+from . import (
+    change_log,
+    clock,
+    export_model,
+    glue_fidelity,
+    jsonata_engine,
+    protocols,
+    sfn_fidelity,
+)
 from .map_fidelity import install as install_map_fidelity
 
 _installed = False
@@ -33,6 +45,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
+    protocols.install()
     jsonata_engine.install()
     sfn_fidelity.install()
     glue_fidelity.install()

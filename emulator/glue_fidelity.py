@@ -21,10 +21,10 @@ def install() -> None:
     from moto.glue import responses
 
     def update_table(self: Any) -> Any:
-        database_name = self.parameters.get("DatabaseName")
-        table_input = self.parameters.get("TableInput")
+        database_name = self._get_param("DatabaseName")
+        table_input = self._get_param("TableInput")
         table = self.glue_backend.get_table(database_name, table_input.get("Name"))
-        if self.parameters.get("SkipArchive"):
+        if self._get_param("SkipArchive"):
             table.versions[str(table._current_version)] = table_input
             return responses.EmptyResult()
         if len(table.versions) >= VERSIONS_PER_TABLE:

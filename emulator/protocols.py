@@ -110,3 +110,15 @@ def check(client: Callable[[str], Any], services: dict[str, tuple[str, dict[str,
                 f"404); install the locked versions with `make install`, or keep botocore "
                 f"below the release that changed {service}'s protocol (locks/constraints.txt)"
             ) from None
+
+
+def check_in_process() -> None:
+    """``check`` against moto in this process, with the emulator installed."""
+    import boto3
+    from moto import mock_aws
+
+    from . import install as install_emulator
+
+    with mock_aws():
+        install_emulator()
+        check(lambda service: boto3.client(service, region_name="us-east-1"))

@@ -7,13 +7,12 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, cast
 
-import boto3
 import pytest
 from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 import emulator
-from emulator import clock, export_model, harness, map_fidelity, protocols, sfn_fidelity
+from emulator import clock, export_model, harness, map_fidelity, sfn_fidelity
 
 from .support import BUCKET, DeployExporter
 
@@ -31,17 +30,6 @@ def prompt_child_checks(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
     monkeypatch.setattr(callback, "_DELAY_SECONDS_SYNC_CONDITION_CHECK", 0.02)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def botocore_and_moto_agree() -> None:
-    """Stop at once, in one line, when botocore speaks a protocol moto does not answer."""
-    with mock_aws():
-        emulator.install()
-        try:
-            protocols.check(lambda service: boto3.client(service, region_name=harness.REGION))
-        except protocols.ProtocolMismatch as err:
-            pytest.exit(str(err), returncode=3)
 
 
 @pytest.fixture
