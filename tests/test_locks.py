@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -118,8 +119,12 @@ def test_the_installed_environment_is_the_dev_lock() -> None:
         for version, marker in entries
         if not marker or Requirement(f"x; {marker}").marker.evaluate(environment)  # type: ignore[union-attr]
     }
+    # Only what is installed in the environment: setuptools puts its vendored packages
+    # on sys.path when pkg_resources is imported, and they are not installs.
+    paths = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     installed = {
-        canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions()
+        canonicalize_name(d.metadata["Name"]): Version(d.version)
+        for d in metadata.distributions(path=paths)
     }
     installed.pop(SELF, None)
     assert {n: str(v) for n, v in installed.items() if expected.get(n) != v} == {}

@@ -1,25 +1,33 @@
 """``TableImporter``: in the destination account, the newest export becomes a table.
 
-On a schedule the import machine finds the newest full export under a source prefix,
-imports it into a new table named after the export's time, checks the import's counts
-against the export manifest, points an SSM parameter at the new table and keeps the
-``keep`` newest tables under its prefix::
+On a schedule the import machine finds the newest full export under the exporter's
+prefix for a table, imports it into a new table named after the export's time, checks
+the import's counts against the export manifest, points an SSM parameter at the new
+table and keeps the ``keep`` newest tables under its prefix::
 
-    Begin ─▶ ListExportFolders ⟲ ─▶ NextCandidate ─▶ ReadSummary ─▶ IsFullExport ─▶ CheckTable
-                  (no manifest yet, or an incremental export: the next older candidate)  │
-         ┌───────────────────── the table exists: its import, by ListImports ◀───────────┤
-         ▼                                                                               ▼
-    DescribeImport ◀─ WaitForImport ◀─────────────────────────────────────────── ImportTable
+    Begin ─▶ ListRunFolders ⟲ (full/, baseline/) ─▶ NewestRunFirst ─▶ NextRunFolder ─▶ ListExportFolders ⟲
+         ─▶ NewestExportFirst ─▶ NextCandidate ─▶ FindSummary ─▶ ReadSummary ─▶ IsFullExport ─▶ CheckTable
+             (none left in this run folder: the next older one; none left at all: NoExportFound)
+             (no summary yet, or an incremental export: the next older candidate)               │
+         ┌───────────────────── the table exists: its import, by ListImports ◀──────────────────┤
+         ▼                                                                                      ▼
+    DescribeImport ◀─ WaitForImport ◀────────────────────────────────────────────────── ImportTable
          └▶ ImportFinished ─▶ Verdict ─┬▶ PublishTable (SSM) ─▶ ListTables ⟲ ─▶ DeleteOldTables ─▶ Imported
                                        └▶ DeleteFailedTable ─▶ ImportFailed
 
 Finding exports without Lambda or a listing of the source account's DynamoDB: the
-exporter writes each full export to ``<S3Prefix>/AWSDynamoDB/<ExportId>/``, and an
-export ID starts with its start time in zero-padded milliseconds (observed,
-undocumented), so the greatest folder name is the newest export. A folder is usable
-once its ``manifest-summary.json`` exists (written when the export completes: "DynamoDB
-table export output format"); an incremental export's summary says
-``INCREMENTAL_EXPORT`` and is skipped.
+exporter writes a table's full exports to ``<prefix>/<table>/full/<run date>/`` and its
+incremental baselines (full exports too) to ``<prefix>/<table>/baseline/<time>/``, and
+DynamoDB puts each export in ``AWSDynamoDB/<ExportId>/`` under that ``S3Prefix``. Run
+folder names sort by time, and an export ID starts with its start time in zero-padded
+milliseconds (observed, undocumented), so the machine walks run folders newest first
+and, in each, export folders newest first. A folder is usable once its
+``manifest-summary.json`` exists (written when the export completes: "DynamoDB table
+export output format"); the machine lists that key rather than reading it blind,
+because S3 answers a GetObject of a missing key with 403, not 404, unless the caller
+may list the whole bucket (GetObject, "Permissions"), and the role lists only the
+prefix. An incremental export's summary says ``INCREMENTAL_EXPORT`` and is skipped;
+incremental windows live outside the run folders anyway.
 
 A run is idempotent: the table name comes from the export's time and the
 ``ClientToken`` from the table name, so a second run for the same export finds the
@@ -59,6 +67,10 @@ from .retries import error_name, retry_for
 
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
 KEY_TYPES = ("S", "N", "B")
+RUN_FOLDERS = ("full/", "baseline/")
+"""Where the exporter puts a table's full exports (``full/<run date>/``, run machine)
+and incremental baselines (``baseline/<time>/``, table export machine) under its prefix
+for the table; each holds ``AWSDynamoDB/<ExportId>/``."""
 IMPORT_LOG_ACTIONS = (
     "logs:CreateLogGroup",
     "logs:CreateLogStream",
@@ -86,7 +98,8 @@ class KeyAttribute:
 class ImporterSpec:
     source_bucket: str
     source_prefix: str
-    """The ``S3Prefix`` the exporter gives this table's full exports (``exports/orders``)."""
+    """The exporter's prefix for the table (``<prefix>/<table>``, e.g. ``exports/orders``):
+    its full exports and baselines are found in the run folders under it."""
     table_prefix: str
     """New tables are ``<table_prefix><YYYYMMDD>T<HHMMSS>`` (the export's time, UTC)."""
     parameter_name: str
@@ -116,8 +129,9 @@ class ImporterSpec:
         return self.import_timeout_seconds + 3600
 
     @property
-    def exports_folder(self) -> str:
-        return f"{self.source_prefix}/AWSDynamoDB/" if self.source_prefix else "AWSDynamoDB/"
+    def source_root(self) -> str:
+        """The source prefix as a folder (``exports/orders/``; empty for the bucket root)."""
+        return f"{self.source_prefix}/" if self.source_prefix else ""
 
 
 GRANT_GROUPS = {
@@ -448,26 +462,49 @@ class _Builder(StateBuilder):
             ],
             next=is_full,
         )
-        none_found = self.add(
-            Fail(
-                "NoExportFound",
-                error="NoExportFound",
-                cause=f"no completed full export under s3://{spec.source_bucket}/{spec.exports_folder}",
+        completed = self.add(
+            Choice("ExportCompleted", default=drop).when(
+                jsonata("$summaryCount > 0"), read_summary
+            )
+        )
+        summary_listed = self.task(
+            "FindSummary",
+            "s3",
+            "listObjectsV2",
+            comment=(
+                "Whether the summary exists, by listing it: S3 answers a GetObject of a "
+                "missing key with 403, not 404, unless the caller may list the whole bucket."
+            ),
+            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            arguments={
+                "Bucket": spec.source_bucket,
+                "Prefix": jsonata("$candidates[0] & 'manifest-summary.json'"),
+                "MaxKeys": 1,
+            },
+            assign={"summaryCount": jsonata("$states.result.KeyCount")},
+            catch=caught(),
+            next=completed,
+        )
+        drop_folder = self.add(
+            Pass(
+                "DropRunFolder",
+                comment="No usable export in this run's folder: try the next older one.",
+                assign={"folders": jsonata("[$folders[[1..$count($folders)]]]"), "next": None},
             )
         )
         candidate = self.add(
-            Choice("NextCandidate", default=read_summary).when(
-                jsonata("$count($candidates) = 0"), none_found
+            Choice("NextCandidate", default=summary_listed).when(
+                jsonata("$count($candidates) = 0"), drop_folder
             )
         )
         drop.then(candidate)
-        list_folders = self.task(
+        list_exports = self.task(
             "ListExportFolders",
             "s3",
             "listObjectsV2",
             grants=(Grant("source_bucket", ("s3:ListBucket",)),),
             arguments=jsonata(
-                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': '{spec.exports_folder}', "
+                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': $folders[0] & 'AWSDynamoDB/', "
                 "'Delimiter': '/'}, $type($next) = 'string' ? {'ContinuationToken': $next} : {}])"
             ),
             assign={
@@ -482,32 +519,103 @@ class _Builder(StateBuilder):
             },
             catch=caught(),
         )
-        sort = self.add(
+        newest_export = self.add(
             Pass(
-                "NewestFirst",
+                "NewestExportFirst",
+                comment="An export ID starts with its start time in milliseconds.",
                 assign={"candidates": jsonata("[$reverse($sort($candidates))]")},
                 next=candidate,
             )
         )
-        more = self.add(
-            Choice("MoreFolders", default=sort).when(
-                jsonata("$type($next) = 'string'"), list_folders
+        more_exports = self.add(
+            Choice("MoreExportFolders", default=newest_export).when(
+                jsonata("$type($next) = 'string'"), list_exports
             )
         )
-        list_folders.then(more)
+        list_exports.then(more_exports)
+        none_found = self.add(
+            Fail(
+                "NoExportFound",
+                error="NoExportFound",
+                cause=(
+                    f"no completed full export under s3://{spec.source_bucket}/{spec.source_root}"
+                    f" ({', '.join(RUN_FOLDERS)} or AWSDynamoDB/)"
+                ),
+            )
+        )
+        next_folder = self.add(
+            Choice("NextRunFolder", default=list_exports).when(
+                jsonata("$count($folders) = 0"), none_found
+            )
+        )
+        drop_folder.then(next_folder)
+        list_runs = self.task(
+            "ListRunFolders",
+            "s3",
+            "listObjectsV2",
+            comment="The exporter writes each full export or baseline under a folder per run.",
+            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            arguments=jsonata(
+                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': $kinds[0], "
+                "'Delimiter': '/'}, $type($next) = 'string' ? {'ContinuationToken': $next} : {}])"
+            ),
+            assign={
+                "next": jsonata(
+                    "$exists($states.result.NextContinuationToken) ? "
+                    "$states.result.NextContinuationToken : null"
+                ),
+                "folders": jsonata("$append($folders, [$states.result.CommonPrefixes.Prefix])"),
+            },
+            catch=caught(),
+        )
+        newest_run = self.add(
+            Pass(
+                "NewestRunFirst",
+                comment=(
+                    "Run folders are named after the run's date (full) or the baseline's "
+                    "time (incremental), so the greatest name is the newest; the source "
+                    "prefix itself comes last, for exports written straight under it."
+                ),
+                assign={
+                    "folders": jsonata(
+                        "$append([$sort($folders, function($l, $r) "
+                        "{ $split($l, '/')[-2] < $split($r, '/')[-2] })], "
+                        f"['{spec.source_root}'])"
+                    ),
+                    "next": None,
+                },
+                next=next_folder,
+            )
+        )
+        next_kind = self.add(
+            Pass(
+                "NextRunKind",
+                assign={"kinds": jsonata("[$kinds[[1..$count($kinds)]]]"), "next": None},
+                next=list_runs,
+            )
+        )
+        more_runs = self.add(
+            Choice("MoreRunFolders", default=newest_run)
+            .when(jsonata("$type($next) = 'string'"), list_runs)
+            .when(jsonata("$count($kinds) > 1"), next_kind)
+        )
+        list_runs.then(more_runs)
         begin = self.add(
             Pass(
                 "Begin",
                 assign={
+                    "kinds": [f"{spec.source_root}{kind}" for kind in RUN_FOLDERS],
+                    "folders": [],
                     "next": None,
                     "candidates": [],
+                    "summaryCount": 0,
                     "summary": {},
                     "import": {},
                     "reason": None,
                     "deleted": [],
                     "elapsed": 0,
                 },
-                next=list_folders,
+                next=list_runs,
             )
         )
         return Machine(

@@ -39,11 +39,16 @@ def imports(aws: dict[str, Any]) -> Iterator[import_model.ImportModel]:
     import_model.MODEL.reset()
 
 
+def run_folder() -> str:
+    """Where the exporter's run of today puts a full export of orders."""
+    return f"exports/orders/full/{clock.now_datetime():%Y-%m-%d}"
+
+
 def export_now(aws: dict[str, Any]) -> dict[str, Any]:
     started = aws["dynamodb"].export_table_to_point_in_time(
         TableArn=harness.SCOPE.arn("dynamodb", "table/orders"),
         S3Bucket=BUCKET,
-        S3Prefix="exports/orders",
+        S3Prefix=run_folder(),
     )["ExportDescription"]
     clock.advance(600)
     described = aws["dynamodb"].describe_export(ExportArn=started["ExportArn"])["ExportDescription"]
@@ -115,11 +120,11 @@ def test_an_export_still_running_is_passed_over_for_the_newest_complete_one(aws)
     aws["dynamodb"].export_table_to_point_in_time(
         TableArn=harness.SCOPE.arn("dynamodb", "table/orders"),
         S3Bucket=BUCKET,
-        S3Prefix="exports/orders",
+        S3Prefix=run_folder(),
     )
     # The running export has only its folder so far (AWS writes _started first).
     running = max(e for e in import_model.export_model.MODEL.exports)
-    folder = "exports/orders/AWSDynamoDB/" + running.rsplit("/", 1)[1] + "/"
+    folder = f"{run_folder()}/AWSDynamoDB/" + running.rsplit("/", 1)[1] + "/"
     aws["s3"].put_object(Bucket=BUCKET, Key=folder + "_started", Body=b"")
     result = run(aws, "skip-running")
     assert result["status"] == "SUCCEEDED", result
@@ -132,7 +137,7 @@ def test_a_bad_import_is_deleted_and_the_parameter_keeps_the_previous_table(aws)
     clock.advance(24 * 3600)
     bad = export_now(aws)
     export_id = bad["ExportArn"].rsplit("/", 1)[1]
-    folder = f"exports/orders/AWSDynamoDB/{export_id}/data/"
+    folder = f"{run_folder()}/AWSDynamoDB/{export_id}/data/"
     (key,) = [o["Key"] for o in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=folder)["Contents"]]
     lines = gzip.decompress(
         aws["s3"].get_object(Bucket=BUCKET, Key=key)["Body"].read()
@@ -148,3 +153,50 @@ def test_a_bad_import_is_deleted_and_the_parameter_keeps_the_previous_table(aws)
 def test_no_export_fails_the_run(aws):
     result = run(aws, "empty")
     assert result["status"] == "FAILED" and result["error"] == "NoExportFound"
+
+
+def _export_with_the_exporter(aws: dict[str, Any], *, incremental: bool) -> dict[str, Any]:
+    """One scheduled run of the exporter's own machines for orders."""
+    if incremental:
+        harness.create_state_table(aws["dynamodb"])
+    exporter = harness.deploy(
+        aws["stepfunctions"],
+        bucket=BUCKET,
+        tables=["orders"],
+        incremental=["orders"] if incremental else (),
+    )
+    scheduled = f"{clock.now_datetime():%Y-%m-%dT%H:%M:%SZ}"
+    described = exporter.run("scheduled", {"scheduledTime": scheduled})
+    assert described["status"] == "SUCCEEDED", described
+    return described
+
+
+@pytest.mark.parametrize("incremental", [False, True], ids=["full", "incremental-baseline"])
+def test_the_importer_finds_what_the_exporter_wrote_under_the_tables_prefix(aws, incremental):
+    _export_with_the_exporter(aws, incremental=incremental)
+    kind = "baseline" if incremental else "full"
+    written = aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix=f"exports/orders/{kind}/")
+    assert any(o["Key"].endswith("manifest-summary.json") for o in written["Contents"])
+
+    result = run(aws, "after-the-exporter")
+
+    assert result["status"] == "SUCCEEDED", result
+    table = json.loads(result["output"])["table"]
+    assert current(aws) == table
+    assert aws["dynamodb"].describe_table(TableName=table)["Table"]["ItemCount"] == 3
+
+
+def test_the_newest_run_folder_wins_and_incremental_windows_are_never_imported(aws):
+    export_now(aws)
+    clock.advance(3 * 24 * 3600)
+    newest = export_now(aws)
+    # An incremental window is not a run folder: never a candidate, however new.
+    aws["s3"].put_object(
+        Bucket=BUCKET,
+        Key="exports/orders/incremental/2099-01-01-00-00/2099-01-01/AWSDynamoDB/"
+        "40700000000000-ffffffff/manifest-summary.json",
+        Body=b"{}",
+    )
+    result = run(aws, "newest")
+    assert result["status"] == "SUCCEEDED", result
+    assert json.loads(result["output"])["exportArn"] == newest["ExportArn"]
