@@ -418,3 +418,16 @@ def test_without_database_topic_or_key_only_the_path_is_made(mocks):
     return pulumi.Output.all(component.pipe.arn, component.history_location).apply(
         lambda v: check(v[1])
     )
+
+
+def test_the_firehose_role_may_encrypt_under_a_bucket_key_whose_context_is_the_bucket():
+    """With S3 Bucket Keys (the bucket the component creates has them), S3 asks KMS with
+    the bucket's ARN as ``aws:s3:arn``, not the object's ("Reducing the cost of SSE-KMS
+    with Amazon S3 Bucket Keys"), so a grant conditioned on object ARNs denies every put."""
+    policy = _firehose_policy()
+    via_s3 = {"kms:ViaService": f"s3.{REGION}.amazonaws.com"}
+    bucket_key = {**via_s3, "kms:EncryptionContext:aws:s3:arn": BUCKET_ARN}
+    assert allowed(policy, "kms:GenerateDataKey", KMS_KEY, bucket_key)
+    assert allowed(policy, "kms:Decrypt", KMS_KEY, bucket_key)
+    other_bucket = {**via_s3, "kms:EncryptionContext:aws:s3:arn": BUCKET_ARN + "-other"}
+    assert not allowed(policy, "kms:GenerateDataKey", KMS_KEY, other_bucket)

@@ -580,7 +580,10 @@ def firehose_role_policy(
 ) -> Document:
     """Write objects under the history and error folders only (the S3 actions
     "Grant Firehose access to an Amazon S3 destination" lists), with the key when set
-    (``kms:ViaService`` S3 in the key's region, encryption context of those folders)."""
+    (``kms:ViaService`` S3 in the key's region). The encryption context ``aws:s3:arn`` is
+    an object under those folders, or the bucket itself: with S3 Bucket Keys, which the
+    bucket the component creates uses, S3 asks KMS with the bucket's ARN ("Reducing the
+    cost of SSE-KMS with Amazon S3 Bucket Keys")."""
     objects = [
         f"{bucket_arn}/{history_root(prefix, table_name)}*",
         f"{bucket_arn}/{errors_root(prefix, table_name)}*",
@@ -607,7 +610,7 @@ def firehose_role_policy(
                     "StringEquals": {
                         "kms:ViaService": f"s3.{_region_of(kms_key_arn)}.amazonaws.com"
                     },
-                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": objects},
+                    "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, *objects]},
                 },
             )
         )
