@@ -216,17 +216,33 @@ class _Builder(StateBuilder):
     def upsert(
         self, update: str, create: str, table_input: str, after: State, rejected: State
     ) -> Task:
-        """``update`` a Glue table, or ``create`` it when it does not exist yet."""
+        """``update`` a Glue table, or ``create`` it when it does not exist yet; when a
+        run delivered twice created it meanwhile (``AlreadyExistsException``), update it
+        once more: Scheduler delivers at least once."""
         database = self.spec.catalog_database
         glue = (Grant("glue", ("glue:CreateTable", "glue:UpdateTable")),)
         arguments = {"DatabaseName": database, "TableInput": table_input}
+        update_arguments = {**arguments, "SkipArchive": True}
+        update_again = self.task(
+            f"{update}Again",
+            "glue",
+            "updateTable",
+            grants=glue,
+            comment="Created meanwhile by a duplicate run of the same table: update it.",
+            arguments=update_arguments,
+            catch=self.reject_to(rejected),
+            next=after,
+        )
         create_state = self.task(
             create,
             "glue",
             "createTable",
             grants=glue,
             arguments=arguments,
-            catch=self.reject_to(rejected),
+            catch=[
+                Catch([error_name("glue", "AlreadyExistsException")], update_again),
+                *self.reject_to(rejected),
+            ],
             next=after,
         )
         return self.task(
@@ -235,7 +251,7 @@ class _Builder(StateBuilder):
             "updateTable",
             grants=glue,
             comment=catalog.SKIP_ARCHIVE_REASON,
-            arguments={**arguments, "SkipArchive": True},
+            arguments=update_arguments,
             catch=[
                 Catch([error_name("glue", "EntityNotFoundException")], create_state),
                 *self.reject_to(rejected),

@@ -311,3 +311,28 @@ def test_current_state_query_names_stay_within_athenas_limit_and_apart(
     names = [q["Name"] for q in _named_queries()]
     assert len(names) == 2 and len(set(names)) == 2
     assert all(len(n) <= 128 and n.endswith("_current_state") for n in names)
+
+
+def test_a_table_created_meanwhile_by_a_duplicate_delivery_is_updated_not_failed(
+    aws: dict[str, Any], catalog: Any
+) -> None:
+    """Scheduler delivers at least once: two runs of a table's first export both find
+    ``<table>_latest`` missing and both create it. The one that loses the race gets
+    ``Glue.AlreadyExistsException`` from CreateTable and must update the table instead."""
+    from emulator.sfn_fidelity import FAULTS
+
+    harness.create_table(aws["dynamodb"], "orders", ROWS)
+    ex = _deploy(aws, tables=["orders"])
+    first = ex.run("run-1", {"scheduledTime": "2026-01-05T04:00:00Z"})
+    assert first["status"] == "SUCCEEDED", first
+    # The second run looked before the first had created the tables.
+    FAULTS.inject("glue", "UpdateTable", "EntityNotFoundException")
+
+    second = ex.run("run-2", {"scheduledTime": "2026-01-06T04:00:00Z"})
+
+    assert second["status"] == "SUCCEEDED", second.get("cause")
+    assert FAULTS.raised == [("glue", "UpdateTable", "EntityNotFoundException")]
+    data = _location(second, "orders") + "data/"
+    for name in ("orders_latest", "orders_latest_raw"):
+        table = catalog.get_table(DatabaseName=DATABASE, Name=name)["Table"]
+        assert table["StorageDescriptor"]["Location"] == data
