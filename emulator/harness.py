@@ -142,6 +142,17 @@ class Exporter:
                         found["failed"].append(json.loads(child["Cause"]))
         return found
 
+    def s3(self) -> Any:
+        """An S3 client on the same emulator."""
+        return _like(self.sfn, "s3")
+
+    def result_files(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The run report's manifest: each status's files with ``Key`` and ``Size``."""
+        text = described.get("output") if described["status"] == "SUCCEEDED" else described.get("cause")
+        bucket, _, prefix = json.loads(text or "{}")["report"].removeprefix("s3://").partition("/")
+        body = _like(self.sfn, "s3").get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"]
+        return dict(json.loads(body.read())["ResultFiles"])
+
     def results(self, described: dict[str, Any]) -> list[dict[str, Any]]:
         """Every table's result in the run's report, failed tables' records included."""
         found = self.report(described)

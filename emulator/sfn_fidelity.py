@@ -11,6 +11,13 @@
   lowercase name (``glue.EntityNotFoundException``), which AWS never reports; the name
   is the error's code, as AWS reports it, also for errors the service does not model
   (moto uses the exception's class name, ``ClientError`` for those);
+- ``States.ALL`` does not catch ``States.DataLimitExceeded``: it is a terminal error
+  ("Handling errors in Step Functions workflows", States.ALL and
+  States.DataLimitExceeded); moto raises it for a task result over the 256 KiB payload
+  quota but lets ``States.ALL`` catch it, which would hide the very failure a run must
+  avoid. (The same page says ``States.ALL`` does not catch ``States.Runtime`` either;
+  moto reports some JSONata evaluation failures as ``States.Runtime`` where AWS reports
+  the catchable ``States.QueryEvaluationError``, so that rule is not applied here.)
 - ``FAULTS`` lets a test make the next calls of one operation fail with a given error
   code, to prove how a machine handles it (test support: AWS has no such switch).
 """
@@ -215,9 +222,35 @@ def install() -> None:
         _timestamps_to_text(value)
         _pascal_case_in_place(value)
 
+    _terminal_data_limit()
     service._normalise_parameters = normalise_parameters
     service._eval_service_task = eval_service_task
     service._sync2_api_output_of = staticmethod(sync2_output_of)
+
+
+def _terminal_data_limit() -> None:
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (
+        StatesErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+        StatesErrorNameType,
+    )
+
+    decl = error_equals_decl.ErrorEqualsDecl
+    original = decl._eval_body
+    terminal = StatesErrorNameType.StatesStatesDataLimitExceeded
+
+    def eval_body(self: Any, env: Any) -> None:
+        error_name = env.stack[-1]
+        wildcard = decl._STATE_ALL_ERROR in self.error_names
+        if wildcard and isinstance(error_name, StatesErrorName) and error_name.typ == terminal:
+            env.stack.pop()
+            env.stack.append(False)
+            return
+        original(self, env)
+
+    decl._eval_body = eval_body  # type: ignore[method-assign]
 
 
 def cache_parsed_definitions() -> None:

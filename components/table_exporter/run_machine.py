@@ -85,21 +85,36 @@ REPORT_URL = (
     "'s3://' & $report.Bucket & '/' & $substringBefore($report.Key, '/manifest.json') & '/'"
 )
 
+CAUSE_LIMIT = 32768
+"""Characters a Fail state's cause may hold (``ExecutionFailedEventDetails.cause``)."""
+READABLE_FAILURES_BYTES = 100_000
+"""Largest ``FAILED_0.json`` the run reads to name failed tables. A task's result must
+stay under the 256 KiB payload quota, and ``States.DataLimitExceeded`` is terminal:
+``States.ALL`` cannot catch it ("Handling errors in Step Functions workflows"). Inside
+the result the file is a JSON string whose quotes and backslashes are escaped, which
+can double its size, so a larger file is left in the report and the run's cause gives
+the counts and the report's location."""
+
 RUN_FAILURE_CAUSE = f"""(
   $failedCount := $counts.Failed + $counts.TimedOut + $counts.Aborted;
-  $message := $string($failedCount) & ' of ' & $string($counts.Total) &
-    ' table exports failed' & ($count($failed) > 0 ? ': ' &
-    $join($failed[[0..{NAMED_FAILURES - 1}]].(table & ' (' & error & ')'), ', ') : '') &
-    ($failedCount > $count($failed[[0..{NAMED_FAILURES - 1}]]) ? ', ...' : '') &
-    '; every table is in the report ' & {REPORT_URL};
-  $substring($string({{
-    'message': $message,
+  $describe := function($listed) {{ {{
+    'message': $string($failedCount) & ' of ' & $string($counts.Total) &
+      ' table exports failed' & ($count($listed) > 0 ? ': ' &
+      $join($listed.(table & ' (' & error & ')'), ', ') : '') &
+      ($failedCount > $count($listed) ? ', ...' : '') &
+      '; every table is in the report ' & {REPORT_URL},
     'failedCount': $failedCount,
     'succeededCount': $counts.Succeeded,
-    'failed': [$failed[[0..{NAMED_FAILURES - 1}]]],
+    'failed': $listed,
     'report': {REPORT_URL}
-  }}), 0, 32768)
+  }} }};
+  $first := function($n) {{ [$filter($failed, function($v, $i) {{ $i < $n }})] }};
+  $fits := function($n) {{ $length($string($describe($first($n)))) <= {CAUSE_LIMIT} }};
+  $named := $reduce([0..{NAMED_FAILURES}], function($best, $n) {{ $fits($n) ? $n : $best }}, 0);
+  $string($describe($first($named)))
 )"""
+"""The failed run's cause: always whole JSON, naming as many failed tables (at most
+``NAMED_FAILURES``) as fit in ``CAUSE_LIMIT`` characters."""
 
 
 @dataclass(frozen=True)
@@ -319,7 +334,12 @@ def run_machine(spec: RunSpec) -> Machine:
     ).otherwise(succeeded)
     read_report.then(
         Choice("FailuresListed")
-        .when(jsonata("$count($failedFiles) > 0"), read_failures)
+        .when(
+            jsonata(
+                f"$count($failedFiles) > 0 and $failedFiles[0].Size <= {READABLE_FAILURES_BYTES}"
+            ),
+            read_failures,
+        )
         .otherwise(run_failed)
     )
     read_failures.then(run_failed)

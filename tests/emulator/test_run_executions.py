@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from table_exporter.polling import PollPolicy
 from table_exporter.retries import retry_for
+from table_exporter.run_machine import READABLE_FAILURES_BYTES
 
 from emulator import export_model, harness
 
@@ -432,3 +433,47 @@ def test_a_successful_run_reports_counts_and_where_its_report_is(
     assert output["report"].startswith(f"s3://{BUCKET}/run-reports/{RUN_DATE}/run-1/")
     assert ":mapRun:" in output["mapRunArn"]
     assert sorted(t["table"] for t in described["tables"]) == ["audit", "events", "orders"]
+
+
+def test_a_failure_report_too_large_to_read_still_ends_with_counts_and_its_location(
+    deploy_exporter: DeployExporter,
+) -> None:
+    """``States.DataLimitExceeded`` is terminal: ``States.ALL`` cannot catch it. A
+    ``FAILED_0.json`` too large for the 256 KiB payload quota once read into a task's
+    result (here 100 failed tables with long names, which ended the run with
+    ``States.DataLimitExceeded`` when it read every failures file) is left in the
+    report, and the run still ends with the counts and the report's location."""
+    tables = {f"{index:03d}-" + "t" * 200: [] for index in range(100)}
+    ex = deploy_exporter(tables, missing=tables, max_concurrency=100)
+
+    described = ex.run("run-1", SCHEDULED, timeout=300)
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "TableExportsFailed", described.get("cause")
+    cause = json.loads(described["cause"])
+    assert (cause["failedCount"], cause["succeededCount"]) == (100, 0)
+    assert "100 of 100 table exports failed" in cause["message"]
+    assert len(ex.report(described)["failed"]) == 100
+    (failures,) = ex.result_files(described)["FAILED"]
+    assert failures["Size"] > READABLE_FAILURES_BYTES
+    history = ex.history(described["executionArn"])
+    entered = {e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e}
+    assert "ReadFailures" not in entered
+
+
+def test_a_failed_runs_cause_is_whole_json_however_long_the_failed_tables_names(
+    deploy_exporter: DeployExporter,
+) -> None:
+    """A Fail state's cause holds at most 32,768 characters; the run names as many
+    failed tables as fit, and the cause stays JSON a reader can parse."""
+    tables = {f"{index:02d}-" + "t" * 250: [] for index in range(40)}
+    ex = deploy_exporter(tables, missing=tables, max_concurrency=40)
+
+    described = ex.run("run-1", SCHEDULED, timeout=300)
+
+    assert described["status"] == "FAILED" and described["error"] == "TableExportsFailed"
+    assert len(described["cause"]) <= 32768
+    cause = json.loads(described["cause"])
+    assert cause["failedCount"] == 40
+    assert 0 < len(cause["failed"]) < 40
+    assert cause["message"].endswith(cause["report"]) and ", ...;" in cause["message"]
