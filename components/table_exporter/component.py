@@ -504,6 +504,7 @@ class TableExporter(pulumi.ComponentResource):
                             account_id=v["scope"].account_id,
                             table_arns=[t.table_arn for t in v["targets"]],
                             kms_key_arn=v["key"],
+                            table_access=values["table_access"],
                         )
                     )
                 ),
