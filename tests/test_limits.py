@@ -268,16 +268,18 @@ def evaluate_program(stack: str, config: Mapping[str, str]) -> LimitMocks:
     return mocks
 
 
-def _names(count: int, length: int, tail: Callable[[int], str] = lambda i: f"{i:04d}") -> list[str]:
-    """``count`` distinct table names of ``length`` characters, differing at the end."""
-    return [("t" * length)[: length - len(tail(i))] + tail(i) for i in range(count)]
+def _names(count: int, length: int, *, differ_at_end: bool = False) -> list[str]:
+    """``count`` distinct table names of ``length`` characters, differing at the start
+    (or at the end, where Glue's 255 characters cut them off)."""
+    fill = "t" * (length - 4)
+    return [fill + f"{i:04d}" if differ_at_end else f"{i:04d}" + fill for i in range(count)]
 
 
 # -- change history names ------------------------------------------------------------
 
 
 def test_change_history_names_fit_aws_limits_for_the_longest_table_names() -> None:
-    tables = _names(2, LONGEST)
+    tables = _names(2, LONGEST, differ_at_end=True)
     mocks = evaluate(
         {"tables": [{"table": t} for t in tables], "change_history": True, "catalog_enabled": False}
     )
@@ -306,3 +308,127 @@ def test_tables_whose_names_differ_only_in_punctuation_get_distinct_change_histo
     histories = sorted(r.name for r in mocks.resources if r.typ.endswith(":ChangeHistory"))
     assert histories[0] == "nightly-history-a-b-orders" and len(set(histories)) == 2
     assert violations(mocks) == []
+
+
+# -- the matrix ------------------------------------------------------------------------
+
+
+def _args(
+    tables: list[str],
+    *,
+    kms: bool = False,
+    other_account: bool = False,
+    incremental: bool = False,
+    history: bool = False,
+    drills: bool = False,
+    catalog: bool = True,
+    dashboard: bool = True,
+    access: str = "exact",
+) -> TableExporterArgs:
+    args: dict[str, Any] = {
+        "tables": [{"table": t} for t in tables],
+        "export_type": "INCREMENTAL_EXPORT" if incremental else "FULL_EXPORT",
+        "change_history": history,
+        "restore_drill_enabled": drills,
+        "catalog_enabled": catalog,
+        "dashboard_enabled": dashboard,
+        "table_access": access,
+        "alarm_emails": ["oncall@example.com"],
+    }
+    if kms:
+        args |= {"sse_algorithm": "KMS", "kms_key_arn": KMS_KEY}
+    if other_account:
+        args |= {"bucket_name": "b" * 63, "bucket_owner": OTHER_ACCOUNT}
+    return args  # type: ignore[return-value]
+
+
+ALL_ON = {
+    "kms": True,
+    "other_account": True,
+    "incremental": True,
+    "history": True,
+    "drills": True,
+}
+DEPLOYS: dict[str, tuple[Callable[[], TableExporterArgs], str, bool]] = {
+    # name: (args, exporter name, with an importer)
+    "one-table-everything-off": (
+        lambda: _args(["orders"], catalog=False, dashboard=False),
+        "nightly",
+        False,
+    ),
+    "one-longest-table-everything-on": (
+        lambda: _args(_names(1, LONGEST), **ALL_ON),  # type: ignore[arg-type]
+        "nightly",
+        True,
+    ),
+    "longest-exporter-name-everything-on": (
+        lambda: _args(_names(2, LONGEST), **ALL_ON),  # type: ignore[arg-type]
+        "e" * limits.max_exporter_name(creates_bucket=True),
+        True,
+    ),
+    "60-tables-everything-on": (
+        lambda: _args(_names(60, 24), access="prefix", **ALL_ON),  # type: ignore[arg-type]
+        "nightly",
+        False,
+    ),
+    "1000-longest-tables-all-access-created-bucket": (
+        lambda: _args(_names(1000, LONGEST), kms=True, incremental=True, drills=True,
+                      access="all"),
+        "nightly",
+        False,
+    ),
+    "60-tables-exact-with-drills-and-key": (
+        lambda: _args(_names(60, 12), kms=True, drills=True),
+        "nightly",
+        False,
+    ),
+    "history-other-account-no-catalog": (
+        lambda: _args(_names(10, LONGEST), other_account=True, history=True, catalog=False),
+        "nightly",
+        True,
+    ),
+    "incremental-key-no-dashboard": (
+        lambda: _args(_names(3, LONGEST), kms=True, incremental=True, dashboard=False),
+        "nightly",
+        False,
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(DEPLOYS))
+def test_configuration_deploys_within_every_aws_limit(case: str) -> None:
+    make, name, importer = DEPLOYS[case]
+    mocks = evaluate(make(), name=name, importer=importer)
+    assert mocks.resources
+    assert violations(mocks) == []
+
+
+def test_dashboard_of_1000_change_histories_keeps_to_cloudwatch_widget_limits() -> None:
+    from table_exporter.dashboard import DashboardSpec, dashboard_body
+
+    streams = [f"nightly-history-{i:04d}-delivery-aaaaaaa" for i in range(1000)]
+    pipes = [f"nightly-history-{i:04d}-pipe-aaaaaaa" for i in range(1000)]
+    alarms = [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:a{i}" for i in range(4012)]
+    body = dashboard_body(
+        DashboardSpec(
+            region=REGION, run_machine_arn="run", table_machine_arn="table",
+            dead_letter_queue="dlq", exporter="nightly", alarm_arns=alarms,
+            incremental=True, delivery_streams=streams, pipes=pipes,
+        )
+    )  # fmt: skip
+    mocks = RecordingMocks()
+    mocks.resources.append(
+        pulumi.runtime.MockResourceArgs(
+            typ="aws:cloudwatch/dashboard:Dashboard",
+            name="nightly-dashboard",
+            inputs={"dashboardName": "nightly-table-exporter", "dashboardBody": json.dumps(body)},
+            provider="",
+            resource_id="",
+        )
+    )
+    assert violations(mocks) == []
+    shown = [a for w in body["widgets"] for a in w["properties"].get("alarms", [])]
+    assert sorted(shown) == sorted(alarms)
+    plotted = [m[3] for w in body["widgets"] for m in w["properties"].get("metrics", [])
+               if isinstance(m[0], str)]  # fmt: skip
+    assert set(streams) | set(pipes) <= set(plotted)
