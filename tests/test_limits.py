@@ -432,3 +432,82 @@ def test_dashboard_of_1000_change_histories_keeps_to_cloudwatch_widget_limits() 
     plotted = [m[3] for w in body["widgets"] for m in w["properties"].get("metrics", [])
                if isinstance(m[0], str)]  # fmt: skip
     assert set(streams) | set(pipes) <= set(plotted)
+
+
+REFUSED: dict[str, tuple[Callable[[], TableExporterArgs], str, str]] = {
+    # name: (args, exporter name, the start of the one line)
+    "exporter-name-too-long": (
+        lambda: _args(["orders"]),
+        "e" * (limits.max_exporter_name(creates_bucket=True) + 1),
+        "name: ",
+    ),
+    "exporter-name-with-underscore-and-a-created-bucket": (
+        lambda: _args(["orders"]), "nightly_exports", "name: ",
+    ),
+    "1000-tables-named-exactly": (
+        lambda: _args(_names(1000, 24)), "nightly", "table_access: 'exact' cannot name 1000",
+    ),
+    "longest-names-sharing-their-glue-tables": (
+        lambda: _args(_names(2, LONGEST, differ_at_end=True)), "nightly", "tables: ",
+    ),
+    "1001-tables": (
+        lambda: _args(_names(1001, 24), access="all"), "nightly", "tables: must list 1-1000",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_configuration_beyond_aws_limits_is_refused_with_one_line_before_any_resource(
+    case: str,
+) -> None:
+    make, name, start = REFUSED[case]
+    message, mocks = refused(make(), name=name)
+    assert message.startswith(start) and "\n" not in message, message
+    assert mocks.resources == []
+
+
+def test_underscores_are_allowed_in_the_exporter_name_when_the_bucket_is_given() -> None:
+    mocks = evaluate(_args(["orders"], other_account=True), name="nightly_exports")
+    assert violations(mocks) == []
+
+
+PROGRAM = {
+    "exporter:tables": json.dumps(
+        [{"table": t, "changeHistory": True} for t in _names(2, LONGEST)]
+        + [{"table": t, "exportType": "INCREMENTAL_EXPORT"} for t in _names(3, 200)[2:]]
+    ),
+    "exporter:sseAlgorithm": "KMS",
+    "exporter:kmsKeyArn": KMS_KEY,
+    "exporter:restoreDrillEnabled": "true",
+    "exporter:alarmEmails": '["oncall@example.com"]',
+}
+
+
+@pytest.mark.parametrize(
+    ("stack", "config"),
+    [
+        ("prd", PROGRAM),
+        ("dev", {**PROGRAM, "exporter:bucketName": "b" * 63, "exporter:bucketOwner": OTHER_ACCOUNT,
+                 "exporter:catalogEnabled": "false", "exporter:dashboardEnabled": "false"}),
+        ("prd", {"exporter:tables": json.dumps(_names(1000, LONGEST)), "exporter:tableAccess":
+                 "prefix", "exporter:restoreDrillEnabled": "true"}),
+    ],
+    ids=["prd-everything-on", "dev-other-account-no-catalog-no-dashboard", "prd-1000-longest"],
+)  # fmt: skip
+def test_program_config_deploys_within_every_aws_limit(
+    stack: str, config: Mapping[str, str]
+) -> None:
+    mocks = evaluate_program(stack, config)
+    assert mocks.of_type("aws:sfn/stateMachine:StateMachine")
+    assert violations(mocks) == []
+
+
+def test_program_config_beyond_iams_policy_limit_is_refused_with_one_line() -> None:
+    config = {"exporter:tables": json.dumps(_names(1000, 24))}
+    with pytest.raises(pulumi.RunError) as raised, _mocked("prd") as mocks:
+        pulumi.runtime.set_all_config(config)
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+    message = str(raised.value)
+    assert message.startswith("exporter:tableAccess: 'exact' cannot name 1000"), message
+    assert "\n" not in message.strip()
+    assert mocks.resources == []

@@ -161,7 +161,7 @@ class TableExporter(pulumi.ComponentResource):
         self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
     ):
         # Every argument is checked before anything is registered, this component included.
-        values = resolve(args)
+        values = resolve(args, name)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
