@@ -221,9 +221,7 @@ def test_every_machine_has_a_timeout_and_the_fan_out_is_a_distributed_map() -> N
 @pytest.mark.parametrize("bad", [0, 301])
 def test_concurrency_outside_the_export_quota_is_rejected(bad: int) -> None:
     with pytest.raises(ValueError, match="300"):
-        RunSpec(
-            table_machine_arn=TABLE_MACHINE, bucket="b", targets=_targets(1), max_concurrency=bad
-        )
+        RunSpec(table_machine_arn=TABLE_MACHINE, bucket="b", targets=_targets(1), max_concurrency=bad)
 
 
 def test_kms_key_required_exactly_with_kms() -> None:

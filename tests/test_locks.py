@@ -64,18 +64,14 @@ def _requirements(extras: list[str]) -> list[Requirement]:
     return found
 
 
-def _problems(
-    requirements: list[Requirement], pins: dict[str, list[tuple[Version, str]]]
-) -> list[str]:
+def _problems(requirements: list[Requirement], pins: dict[str, list[tuple[Version, str]]]) -> list[str]:
     problems = []
     for requirement in requirements:
         locked = pins.get(canonicalize_name(requirement.name))
         if not locked:
             problems.append(f"{requirement.name} is required but not locked")
             continue
-        outside = [
-            str(v) for v, _ in locked if not requirement.specifier.contains(v, prereleases=True)
-        ]
+        outside = [str(v) for v, _ in locked if not requirement.specifier.contains(v, prereleases=True)]
         if outside:
             problems.append(f"{requirement} but the lock has {', '.join(outside)}")
     return problems
@@ -86,11 +82,7 @@ def test_the_program_lock_satisfies_the_component_and_program_requirements() -> 
 
 
 def test_the_dev_lock_satisfies_every_requirement_of_the_dev_environment() -> None:
-    build = [
-        Requirement(line)
-        for line in BUILD_INPUT.read_text().splitlines()
-        if line and line[0] != "#"
-    ]
+    build = [Requirement(line) for line in BUILD_INPUT.read_text().splitlines() if line and line[0] != "#"]
     backend = [Requirement(text) for text in PYPROJECT["build-system"]["requires"]]
     assert _problems(_requirements(["dev"]) + build + backend, _pins(DEV_LOCK)) == []
 

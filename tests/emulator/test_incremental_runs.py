@@ -188,6 +188,7 @@ def deploy(aws: dict[str, Any], **kwargs: Any) -> harness.Exporter:
     )
 
 
+
 @pytest.fixture
 def ddb(aws: dict[str, Any]) -> Any:
     """The bucket, the state table and ``orders`` (3 rows, recovery on) created at the

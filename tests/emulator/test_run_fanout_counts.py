@@ -32,6 +32,7 @@ def quick_exports(aws: dict[str, Any]) -> None:
     MODEL.default = export_model.Behaviour(duration_seconds=1)
 
 
+
 @pytest.mark.parametrize("count", [12])
 def test_a_run_starts_one_table_export_per_table_and_reports_each(
     deploy_exporter: DeployExporter, quick_exports: None, count: int

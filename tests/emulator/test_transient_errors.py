@@ -27,6 +27,7 @@ WORKGROUP = "exports"
 HOUR = 3600
 
 
+
 @pytest.fixture
 def setup(aws: dict[str, Any]) -> dict[str, Any]:
     harness.create_bucket(aws["s3"], BUCKET)
