@@ -289,3 +289,57 @@ def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarm
         assert children and all(r.name.startswith("orders-") for r in children)
 
     return pulumi.Output.all(importer.state_machine.arn, importer.schedule.arn).apply(check)
+
+
+BUCKET_KEY_CONTEXT = "arn:aws:s3:::exports-bucket"
+"""With S3 Bucket Keys, S3 asks KMS with the bucket's ARN as ``aws:s3:arn``."""
+
+
+@pytest.mark.parametrize(
+    "s3_arn",
+    [BUCKET_KEY_CONTEXT, "arn:aws:s3:::exports-bucket/drill-reports/orders/x.json"],
+    ids=["bucket-key", "object-key"],
+)
+def test_the_drill_role_may_encrypt_its_report_into_an_sse_kms_bucket(s3_arn: str) -> None:
+    policy = drill_role_policy(
+        DRILL, region=REGION, account_id=ACCOUNT, table_arns=TABLES, kms_key_arn=KMS
+    )
+    through_s3 = {
+        "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+        "kms:EncryptionContext:aws:s3:arn": s3_arn,
+    }
+    assert allowed(policy, "kms:GenerateDataKey", KMS, through_s3)
+    assert allowed(policy, "kms:Decrypt", KMS, through_s3)
+    assert not allowed(
+        policy,
+        "kms:GenerateDataKey",
+        KMS,
+        {
+            "kms:ViaService": f"s3.{REGION}.amazonaws.com",
+            "kms:EncryptionContext:aws:s3:arn": "arn:aws:s3:::other-bucket",
+        },
+    )
+    assert not allowed(
+        policy, "kms:GenerateDataKey", KMS, {"kms:EncryptionContext:aws:s3:arn": s3_arn}
+    )
+
+
+@pytest.mark.parametrize("count", [60, 1000])
+def test_the_drill_role_fits_iams_inline_policy_limit_and_still_reaches_every_table(
+    count: int,
+) -> None:
+    from table_exporter.policies import INLINE_POLICY_LIMIT
+
+    tables = [
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-{i:04d}-orders-by-customer-2024"
+        for i in range(count)
+    ]
+    policy = drill_role_policy(
+        DRILL, region=REGION, account_id=ACCOUNT, table_arns=tables, kms_key_arn=KMS
+    )
+    text = json.dumps(policy, indent=2)
+    assert sum(1 for c in text if not c.isspace()) <= INLINE_POLICY_LIMIT
+    for table in (tables[0], tables[-1]):
+        assert allowed(policy, "dynamodb:DescribeTable", table)
+        assert allowed(policy, "dynamodb:DescribeExport", table + "/export/01767582000000-0fd2399e")
+        assert not allowed(policy, "dynamodb:DeleteTable", table)

@@ -13,7 +13,7 @@ from typing import Any, Literal, TypedDict
 
 import pulumi
 
-from . import rules
+from . import limits, rules
 from .rules import LOG_LEVELS, LOG_RETENTION_DAYS
 
 __all__ = [
@@ -232,9 +232,10 @@ def _stack_region() -> str | None:
         return None
 
 
-def resolve(args: TableExporterArgs) -> dict[str, Any]:
+def resolve(args: TableExporterArgs, name: str | None = None) -> dict[str, Any]:
     """Defaults applied and every rule of ``rules`` checked.
 
+    ``name``, the component's, must leave room for its children's names (``limits``).
     Raises ``TableExporterArgsError`` listing every problem; logs the warnings (things a
     user could mean) through ``pulumi.log.warn``. Inputs that are Outputs are left as
     they are and checked where they are resolved.
@@ -262,6 +263,11 @@ def resolve(args: TableExporterArgs) -> dict[str, Any]:
     if not problems:
         region = values.get("region") if isinstance(values.get("region"), str) else _stack_region()
         problems = rules.argument_problems(values, given=given, region=region)
+    if name is not None:
+        creates_bucket = not isinstance(args, Mapping) or args.get("bucket_name") is None
+        rule = limits.exporter_name_problem(name, creates_bucket=creates_bucket)
+        if rule:
+            problems.append(rules.Problem(("name",), rule))
     errors = [p.line() for p in problems if not p.warning]
     if errors:
         raise TableExporterArgsError(errors)

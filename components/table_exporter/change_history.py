@@ -21,6 +21,7 @@ import pulumi_aws as aws
 from . import history
 from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 from .history import HistorySettings
+from .limits import max_history_name
 from .policies import AUTONAME_SUFFIX
 from .schema import KEY_ATTRIBUTE_TYPES, Column
 
@@ -103,6 +104,12 @@ class ChangeHistory(pulumi.ComponentResource):
     def __init__(
         self, name: str, args: ChangeHistoryArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
+        if len(name) > max_history_name():
+            raise ChangeHistoryError(
+                f"change history name {name!r}: at most {max_history_name()} characters, "
+                "so its children's names fit AWS's limits (roles, delivery streams and "
+                "pipes take 64, Pulumi adds 8); see limits.history_names"
+            )
         super().__init__(TYPE_TOKEN, name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)

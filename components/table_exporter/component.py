@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import cross_account, policies
+from . import cross_account, limits, policies
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
 from .change_history import ChangeHistory, ChangeHistoryArgs
@@ -161,7 +161,7 @@ class TableExporter(pulumi.ComponentResource):
         self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
     ):
         # Every argument is checked before anything is registered, this component included.
-        values = resolve(args)
+        values = resolve(args, name)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
@@ -504,6 +504,7 @@ class TableExporter(pulumi.ComponentResource):
                             account_id=v["scope"].account_id,
                             table_arns=[t.table_arn for t in v["targets"]],
                             kms_key_arn=v["key"],
+                            table_access=values["table_access"],
                         )
                     )
                 ),
@@ -664,12 +665,15 @@ class TableExporter(pulumi.ComponentResource):
         catalog_database = w.catalog_database
         topic_arn = w.topic_arn
         self.change_histories = {}
-        for entry in values["tables"]:
-            if not entry.get("change_history", values["change_history"]):
-                continue
-            table = str(entry["table"]).split(":table/")[-1]
+        entries = [
+            (str(entry["table"]).split(":table/")[-1], entry)
+            for entry in values["tables"]
+            if entry.get("change_history", values["change_history"])
+        ]
+        history_names = limits.history_names(name, [table for table, _ in entries])
+        for table, entry in entries:
             self.change_histories[table] = ChangeHistory(
-                f"{name}-history-{re.sub(r'[^A-Za-z0-9_-]', '-', table)}",
+                history_names[table],
                 ChangeHistoryArgs(
                     table_name=table,
                     bucket_name=bucket_name,

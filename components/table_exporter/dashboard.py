@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .incremental import LAG_METRIC, METRIC_NAMESPACE
+from .limits import ALARM_WIDGET_LIMIT, WIDGET_METRICS_LIMIT
 
 STATES = "AWS/States"
 FINISHED = ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
@@ -71,6 +72,12 @@ def _widget(
         "height": 6,
         "properties": {"title": title, "metrics": metrics, "view": "timeSeries", **properties},
     }
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive groups of at most ``size``: one widget holds at most so
+    many metrics or alarms."""
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
 def dashboard_body(spec: DashboardSpec) -> dict[str, Any]:
@@ -163,17 +170,30 @@ def dashboard_body(spec: DashboardSpec) -> dict[str, Any]:
                     label=f"{pipe} failed batches")
             for pipe in spec.pipes
         ]  # fmt: skip
-        widgets.append(_widget("Change history: delivery lag", freshness, 0, 24, **common))
-        widgets.append(_widget("Change history: failed batches", failures, 12, 24, **common))
-    if spec.alarm_arns:
+        for title, metrics, x in (
+            ("Change history: delivery lag", freshness, 0),
+            ("Change history: failed batches", failures, 12),
+        ):
+            parts = _chunks(metrics, WIDGET_METRICS_LIMIT)
+            for index, part in enumerate(parts):
+                shown = f"{title} ({index + 1}/{len(parts)})" if len(parts) > 1 else title
+                widgets.append(_widget(shown, part, x, 24 + 6 * index, **common))
+    alarm_parts = _chunks(sorted(spec.alarm_arns), ALARM_WIDGET_LIMIT)
+    top = max(30, *(w["y"] + w["height"] for w in widgets))
+    for index, part in enumerate(alarm_parts):
         widgets.append(
             {
                 "type": "alarm",
                 "x": 0,
-                "y": 30,
+                "y": top + 4 * index,
                 "width": 24,
                 "height": 4,
-                "properties": {"title": "Alarms", "alarms": sorted(spec.alarm_arns)},
+                "properties": {
+                    "title": f"Alarms ({index + 1}/{len(alarm_parts)})"
+                    if len(alarm_parts) > 1
+                    else "Alarms",
+                    "alarms": part,
+                },
             }
         )
     return {"widgets": widgets}

@@ -61,8 +61,10 @@ from .asl import (
     Wait,
     jsonata,
 )
+from .policies import INLINE_POLICY_LIMIT, TableAccess, policy_size, table_scope
 from .polling import PollPolicy
 from .retries import Backoff, error_name, retry_for
+from .targets import ExportTarget
 
 REPORT_PREFIX = "drill-reports"
 """Where in the bucket every drill's report goes (next to ``run-reports/``)."""
@@ -675,6 +677,22 @@ def drill_alarm_specs(*, window_hours: int = WINDOW_LIMIT_HOURS) -> list[AlarmSp
     ]  # fmt: skip
 
 
+def _source_resources(
+    table_arns: list[str], access: TableAccess, budget: int
+) -> tuple[list[str], list[str]]:
+    """The drilled tables and their exports, named as ``policies.table_scope`` chooses:
+    exact ARNs while they fit ``budget``, else patterns. A pattern ``table/<prefix>*``
+    covers a table and its exports, and appears in both statements, so patterns get
+    half the room."""
+    targets = [ExportTarget(table_arn=arn, prefix="") for arn in table_arns]
+    scope = table_scope(targets, access, budget)
+    if scope.access != "exact":
+        scope = table_scope(targets, access, budget // 2)
+        return list(scope.resources), list(scope.resources)
+    exports = [r for r in scope.resources if r.endswith("/export/*")]
+    return [r for r in scope.resources if r not in exports], exports
+
+
 def drill_role_policy(
     spec: DrillSpec,
     *,
@@ -682,45 +700,79 @@ def drill_role_policy(
     account_id: str,
     table_arns: list[str],
     kms_key_arn: str | None = None,
+    table_access: TableAccess = "prefix",
 ) -> dict[str, Any]:
     """The drill role's policy, every grant group resolved (``GRANT_GROUPS``).
 
     The source tables get metadata reads only (DescribeTable, and DescribeExport on
     their exports); every call that creates or deletes a table names
-    ``table/<table_prefix>*``. With a customer-managed key on the bucket, ImportTable
-    reads the data with the caller's rights, so the role may decrypt through S3.
+    ``table/<table_prefix>*``. Tables are named one by one while IAM's limit on a
+    role's inline policies allows, then by ``table_access`` patterns (``exact`` falls
+    back to ``prefix`` here: these grants read metadata only, and a drill role that
+    does not fit would fail the deployment). With a customer-managed key on the
+    bucket, ImportTable reads the data with the caller's rights, so the role may
+    decrypt through S3; writing the report into an SSE-KMS bucket needs a data key.
     """
     partition = spec.partition
     scratch = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
     bucket = f"arn:{partition}:s3:::{spec.bucket}"
-    resources = {
-        "source_tables": list(table_arns),
-        "source_exports": [f"{arn}/export/*" for arn in table_arns],
-        "account_lists": ["*"],
-        "scratch_tables": [scratch],
-        "scratch_imports": [f"{scratch}/import/*"],
-        "export_objects": [f"{bucket}/*"],
-        "export_bucket": [bucket],
-        "import_logs": [f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"],
-        "drill_reports": [f"{bucket}/{spec.report_prefix}/*"],
-    }
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "".join(part.title() for part in group.split("_")),
-            "Effect": "Allow",
-            "Action": list(actions),
-            "Resource": resources[group],
+    grants = sorted(drill_machine(spec).grants().items())
+
+    def document(sources: list[str], exports: list[str]) -> dict[str, Any]:
+        resources = {
+            "source_tables": sources,
+            "source_exports": exports,
+            "account_lists": ["*"],
+            "scratch_tables": [scratch],
+            "scratch_imports": [f"{scratch}/import/*"],
+            "export_objects": [f"{bucket}/*"],
+            "export_bucket": [bucket],
+            "import_logs": [
+                f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"
+            ],
+            "drill_reports": [f"{bucket}/{spec.report_prefix}/*"],
         }
-        for group, actions in sorted(drill_machine(spec).grants().items())
-    ]
-    if kms_key_arn:
-        statements.append(
+        statements: list[dict[str, Any]] = [
             {
-                "Sid": "DecryptExports",
+                "Sid": "".join(part.title() for part in group.split("_")),
                 "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": [kms_key_arn],
-                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+                "Action": list(actions),
+                "Resource": resources[group],
             }
-        )
-    return {"Version": "2012-10-17", "Statement": statements}
+            for group, actions in grants
+        ]
+        if kms_key_arn:
+            via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
+            statements.append(
+                {
+                    "Sid": "DecryptExports",
+                    "Effect": "Allow",
+                    "Action": ["kms:Decrypt"],
+                    "Resource": [kms_key_arn],
+                    "Condition": {"StringEquals": via_s3},
+                }
+            )
+            # With S3 Bucket Keys (the bucket the exporter creates has them) the context
+            # is the bucket's ARN; without, the report object's.
+            statements.append(
+                {
+                    "Sid": "EncryptDrillReports",
+                    "Effect": "Allow",
+                    "Action": ["kms:GenerateDataKey"],
+                    "Resource": [kms_key_arn],
+                    "Condition": {
+                        "StringEquals": via_s3,
+                        "StringLike": {
+                            "kms:EncryptionContext:aws:s3:arn": [
+                                bucket,
+                                f"{bucket}/{spec.report_prefix}/*",
+                            ]
+                        },
+                    },
+                }
+            )
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    access: TableAccess = "prefix" if table_access == "exact" else table_access
+    budget = INLINE_POLICY_LIMIT - policy_size(document([], []))
+    return document(*_source_resources(list(table_arns), access, budget))
