@@ -4,6 +4,7 @@ parliament with zero findings and allow exactly the calls the path makes)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -19,7 +20,7 @@ from table_exporter.change_history import (
     check_stream,
     key_columns_from,
 )
-from table_exporter.history import HistorySettings
+from table_exporter.history import DEFAULT_START_DAY, HistorySettings, glue_table_input
 from table_exporter.schema import Column
 
 from emulator import change_stream
@@ -431,3 +432,19 @@ def test_the_firehose_role_may_encrypt_under_a_bucket_key_whose_context_is_the_b
     assert allowed(policy, "kms:Decrypt", KMS_KEY, bucket_key)
     other_bucket = {**via_s3, "kms:EncryptionContext:aws:s3:arn": BUCKET_ARN + "-other"}
     assert not allowed(policy, "kms:GenerateDataKey", KMS_KEY, other_bucket)
+
+
+def test_the_history_table_projects_every_day_since_a_fixed_start_never_a_moving_one():
+    """A range relative to now (``NOW-1YEARS``) silently drops older days from every
+    query; the default starts on a fixed day and runs to ``NOW``."""
+    table = glue_table_input(
+        table_name="orders", bucket="b", prefix="exports", start_day=DEFAULT_START_DAY
+    )
+    start, end = table["Parameters"]["projection.day.range"].split(",")
+    assert end == "NOW"
+    assert dt.date.fromisoformat(start) <= dt.date(2026, 1, 1)
+    with pytest.raises(ChangeHistoryError, match="start_day: 'NOW-1YEARS' is not a day"):
+        ChangeHistoryArgs(
+            table_name="orders", bucket_name="b", bucket_arn="arn:aws:s3:::b", prefix="p",
+            start_day="NOW-1YEARS",
+        )

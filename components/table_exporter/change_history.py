@@ -10,6 +10,8 @@ with a message saying what to change when it is not. See ``docs/change-history.m
 
 from __future__ import annotations
 
+import datetime as dt
+
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -81,9 +83,20 @@ class ChangeHistoryArgs:
     key_columns: Sequence[Column] | None = None
     settings: HistorySettings = field(default_factory=HistorySettings)
     start_day: str | None = None
-    """First day the Glue projection lists (``yyyy-MM-dd``, or relative to now as Athena
-    allows: ``NOW-1YEARS``); default ``history.DEFAULT_START_DAY``."""
+    """First day the Glue projection lists (``yyyy-MM-dd``); default
+    ``history.DEFAULT_START_DAY``. A day relative to now (``NOW-1YEARS``), which Athena
+    allows, would drop older history from every query, so it is refused."""
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.start_day is not None:
+            try:
+                dt.date.fromisoformat(self.start_day)
+            except ValueError:
+                raise ChangeHistoryError(
+                    f"start_day: {self.start_day!r} is not a day (yyyy-MM-dd); a day relative "
+                    "to now would drop older history from every query"
+                ) from None
 
 
 class ChangeHistory(pulumi.ComponentResource):

@@ -418,10 +418,13 @@ def _subject(name: str) -> Subject:
     return cast(Subject, name)
 
 
-DEFAULT_START_DAY = "NOW-1YEARS"
-"""The Glue projection's first day, relative to now: deterministic (a date of deployment
-would change every preview), and a year of day/hour partitions for a query that pins no
-day (queries pin one; ``docs/change-history.md``)."""
+DEFAULT_START_DAY = "2026-01-01"
+"""The Glue projection's first day: a fixed date before the first release that wrote
+change history, so no record ever falls outside the projection (a range relative to
+now, such as ``NOW-1YEARS``, silently drops older days from every query) and previews
+never drift (a date of deployment would change at every preview). Day/hour folders add
+about 8,760 partitions a year for a query that pins no day; the saved queries pin days
+(``docs/change-history.md``)."""
 
 
 def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
