@@ -271,9 +271,8 @@ def test_state_machine_roles_trust_only_their_own_machines(mocks: RecordingMocks
             statement = roles[role]["Statement"][0]
             assert statement["Principal"] == {"Service": "states.amazonaws.com"}
             assert statement["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
-            assert statement["Condition"]["ArnLike"] == {
-                "aws:SourceArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
-            }
+            arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{machine}"
+            assert statement["Condition"]["ArnLike"] == {"aws:SourceArn": [arn, f"{arn}/*"]}
         assert not m.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 
     return _build(mocks, BASE, check)
@@ -581,7 +580,7 @@ def test_restore_drills_get_a_machine_a_schedule_per_table_and_their_alarms(
             r.name: json.loads(r.inputs["assumeRolePolicy"]) for r in m.of_type("aws:iam/role:Role")
         }
         condition = roles["nightly-drill-role"]["Statement"][0]["Condition"]["ArnLike"]
-        assert condition["aws:SourceArn"].endswith(":stateMachine:nightly-drill-???????")
+        assert condition["aws:SourceArn"][0].endswith(":stateMachine:nightly-drill-???????")
         alarms = {a.name: a.inputs for a in m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
         stale = alarms["nightly-alarm-drill-stale"]
         assert stale["evaluationPeriods"] == 96 and stale["treatMissingData"] == "breaching"

@@ -1800,6 +1800,19 @@ def test_states_trust_refuses_the_exporters_other_machines(role, other):
     )
 
 
+@pytest.mark.parametrize("role", ROLES)
+def test_states_trust_admits_its_own_machines_distributed_map_qualified_arn(role):
+    """A Distributed Map's children run as ``stateMachine:<name>/<label>``; which form
+    Step Functions sends as ``aws:SourceArn`` for them is not documented."""
+    trust = _states_trust(MACHINE_BASES[role])
+    qualified = f"{MACHINES[role]}/ExportTables"
+    assert service_may_assume(trust, STATES, _role_arn(role), _on_behalf_of(ACCOUNT, qualified))
+    for other in ROLES:
+        if other != role:
+            theirs = _on_behalf_of(ACCOUNT, f"{MACHINES[other]}/ExportTables")
+            assert not service_may_assume(trust, STATES, _role_arn(role), theirs)
+
+
 # Another component named "nightly-run": its machines are "nightly-run-<role>-<suffix>".
 _EXTENDED_NAMES = [
     "nightly-run-table-export-1a2b3c4",

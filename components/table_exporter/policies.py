@@ -84,7 +84,13 @@ def execution_arn_pattern(scope: AwsScope, machine_name: str) -> str:
 
 
 def states_trust_policy(scope: AwsScope, machine_arn_pattern: str) -> Document:
-    """Only Step Functions, acting for this account's named state machine, may assume."""
+    """Only Step Functions, acting for this account's named state machine, may assume.
+
+    Also admitted: the machine's qualified ARN, ``stateMachine:<name>/<label>``, which
+    is how a Distributed Map's child workflow executions name their machine ("Using Map
+    state in Distributed mode"). Which of the two forms Step Functions sends as
+    ``aws:SourceArn`` when it assumes the role for a child is not documented, so both
+    are admitted; nothing else is."""
     return _document(
         {
             "Sid": "StepFunctionsForThisStateMachine",
@@ -93,7 +99,7 @@ def states_trust_policy(scope: AwsScope, machine_arn_pattern: str) -> Document:
             "Action": "sts:AssumeRole",
             "Condition": {
                 "StringEquals": {"aws:SourceAccount": scope.account_id},
-                "ArnLike": {"aws:SourceArn": machine_arn_pattern},
+                "ArnLike": {"aws:SourceArn": [machine_arn_pattern, f"{machine_arn_pattern}/*"]},
             },
         }
     )
