@@ -115,7 +115,8 @@ def test_created_bucket_is_private_owner_enforced_encrypted_versioned_tls_only(
 @pulumi.runtime.test
 def test_existing_bucket_is_used_as_is_and_scoped_in_the_policy(mocks: RecordingMocks):
     def check(m: RecordingMocks) -> None:
-        assert not m.of_type("aws:s3/bucket:Bucket")
+        # Only the run reports' bucket: a ResultWriter bucket must be the machine's account's.
+        assert [b.name for b in m.of_type("aws:s3/bucket:Bucket")] == ["nightly-reports"]
         machine = next(
             r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if "table-export" in r.name
         )
@@ -636,3 +637,95 @@ def test_the_destination_account_gets_its_bucket_key_and_importer_statements(
         exporter.destination_account_policies(importer_role_arn=importer),
         exporter.table_export_role_arn,
     ).apply(check)
+
+
+def test_another_accounts_bucket_grants_every_role_that_uses_it() -> None:
+    """A bucket in another account must allow each caller in its own policy
+    ("Cross-account policy evaluation logic"): not only the table export role, but the
+    restore drill role (reads exports, writes reports) and every change history's
+    delivery role (writes its folders), and the key policy must let them use the key."""
+    from tests.test_history import TableMocks
+
+    table_mocks = TableMocks()
+    pulumi.runtime.set_mocks(table_mocks, preview=False)
+    key = "arn:aws:kms:ap-northeast-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    @pulumi.runtime.test
+    def build() -> pulumi.Output[Any]:
+        exporter = TableExporter(
+            "nightly",
+            {
+                "tables": [{"table": "orders", "change_history": True}, {"table": "customers"}],
+                "bucket_name": "partner-exports",
+                "bucket_owner": "210987654321",
+                "sse_algorithm": "KMS",
+                "kms_key_arn": key,
+                "restore_drill_enabled": True,
+            },
+        )
+        assert exporter.drill_state_machine is not None
+        history = exporter.change_histories["orders"]
+
+        def check(v: list[Any]) -> None:
+            documents, drill_role, delivery_role = v
+            bucket = documents["bucket_policy"]["Statement"]
+
+            def grants(principal: str) -> set[tuple[str, str]]:
+                return {
+                    (action, resource)
+                    for s in bucket
+                    if s["Principal"] == {"AWS": principal}
+                    for action in s["Action"]
+                    for resource in ([s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"])
+                }
+
+            objects = "arn:aws:s3:::partner-exports"
+            assert ("s3:GetObject", f"{objects}/dynamodb-exports/*") in grants(drill_role)
+            assert ("s3:PutObject", f"{objects}/drill-reports/*") in grants(drill_role)
+            assert ("s3:PutObject", f"{objects}/dynamodb-exports/orders/history/*") in grants(
+                delivery_role
+            )
+            key_principals = [
+                p
+                for s in documents["key_policy"]["Statement"]
+                for p in ([s["Principal"]["AWS"]] if isinstance(s["Principal"]["AWS"], str) else s["Principal"]["AWS"])
+                if "kms:GenerateDataKey" in s["Action"]
+            ]
+            assert drill_role in key_principals and delivery_role in key_principals
+
+        return pulumi.Output.all(
+            exporter.destination_account_policies(),
+            exporter.drill_state_machine.role_arn,
+            history.firehose_role.arn,
+        ).apply(check)
+
+    build()
+
+
+@pulumi.runtime.test
+def test_run_reports_stay_in_the_exporters_account_when_the_bucket_is_another_accounts(
+    mocks: RecordingMocks,
+):
+    """A Distributed Map's ResultWriter bucket must be in the machine's own account and
+    Region, else the run fails with ``States.ResultWriterFailed`` ("ResultWriter")."""
+
+    def check(m: RecordingMocks) -> None:
+        (reports,) = [b for b in m.of_type("aws:s3/bucket:Bucket") if "reports" in b.name]
+        run = next(r for r in m.of_type("aws:sfn/stateMachine:StateMachine") if r.name == "nightly-run")
+        states = json.loads(run.inputs["definition"])["States"]
+        writer = next(s for s in states.values() if s.get("Type") == "Map")["ResultWriter"]
+        assert writer["Arguments"]["Bucket"] == m.physical_name(reports.name)
+        policy = next(
+            json.loads(r.inputs["policy"])
+            for r in m.of_type("aws:iam/rolePolicy:RolePolicy")
+            if r.name == "nightly-run-policy"
+        )
+        (statement,) = [s for s in policy["Statement"] if s["Sid"] == "WriteAndReadRunReports"]
+        assert statement["Resource"] == [
+            f"arn:aws:s3:::{m.physical_name(reports.name)}/run-reports/*"
+        ]
+        assert not any("partner-exports" in json.dumps(s) for s in policy["Statement"])
+
+    return _build(
+        mocks, {**BASE, "bucket_name": "partner-exports", "bucket_owner": "210987654321"}, check
+    )

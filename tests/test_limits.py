@@ -467,8 +467,15 @@ def test_configuration_beyond_aws_limits_is_refused_with_one_line_before_any_res
 
 
 def test_underscores_are_allowed_in_the_exporter_name_when_the_bucket_is_given() -> None:
-    mocks = evaluate(_args(["orders"], other_account=True), name="nightly_exports")
+    mocks = evaluate({**_args(["orders"]), "bucket_name": "b" * 63}, name="nightly_exports")
     assert violations(mocks) == []
+
+
+def test_underscores_are_refused_when_another_accounts_bucket_needs_a_report_bucket() -> None:
+    """With the bucket in another account, the run reports get a bucket of their own,
+    named after the exporter."""
+    with pytest.raises(TableExporterArgsError, match="'_' is not allowed in the S3 bucket"):
+        evaluate(_args(["orders"], other_account=True), name="nightly_exports")
 
 
 PROGRAM = {

@@ -264,7 +264,11 @@ def resolve(args: TableExporterArgs, name: str | None = None) -> dict[str, Any]:
         region = values.get("region") if isinstance(values.get("region"), str) else _stack_region()
         problems = rules.argument_problems(values, given=given, region=region)
     if name is not None:
-        creates_bucket = not isinstance(args, Mapping) or args.get("bucket_name") is None
+        creates_bucket = (
+            not isinstance(args, Mapping)
+            or args.get("bucket_name") is None
+            or args.get("bucket_owner") is not None  # the run reports' own bucket
+        )
         rule = limits.exporter_name_problem(name, creates_bucket=creates_bucket)
         if rule:
             problems.append(rules.Problem(("name",), rule))

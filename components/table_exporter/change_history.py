@@ -11,7 +11,6 @@ with a message saying what to change when it is not. See ``docs/change-history.m
 from __future__ import annotations
 
 import datetime as dt
-
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

@@ -12,10 +12,12 @@ import pulumi
 import pulumi_aws as aws
 
 from . import cross_account, limits, policies
+from . import history as history_module
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
 from .change_history import ChangeHistory, ChangeHistoryArgs
 from .dashboard import DashboardSpec, console_url, dashboard_body
+from .drill_machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
 from .drill_machine import DrillSpec, drill_alarm_specs, drill_definition, drill_role_policy
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
@@ -95,6 +97,8 @@ class _Wiring:
     logging: bool
     tracing: bool
     bucket_name: pulumi.Output[str] = field(init=False)
+    report_bucket_name: pulumi.Output[str] = field(init=False)
+    report_kms_key_arn: str | None = field(init=False)
     log_group: aws.cloudwatch.LogGroup = field(init=False)
     incremental: pulumi.Output[IncrementalSpec | None] = field(init=False)
     state_table_arn: pulumi.Input[str | None] = field(init=False)
@@ -125,6 +129,9 @@ class TableExporter(pulumi.ComponentResource):
     table_export_state_machine: aws.sfn.StateMachine
     schedule: aws.scheduler.Schedule
     bucket: ExportBucket | None
+    report_bucket: ExportBucket | None
+    """The run reports' bucket when the destination bucket is another account's: a
+    Distributed Map's ResultWriter must write in the machine's own account and Region."""
     alarms: dict[str, aws.cloudwatch.MetricAlarm]
     topic: aws.sns.Topic | None
     state_table: aws.dynamodb.Table | None
@@ -232,6 +239,23 @@ class TableExporter(pulumi.ComponentResource):
             self.bucket = None
             bucket_name = pulumi.Output.from_input(values["bucket_name"])
         w.bucket_name = bucket_name
+        # "ResultWriter" (Step Functions developer guide): the bucket must be in the state
+        # machine's own account and Region, else the run fails States.ResultWriterFailed.
+        self.report_bucket = None
+        w.report_bucket_name = bucket_name
+        w.report_kms_key_arn = values.get("kms_key_arn")
+        if values.get("bucket_owner") is not None:
+            self.report_bucket = ExportBucket(
+                f"{name}-reports",
+                sse_algorithm="AES256",
+                kms_key_arn=None,
+                noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
+                expiration_days=values.get("expiration_days"),
+                tags=tags,
+                opts=child,
+            )
+            w.report_bucket_name = self.report_bucket.bucket.bucket
+            w.report_kms_key_arn = None
 
     def _logs(self, w: _Wiring) -> None:
         """Logs shared by the state machines."""
@@ -441,8 +465,8 @@ class TableExporter(pulumi.ComponentResource):
         run_inputs = pulumi.Output.all(
             scope=scope,
             targets=targets,
-            bucket=bucket_name,
-            key=kms_key_arn,
+            bucket=w.report_bucket_name,
+            key=w.report_kms_key_arn,
             table_arn=table_machine.arn,
             table_name=table_machine.name,
         )
@@ -665,6 +689,7 @@ class TableExporter(pulumi.ComponentResource):
         catalog_database = w.catalog_database
         topic_arn = w.topic_arn
         self.change_histories = {}
+        self._history_prefixes: dict[str, str] = {}
         entries = [
             (str(entry["table"]).split(":table/")[-1], entry)
             for entry in values["tables"]
@@ -672,6 +697,7 @@ class TableExporter(pulumi.ComponentResource):
         ]
         history_names = limits.history_names(name, [table for table, _ in entries])
         for table, entry in entries:
+            self._history_prefixes[table] = normalise_prefix(entry.get("prefix") or values["prefix"])
             self.change_histories[table] = ChangeHistory(
                 history_names[table],
                 ChangeHistoryArgs(
@@ -797,25 +823,50 @@ class TableExporter(pulumi.ComponentResource):
         self, *, importer_role_arn: str | None = None
     ) -> pulumi.Output[dict[str, Any]]:
         """What the account owning ``bucket_name`` must add when it is another account
-        (``bucket_owner``): the bucket-policy statements that let this exporter's table
-        export role write its exports, the key-policy statements for a customer-managed
-        key, and, given the destination's importer role, that role's read access. As
-        JSON documents (``bucket_policy``, ``key_policy`` or None, ``importer_policy``
-        or None) to export from this stack and apply in the other (``docs/restore.md``)."""
+        (``bucket_owner``): the bucket-policy statements that let this exporter's roles
+        use the bucket (the table export role writes exports; the restore drill role, when
+        drills are on, reads them and writes its reports; each change history's delivery
+        role writes its folders), the key-policy statements for a customer-managed key,
+        and, given the destination's importer role, that role's read access. As
+        documents (``bucket_policy``, ``key_policy`` or None, ``importer_policy`` or
+        None) to export from this stack and apply in the other (``docs/restore.md``)."""
         kms_key_arn = self._kms_key_arn
+        drill_role = self._roles.get("drill")
+        history_roles = {
+            table: history.firehose_role.arn for table, history in self.change_histories.items()
+        }
+        history_prefixes = self._history_prefixes
 
         def documents(v: dict[str, Any]) -> dict[str, Any]:
             bucket_arn = f"arn:{v['scope'].partition}:s3:::{v['bucket']}"
+            prefixes = sorted({t.prefix for t in v["targets"]})
+            statements = [
+                statement
+                for prefix in prefixes
+                for statement in cross_account.destination_bucket_statements(
+                    bucket_arn=bucket_arn, prefix=prefix, exporter_role_arn=v["role"]
+                )
+            ]
+            if v["drill"]:
+                statements += cross_account.drill_bucket_statements(
+                    bucket_arn=bucket_arn,
+                    prefixes=prefixes,
+                    report_prefix=DRILL_REPORT_PREFIX,
+                    drill_role_arn=v["drill"],
+                )
+            for index, (table, role_arn) in enumerate(sorted(v["histories"].items())):
+                prefix = history_prefixes[table]
+                statements += cross_account.history_bucket_statements(
+                    bucket_arn=bucket_arn,
+                    folders=[
+                        history_module.history_root(prefix, table),
+                        history_module.errors_root(prefix, table),
+                    ],
+                    delivery_role_arn=role_arn,
+                    sid=f"History{index}",
+                )
             found: dict[str, Any] = {
-                "bucket_policy": cross_account.document(
-                    [
-                        statement
-                        for prefix in sorted({t.prefix for t in v["targets"]})
-                        for statement in cross_account.destination_bucket_statements(
-                            bucket_arn=bucket_arn, prefix=prefix, exporter_role_arn=v["role"]
-                        )
-                    ]
-                ),
+                "bucket_policy": cross_account.document(statements),
                 "key_policy": None,
                 "importer_policy": None,
             }
@@ -826,13 +877,17 @@ class TableExporter(pulumi.ComponentResource):
                         region=kms_key_arn.split(":")[3],
                         exporter_role_arn=v["role"],
                         importer_role_arn=importer_role_arn,
+                        other_writer_role_arns=[
+                            *([v["drill"]] if v["drill"] else []),
+                            *v["histories"].values(),
+                        ],
                     )
                 )
             if importer_role_arn:
                 found["importer_policy"] = cross_account.document(
                     [
                         statement
-                        for prefix in sorted({t.prefix for t in v["targets"]})
+                        for prefix in prefixes
                         for statement in cross_account.importer_read_statements(
                             bucket_arn=bucket_arn, prefix=prefix, kms_key_arn=kms_key_arn
                         )
@@ -845,6 +900,8 @@ class TableExporter(pulumi.ComponentResource):
             bucket=self.bucket_name,
             targets=self._targets,
             role=self.table_export_role.arn,
+            drill=drill_role.arn if drill_role is not None else None,
+            histories=pulumi.Output.all(**history_roles) if history_roles else {},
         ).apply(documents)
 
     def grant_start_run(self, role: aws.iam.Role, name: str | None = None) -> aws.iam.RolePolicy:

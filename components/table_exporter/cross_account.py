@@ -15,6 +15,13 @@ destination account owns (``S3BucketOwner`` set to that account), and a
   policy examples write ``Resource`` as ``"*"``, meaning the key the policy is attached
   to; these name that key's own ARN instead, the same single resource, so that linters
   that cannot tell a key policy from an identity policy find nothing to report;
+- ``drill_bucket_statements`` and ``history_bucket_statements``: the same for the
+  exporter's other roles that touch the bucket: restore drills read the exports
+  (ImportTable reads with its caller's rights) and write their reports; each change
+  history's Firehose role writes its history and error folders ("Grant Firehose access
+  to an Amazon S3 destination", cross-account delivery). A bucket in another account
+  needs the caller's identity policy AND the bucket policy to allow each request
+  ("Cross-account policy evaluation logic"), so every role needs its statement here;
 - ``importer_read_statements``: what the importer's role needs to read the exports
   (identity policy; ImportTable reads with its caller's rights, "Requesting a table
   import in DynamoDB"): ``s3:ListBucket`` limited to the prefix and ``s3:GetObject``
@@ -59,15 +66,73 @@ def destination_bucket_statements(
     ]
 
 
+def drill_bucket_statements(
+    *, bucket_arn: str, prefixes: list[str], report_prefix: str, drill_role_arn: str
+) -> list[Statement]:
+    """Bucket-policy statements for the restore drill's role: list the bucket (its
+    identity policy may too), read the exports, write its reports."""
+    _bucket_name(bucket_arn)
+    return [
+        {
+            "Sid": "DrillListsExports",
+            "Effect": "Allow",
+            "Principal": {"AWS": drill_role_arn},
+            "Action": ["s3:ListBucket"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "DrillReadsExports",
+            "Effect": "Allow",
+            "Principal": {"AWS": drill_role_arn},
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{_prefix(p)}/*" for p in prefixes],
+        },
+        {
+            "Sid": "DrillWritesReports",
+            "Effect": "Allow",
+            "Principal": {"AWS": drill_role_arn},
+            "Action": ["s3:PutObject"],
+            "Resource": f"{bucket_arn}/{_prefix(report_prefix)}/*",
+        },
+    ]
+
+
+def history_bucket_statements(
+    *, bucket_arn: str, folders: list[str], delivery_role_arn: str, sid: str
+) -> list[Statement]:
+    """Bucket-policy statements for one change history's Firehose role: locate and list
+    the bucket, write objects under its history and error ``folders`` (each ends '/')."""
+    _bucket_name(bucket_arn)
+    return [
+        {
+            "Sid": f"{sid}LocatesTheBucket",
+            "Effect": "Allow",
+            "Principal": {"AWS": delivery_role_arn},
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": f"{sid}WritesHistory",
+            "Effect": "Allow",
+            "Principal": {"AWS": delivery_role_arn},
+            "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
+        },
+    ]
+
+
 def kms_key_statements(
     *,
     key_arn: str,
     region: str,
     exporter_role_arn: str,
     importer_role_arn: str | None = None,
+    other_writer_role_arns: list[str] | None = None,
     partition_suffix: str = "amazonaws.com",
 ) -> list[Statement]:
-    """Key-policy statements of the destination bucket's customer-managed key."""
+    """Key-policy statements of the destination bucket's customer-managed key.
+    ``other_writer_role_arns``: the exporter's other roles that read and write the
+    bucket (restore drills, change-history delivery)."""
     via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.{partition_suffix}"}}
     statements = [
         {
@@ -79,6 +144,17 @@ def kms_key_statements(
             "Condition": via_s3,
         }
     ]
+    if other_writer_role_arns:
+        statements.append(
+            {
+                "Sid": "ExporterRolesEncrypt",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(other_writer_role_arns)},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": key_arn,
+                "Condition": via_s3,
+            }
+        )
     if importer_role_arn:
         statements.append(
             {
