@@ -169,6 +169,7 @@ _ERROR_SERVICE_NAMES = {
     "athena": "Athena",
     "cloudwatch": "CloudWatch",
     "glue": "Glue",
+    "pipes": "Pipes",
     "s3": "S3",
     "sqs": "Sqs",
     "ssm": "Ssm",

@@ -14,7 +14,7 @@ from typing import Literal
 from .incremental import LAG_METRIC, METRIC_NAMESPACE
 from .metrics import STATES_EXECUTION_METRICS
 
-Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill"]
+Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill", "pipe_watch"]
 
 DIMENSION_OF: dict[Subject, str] = {
     "run": "StateMachineArn",
@@ -22,6 +22,7 @@ DIMENSION_OF: dict[Subject, str] = {
     "dead_letter_queue": "QueueName",
     "exporter": "Exporter",
     "drill": "StateMachineArn",
+    "pipe_watch": "StateMachineArn",
 }
 """The dimension each alarm subject's metrics carry."""
 

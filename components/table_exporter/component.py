@@ -19,6 +19,13 @@ from .change_history import ChangeHistory, ChangeHistoryArgs
 from .dashboard import DashboardSpec, console_url, dashboard_body
 from .drill_machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
 from .drill_machine import DrillSpec, drill_alarm_specs, drill_definition, drill_role_policy
+from .pipe_watch import SCHEDULE as PIPE_WATCH_SCHEDULE
+from .pipe_watch import (
+    PipeWatchSpec,
+    pipe_watch_alarm_specs,
+    pipe_watch_definition,
+    pipe_watch_role_policy,
+)
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
 from .schema import columns_from, glue_member, glue_table_name
@@ -110,6 +117,7 @@ class _Wiring:
     run: aws.sfn.StateMachine = field(init=False)
     dead_letters: aws.sqs.Queue = field(init=False)
     scheduler_role: aws.iam.Role = field(init=False)
+    schedule_group: aws.scheduler.ScheduleGroup = field(init=False)
     input_text: str = field(init=False)
     topic_arn: pulumi.Input[str] | None = field(init=False)
     dashboard_name: str = field(init=False)
@@ -138,6 +146,8 @@ class TableExporter(pulumi.ComponentResource):
     catalog_database: aws.glue.CatalogDatabase | None
     workgroup: aws.athena.Workgroup | None
     drill_state_machine: aws.sfn.StateMachine | None
+    pipe_watch_state_machine: aws.sfn.StateMachine | None
+    """With change history on: the machine that fails when a pipe is not running."""
     """The restore drill machine, when drills are on."""
     drill_schedules: list[aws.scheduler.Schedule]
     change_histories: dict[str, ChangeHistory]
@@ -628,6 +638,7 @@ class TableExporter(pulumi.ComponentResource):
                 )
         w.dead_letters = dead_letters
         w.scheduler_role = scheduler_role
+        w.schedule_group = group
         w.input_text = input_text
 
     def _alarms(self, w: _Wiring) -> None:
@@ -715,6 +726,80 @@ class TableExporter(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+        self.pipe_watch_state_machine = None
+        if self.change_histories:
+            self._pipe_watch(w)
+
+    def _pipe_watch(self, w: _Wiring) -> None:
+        """A stopped pipe publishes no metrics: a watch asks each pipe its state on a
+        schedule, and its alarms fire when one is not running (``pipe_watch.py``)."""
+        name = w.name
+        scope = w.scope
+        pipes = pulumi.Output.all(
+            *[h.pipe.name for h in self.change_histories.values()]
+        )
+        pipe_arns = pulumi.Output.all(*[h.pipe.arn for h in self.change_histories.values()])
+        spec = pipes.apply(
+            lambda names: PipeWatchSpec(pipe_names=sorted(names), partition="aws")
+        )
+        watch = self._state_machine(
+            name,
+            "pipe-watch",
+            scope,
+            policy=pulumi.Output.all(spec, pipe_arns).apply(
+                lambda v: json.dumps(pipe_watch_role_policy(v[0], pipe_arns=v[1]))
+            ),
+            definition=pulumi.Output.all(spec, scope).apply(
+                lambda v: pipe_watch_definition(
+                    PipeWatchSpec(pipe_names=v[0].pipe_names, partition=v[1].partition)
+                )
+            ),
+            log_group=w.log_group,
+            tags=w.tags,
+        )
+        self.pipe_watch_state_machine = watch
+        start = aws.iam.RolePolicy(
+            f"{name}-scheduler-pipe-watch-policy",
+            role=w.scheduler_role.id,
+            policy=watch.arn.apply(
+                lambda arn: json.dumps(
+                    {
+                        "Version": "2012-10-17",
+                        "Statement": [
+                            {
+                                "Sid": "StartPipeWatches",
+                                "Effect": "Allow",
+                                "Action": ["states:StartExecution"],
+                                "Resource": [arn],
+                            }
+                        ],
+                    }
+                )
+            ),
+            opts=w.child,
+        )
+        self.pipe_watch_schedule = aws.scheduler.Schedule(
+            f"{name}-pipe-watch",
+            group_name=w.schedule_group.name,
+            description=f"Checks that the change-history pipes are running ({name})",
+            schedule_expression=PIPE_WATCH_SCHEDULE,
+            state="ENABLED",
+            flexible_time_window={"mode": "OFF"},
+            target={
+                "arn": watch.arn,
+                "role_arn": w.scheduler_role.arn,
+                "input": "{}",
+                "retry_policy": {"maximum_event_age_in_seconds": 1800, "maximum_retry_attempts": 5},
+                "dead_letter_config": {"arn": w.dead_letters.arn},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[start]),
+        )
+        if w.values["alarms_enabled"] and w.topic_arn is not None:
+            for alarm in pipe_watch_alarm_specs():
+                description = scope.apply(_described(alarm, w.dashboard_name))
+                self.alarms[alarm.role] = self._alarm(
+                    name, alarm, {"StateMachineArn": watch.arn}, w.topic_arn, w.tags, description
+                )
 
     def _dashboard(self, w: _Wiring) -> None:
         """One dashboard for on-call, with the alarms on it."""

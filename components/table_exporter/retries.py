@@ -28,6 +28,7 @@ SERVICE_PREFIX = {
     "cloudwatch": "CloudWatch",
     "dynamodb": "DynamoDb",
     "glue": "Glue",
+    "pipes": "Pipes",
     "s3": "S3",
     "sfn": "Sfn",
     "ssm": "Ssm",
@@ -40,6 +41,7 @@ TRANSIENT_REASONS = {
     "InternalServiceException": "the service failed internally; the request itself was fine",
     "InternalServiceFault": "the service failed internally; the request itself was fine",
     "InternalFailure": "the service failed internally; the request itself was fine",
+    "InternalException": "the service failed internally; the request itself was fine",
     "ServiceUnavailable": "the service is briefly unavailable",
     "ThrottlingException": "the caller was throttled; the same request succeeds when slower",
     "RequestLimitExceeded": "the account's request rate was throttled",
@@ -105,6 +107,7 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ("s3", "putObject"): (),
     ("s3", "listObjectsV2"): (),
     ("ssm", "putParameter"): ("InternalServerError",),
+    ("pipes", "describePipe"): ("InternalException", "ThrottlingException"),
 }
 """Transient errors botocore models for each operation a machine calls (checked by test)."""
 

@@ -1,0 +1,165 @@
+"""The pipe watch: notices a change-history pipe that stopped running.
+
+EventBridge Pipes may disable a pipe after nearly continuous 4xx errors, IAM failures
+among them (EventBridge user guide, "Error handling and troubleshooting in Amazon
+EventBridge Pipes"). A stopped pipe publishes no metrics at all, so every metric alarm
+treats it as quiet, and the table's stream records expire after 24 hours: the history
+is lost without a sound. No metric says "stopped", so on a schedule this small machine
+asks each pipe its state (``DescribePipe``) and fails, naming every pipe whose
+``CurrentState`` is not ``RUNNING`` and its ``StateReason``; its alarms fire on a failed
+watch and on no successful watch for two hours (the watch itself broken)::
+
+    DescribePipes (Map, 10 at once: DescribePipe) ─▶ AnyStopped ─┬▶ AllRunning
+                                                                 └▶ PipesNotRunning (Fail)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
+from .asl import (
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Graph,
+    Machine,
+    Map,
+    StateBuilder,
+    Succeed,
+    Task,
+    jsonata,
+)
+from .retries import retry_for
+
+SCHEDULE = "rate(30 minutes)"
+"""How often the watch runs: a stopped pipe is noticed within the hour, well inside the
+stream's 24 hours of retention."""
+STALE_HOURS = 2
+
+
+@dataclass(frozen=True)
+class PipeWatchSpec:
+    pipe_names: Sequence[str]
+    partition: str = "aws"
+
+    def __post_init__(self) -> None:
+        if not self.pipe_names:
+            raise ValueError("the pipe watch needs at least one pipe")
+
+
+class _Builder(StateBuilder):
+    def __init__(self, spec: PipeWatchSpec) -> None:
+        super().__init__(spec.partition)
+        self.spec = spec
+
+    def build(self) -> Machine:
+        stopped = self.add(
+            Fail(
+                "PipesNotRunning",
+                error="PipesNotRunning",
+                cause=jsonata(
+                    "$substring($string({'message': $string($count($stopped)) & ' of ' & "
+                    f"'{len(self.spec.pipe_names)} change-history pipes are not running: ' & "
+                    "$join($stopped.(name & ' (' & state & ')'), ', '), 'pipes': $stopped}), 0, 32768)"
+                ),
+            )
+        )
+        rejected = self.add(
+            Fail(
+                "WatchFailed",
+                comment="DescribePipe itself failed (after its retries): say which error.",
+                error=jsonata(
+                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
+                    "'PipeWatch.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
+                ),
+                cause=jsonata("$string($states.input.Cause)"),
+            )
+        )
+        running = self.add(Succeed("AllRunning"))
+        verdict = self.add(
+            Choice("AnyStopped", default=running).when(
+                jsonata("$count($stopped) > 0"), stopped
+            )
+        )
+        describe = Task(
+            "DescribePipe",
+            resource=f"{self.sdk}pipes:describePipe",
+            retry=retry_for("pipes", "describePipe"),
+            grants=(Grant("pipes", ("pipes:DescribePipe",)),),
+            arguments={"Name": jsonata("$states.input.name")},
+            output={
+                "name": jsonata("$states.result.Name"),
+                "state": jsonata("$states.result.CurrentState"),
+                "desired": jsonata("$states.result.DesiredState"),
+                "reason": jsonata("$states.result.StateReason ? $states.result.StateReason : ''"),
+            },
+            end=True,
+        )
+        pipes = self.add(
+            Map(
+                "DescribePipes",
+                items=list(self.spec.pipe_names),
+                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
+                max_concurrency=10,
+                processor=Graph(describe),
+                assign={
+                    "stopped": jsonata(
+                        "[$filter($states.result, function($p) { $p.state != 'RUNNING' })]"
+                    )
+                },
+                catch=[Catch(["States.ALL"], rejected, jsonata("$states.errorOutput"))],
+                next=verdict,
+            )
+        )
+        return Machine(
+            pipes,
+            built=self.built,
+            comment="Fail when a change-history pipe is not running, naming it and why.",
+            timeout_seconds=900,
+        )
+
+
+def pipe_watch_machine(spec: PipeWatchSpec) -> Machine:
+    return _Builder(spec).build()
+
+
+def pipe_watch_definition(spec: PipeWatchSpec) -> dict[str, Any]:
+    return pipe_watch_machine(spec).render()
+
+
+def pipe_watch_role_policy(spec: PipeWatchSpec, *, pipe_arns: Sequence[str]) -> dict[str, Any]:
+    """``pipes:DescribePipe`` on exactly the exporter's pipes (grants from the states)."""
+    resources = {"pipes": sorted(pipe_arns)}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DescribeTheExportersPipes",
+                "Effect": "Allow",
+                "Action": list(actions),
+                "Resource": resources[group],
+            }
+            for group, actions in sorted(pipe_watch_machine(spec).grants().items())
+        ],
+    }
+
+
+def pipe_watch_alarm_specs() -> list[AlarmSpec]:
+    return [
+        any_in_five_minutes(
+            "pipe-watch-failed",
+            "pipe_watch",
+            "ExecutionsFailed",
+            "A change-history pipe is not running (or could not be asked): its stream records expire after 24 hours.",
+        ),
+        none_succeeded_within(
+            "pipe-watch-stale",
+            "pipe_watch",
+            STALE_HOURS,
+            f"No pipe watch succeeded in the last {STALE_HOURS} hours: stopped pipes would go unnoticed.",
+        ),
+    ]
