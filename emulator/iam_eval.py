@@ -1,4 +1,4 @@
-"""Offline evaluation of IAM policy documents, for the policy tests.
+"""Offline evaluation of IAM policy documents, for the policy tests and the emulator's authorisation.
 
 Statement matching is principalmapper's local policy simulation: Effect, Action and
 NotAction, Resource and NotResource with ``*``/``?`` wildcards, and the condition
