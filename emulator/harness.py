@@ -13,22 +13,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from table_exporter import policies
 from table_exporter.polling import PollPolicy
-from table_exporter.run_machine import RunSpec, run_definition
+from table_exporter.run_machine import (
+    MAP_LABEL,
+    REPORT_PREFIX,
+    RunSpec,
+    run_definition,
+    run_machine,
+)
 from table_exporter.table_export_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_definition,
+    table_export_machine,
 )
 from table_exporter.targets import AwsScope, ExportTarget
 
 from . import clock
+from .authorization import REGISTRY
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
+"""A role for machines that are not the component's (probes of the emulator itself):
+the tests give it every permission (``ALL_PERMISSIONS``)."""
+ALL_PERMISSIONS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 def clients(endpoint_url: str | None = None) -> dict[str, Any]:
@@ -176,12 +191,15 @@ def _like(client: Any, service: str) -> Any:
 
 def deploy(sfn: Any, *, name: str = "exporter", **options: Any) -> Exporter:
     """Create the two machines from the generated definitions (``options`` as for
-    ``definitions``).
+    ``definitions``), each with its own role holding the policy the component
+    generates for it (``role_policies``), so their calls are authorised as in AWS.
 
     Tables named in ``incremental`` are exported incrementally; their watermarks live
     in ``<name>-state``, which the caller creates with ``create_state_table``.
     """
-    return deploy_definitions(sfn, name, definitions(name=name, **options))
+    return deploy_definitions(
+        sfn, name, definitions(name=name, **options), roles=role_policies(name=name, **options)
+    )
 
 
 def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = None) -> str:
@@ -197,7 +215,7 @@ def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = 
     return table
 
 
-def definitions(
+def specs(
     *,
     bucket: str,
     tables: Sequence[str],
@@ -213,53 +231,106 @@ def definitions(
     columns: dict[str, Sequence[str]] | None = None,
     athena_workgroup: str | None = None,
     report_bucket: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """The two generated definitions, wired to each other by machine name; the run
-    report goes to ``report_bucket`` (the export bucket unless given)."""
+) -> tuple[TableExportSpec, RunSpec]:
+    """The specs of the two machines, as the component builds them; the run report goes
+    to ``report_bucket`` (the export bucket unless given)."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
+    table = TableExportSpec(
+        destination=destination or Destination(bucket=bucket),
+        poll=poll or PollPolicy(),
+        timeout_seconds=timeout_seconds,
+        incremental=IncrementalSpec(
+            state_table=f"{name}-state", exporter_name=name, view_type=view_type
+        )
+        if incremental
+        else None,
+        catalog_database=catalog_database,
+        athena_workgroup=athena_workgroup,
+    )
+    run = RunSpec(
+        table_machine_arn=table_sm_arn,
+        bucket=report_bucket or bucket,
+        targets=[
+            ExportTarget(
+                table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
+                prefix=prefix,
+                mode="incremental" if t in incremental else "full",
+                columns=tuple((columns or {}).get(t, ())),
+            )
+            for t in tables
+        ],
+        max_concurrency=max_concurrency,
+    )
+    return table, run
+
+
+def definitions(*, name: str = "exporter", **options: Any) -> dict[str, dict[str, Any]]:
+    """The two generated definitions (``options`` as for ``specs``), wired to each other
+    by machine name."""
+    table, run = specs(name=name, **options)
     return {
-        f"{name}-table-export": table_export_definition(
-            TableExportSpec(
-                destination=destination or Destination(bucket=bucket),
-                poll=poll or PollPolicy(),
-                timeout_seconds=timeout_seconds,
-                incremental=IncrementalSpec(
-                    state_table=f"{name}-state", exporter_name=name, view_type=view_type
-                )
-                if incremental
-                else None,
-                catalog_database=catalog_database,
-                athena_workgroup=athena_workgroup,
-            )
+        f"{name}-table-export": table_export_definition(table),
+        f"{name}-run": run_definition(run),
+    }
+
+
+def role_arn(machine: str) -> str:
+    """The role the harness deploys a machine with: one per machine, as the component."""
+    return f"arn:aws:iam::{ACCOUNT}:role/{machine}-role"
+
+
+def role_policies(*, name: str = "exporter", **options: Any) -> dict[str, dict[str, Any]]:
+    """Each machine's role policy, from the builders the component uses
+    (``policies.table_export_role_policy``, ``policies.run_role_policy``) and the same
+    specs as the definitions; with the exporter's key, the run role gets it too, as the
+    component gives it (its report is written with the bucket's default encryption)."""
+    table, run = specs(name=name, **options)
+    destination = table.destination
+    state_table = SCOPE.arn("dynamodb", f"table/{name}-state") if table.incremental else None
+    return {
+        f"{name}-table-export": policies.table_export_role_policy(
+            SCOPE,
+            grants=table_export_machine(table).grants(),
+            targets=run.targets,
+            bucket=destination.bucket,
+            kms_key_arn=destination.kms_key_arn,
+            state_table_arn=state_table,
+            catalog_database=table.catalog_database,
+            athena_workgroup=table.athena_workgroup,
         ),
-        f"{name}-run": run_definition(
-            RunSpec(
-                table_machine_arn=table_sm_arn,
-                bucket=report_bucket or bucket,
-                targets=[
-                    ExportTarget(
-                        table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
-                        prefix=prefix,
-                        mode="incremental" if t in incremental else "full",
-                        columns=tuple((columns or {}).get(t, ())),
-                    )
-                    for t in tables
-                ],
-                max_concurrency=max_concurrency,
-            )
+        f"{name}-run": policies.run_role_policy(
+            SCOPE,
+            grants=run_machine(run).grants(),
+            run_machine_name=f"{name}-run",
+            table_machine_arn=run.table_machine_arn,
+            table_machine_name=f"{name}-table-export",
+            bucket=run.bucket,
+            report_prefix=REPORT_PREFIX,
+            map_label=MAP_LABEL,
+            kms_key_arn=destination.kms_key_arn,
         ),
     }
 
 
-def deploy_definitions(sfn: Any, name: str, machines: dict[str, dict[str, Any]]) -> Exporter:
+def deploy_definitions(
+    sfn: Any,
+    name: str,
+    machines: dict[str, dict[str, Any]],
+    roles: dict[str, dict[str, Any]] | None = None,
+) -> Exporter:
     """Create machines named as the keys: ``<name>-table-export`` and ``<name>-run``
-    (the run's definition refers to the table export machine by its name)."""
-    arns = {
-        machine: sfn.create_state_machine(
-            name=machine, definition=json.dumps(definition), roleArn=ROLE_ARN
+    (the run's definition refers to the table export machine by its name). With
+    ``roles`` (policy per machine name), each machine gets its own role holding that
+    policy; without, all share ``ROLE_ARN``."""
+    arns = {}
+    for machine, definition in machines.items():
+        role = ROLE_ARN
+        if roles is not None:
+            role = role_arn(machine)
+            REGISTRY.put_role_policy(role, roles[machine])
+        arns[machine] = sfn.create_state_machine(
+            name=machine, definition=json.dumps(definition), roleArn=role
         )["stateMachineArn"]
-        for machine, definition in machines.items()
-    }
 
     def arn_of(role: str) -> str:
         return next(arn for machine, arn in arns.items() if f"-{role}" in machine)

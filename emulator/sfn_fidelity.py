@@ -11,6 +11,8 @@
   lowercase name (``glue.EntityNotFoundException``), which AWS never reports; the name
   is the error's code, as AWS reports it, also for errors the service does not model
   (moto uses the exception's class name, ``ClientError`` for those);
+- every call is authorised as the calling machine's role would be in AWS
+  (``authorization``, ``authz_hooks``), before any injected fault;
 - ``FAULTS`` lets a test make the next calls of one operation fail with a given error
   code, to prove how a machine handles it (test support: AWS has no such switch).
 """
@@ -27,7 +29,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from . import clock
+from . import authz_hooks, clock
 
 _CLIENT_MODULES = [
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
@@ -140,6 +142,7 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
     )
     client.meta.events.register("after-call", _after_call)
     client.meta.events.register("before-call", _injected_fault(service))
+    authz_hooks.register_client(client, region, service)
     client.meta.events.register("request-created", _send_clock)
     return client
 
