@@ -136,7 +136,11 @@ class Exporter:
     def report(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The run report the Map wrote (its location is in the run's output, or in its
         cause when it failed): every table's result, ``succeeded`` and ``failed``."""
-        text = described.get("output") if described["status"] == "SUCCEEDED" else described.get("cause")
+        text = (
+            described.get("output")
+            if described["status"] == "SUCCEEDED"
+            else described.get("cause")
+        )
         try:
             location = json.loads(text or "{}")["report"]
         except (ValueError, KeyError, TypeError):
@@ -336,3 +340,93 @@ def deploy_definitions(
         return next(arn for machine, arn in arns.items() if f"-{role}" in machine)
 
     return Exporter(sfn=sfn, run_arn=arn_of("run"), table_arn=arn_of("table-export"))
+
+
+def drill_role(spec: Any, table_arns: Sequence[str], kms_key_arn: str | None = None) -> str:
+    """A role for the restore drill machine of ``spec`` (a ``DrillSpec``) holding the
+    policy the component generates (``drill_role_policy``); returns its ARN."""
+    from table_exporter.drill_machine import drill_role_policy
+
+    role = role_arn(f"drill-{spec.table_prefix}")
+    REGISTRY.put_role_policy(
+        role,
+        drill_role_policy(
+            spec,
+            region=REGION,
+            account_id=ACCOUNT,
+            table_arns=list(table_arns),
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    return role
+
+
+def importer_role(spec: Any, kms_key_arn: str | None = None) -> str:
+    """A role for the importer machine of ``spec`` (an ``ImporterSpec``) holding the
+    policy ``TableImporter`` generates (``importer_role_policy``); returns its ARN."""
+    from table_exporter.importer import importer_role_policy
+
+    role = role_arn(f"import-{spec.table_prefix}")
+    REGISTRY.put_role_policy(
+        role,
+        importer_role_policy(spec, region=REGION, account_id=ACCOUNT, kms_key_arn=kms_key_arn),
+    )
+    return role
+
+
+def history_path(
+    s3: Any,
+    *,
+    table: str,
+    stream_arn: str,
+    bucket: str,
+    prefix: str,
+    kms_key_arn: str | None = None,
+    name: str = "history",
+    dead_letter_queue_arn: str | None = None,
+    **options: Any,
+) -> Any:
+    """A change-history path (``change_stream.ChangePath``) whose pipe and delivery stream
+    act as roles holding the policies ``ChangeHistory`` generates (``pipe_role_policy``,
+    ``firehose_role_policy``)."""
+    from table_exporter.history import firehose_role_policy, pipe_role_policy
+
+    from .change_stream import ChangePath
+
+    table_arn = SCOPE.arn("dynamodb", f"table/{table}")
+    stream = SCOPE.arn("firehose", f"deliverystream/{name}")
+    pipe = SCOPE.arn("pipes", f"pipe/{name}")
+    queue = dead_letter_queue_arn or SCOPE.arn("sqs", f"{name}-dlq")
+    REGISTRY.set_service_role(pipe, role_arn(f"{name}-pipe"))
+    REGISTRY.set_service_role(stream, role_arn(f"{name}-firehose"))
+    REGISTRY.put_role_policy(
+        role_arn(f"{name}-pipe"),
+        pipe_role_policy(
+            table_arn=table_arn,
+            delivery_stream_arn=stream,
+            dead_letter_queue_arn=queue,
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    REGISTRY.put_role_policy(
+        role_arn(f"{name}-firehose"),
+        firehose_role_policy(
+            bucket_arn=f"arn:aws:s3:::{bucket}",
+            prefix=prefix,
+            table_name=table,
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    return ChangePath(
+        s3=s3,
+        table=table,
+        stream_arn=stream_arn,
+        bucket=bucket,
+        prefix=prefix,
+        kms_key_arn=kms_key_arn,
+        delivery_stream_name=name,
+        pipe_arn=pipe,
+        delivery_stream_arn=stream,
+        region=REGION,
+        **options,
+    )
