@@ -401,3 +401,46 @@ def test_calls_not_made_for_a_machine_are_not_checked(aws):
     harness.create_bucket(aws["s3"], BUCKET)
     aws["s3"].put_object(Bucket=BUCKET, Key="k", Body=b"x")
     assert REGISTRY.denials == []
+
+
+# -- where features meet: the generated policies, end to end ---------------------------------
+# These assert what AWS would do with a correct policy. They fail while a generated policy
+# lacks the grant, naming the request IAM would deny.
+
+
+def test_change_history_reaches_a_bucket_that_uses_bucket_keys(aws):
+    from emulator import change_stream
+
+    harness.create_bucket(aws["s3"], BUCKET)
+    REGISTRY.configure_bucket(BUCKET, kms_key_arn=KEY, bucket_key=True)
+    aws["dynamodb"].create_table(
+        TableName="orders",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
+    for item in rows("orders", 5):
+        aws["dynamodb"].put_item(TableName="orders", Item=item)
+    path = harness.history_path(
+        aws["s3"],
+        table="orders",
+        stream_arn=change_stream.stream_arn_of(aws["dynamodb"], "orders"),
+        bucket=BUCKET,
+        prefix="exports",
+        kms_key_arn=KEY,
+    )
+    report = path.run()
+    assert report.access_denied == 0, [str(d) for d in REGISTRY.denials]
+    assert report.objects == 1 and report.lost == 0
+
+
+def test_a_drill_writes_its_report_into_a_bucket_encrypted_with_the_exporters_key(aws):
+    from .test_restore_drill import SPEC, drill, export
+
+    REGISTRY.configure_bucket(BUCKET, kms_key_arn=KEY)
+    export(aws, "orders", rows("orders", 3))
+    # The drill role as the component makes it for an exporter with a key.
+    harness.drill_role(SPEC, [harness.SCOPE.arn("dynamodb", "table/orders")], kms_key_arn=KEY)
+    result = drill(aws, "orders", "with-key")
+    assert result["status"] == "SUCCEEDED", [str(d) for d in REGISTRY.denials]
