@@ -120,7 +120,7 @@ def _install_machines() -> None:
         REGISTRY.set_machine_role(machine.arn, roleArn)
         return machine
 
-    StepFunctionBackend.create_state_machine = create_state_machine  # type: ignore[method-assign]
+    StepFunctionBackend.create_state_machine = create_state_machine  # type: ignore[method-assign,assignment]
 
     original_eval = StateTaskService._eval_execution
 
@@ -151,7 +151,7 @@ def _result_writer_failed(env: Any, cause: str) -> Exception:
             env=env,
             error_name=name,
             event_type=HistoryEventType.MapRunFailed,
-            event_details=EventDetails(
+            event_details=EventDetails(  # type: ignore[typeddict-item]
                 mapRunFailedEventDetails=MapRunFailedEventDetails(
                     error=name.error_name, cause=cause
                 )
