@@ -21,12 +21,17 @@ infallible. ``install()`` closes those gaps without changing what a definition s
   honour ``ClientToken``, can be throttled or end ``FAILED``, and write AWS's S3 layout;
 - ``replay``: rebuilds a table from a full export and the incremental ones after it;
 - ``map_fidelity``: Distributed Map runs as AWS documents them (tolerated failures,
-  ResultWriter files, DescribeMapRun counts, MaxConcurrency in virtual time).
+  ResultWriter files, DescribeMapRun counts, MaxConcurrency in virtual time);
+- ``authorization``, ``iam_requests``, ``authz_hooks``: every call a machine or the
+  change-history path makes is allowed or denied as IAM would, from the registered
+  policies (``authorization.REGISTRY``; on when ``REGISTRY.enabled``).
 """
 
 from __future__ import annotations
 
 from . import (
+    authorization,
+    authz_hooks,
     change_log,
     clock,
     export_model,
@@ -54,6 +59,7 @@ def install() -> None:
     export_model.install()
     __import__("emulator.import_model").import_model.install()
     install_map_fidelity()
+    authz_hooks.install()  # after map_fidelity: wraps its ResultWriter
     sfn_fidelity.cache_parsed_definitions()  # last: caches the patched parser
     _installed = True
 
@@ -61,4 +67,4 @@ def install() -> None:
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 """Config for ``moto.mock_aws`` (in-process) that makes it run executions."""
 
-__all__ = ["MOTO_CONFIG", "change_log", "clock", "export_model", "install"]
+__all__ = ["MOTO_CONFIG", "authorization", "change_log", "clock", "export_model", "install"]

@@ -57,6 +57,16 @@ in Amazon Data Firehose")
   "Data transformation failure handling" lists them; which records AWS fails on this
   Lambda-free path is undocumented: the ``Faults`` knob chooses them).
 
+Authorisation ("Grant Firehose access to an Amazon S3 destination", "Amazon EventBridge
+Pipes permissions"): when ``authorization.REGISTRY`` knows the role of the pipe
+(``pipe_arn``) or of the delivery stream (``delivery_stream_arn``), the pipe's
+``firehose:PutRecordBatch`` and ``sqs:SendMessage`` and Firehose's S3 puts (with their
+SSE-KMS data key, ``iam_requests.put_requests``) are made as that role. A put into the
+stream that is denied is a refused batch (retried, then dead-lettered); an S3 put that
+is denied is a failed put (retried until the records expire: Firehose retries S3
+errors, "Troubleshoot errors in Amazon Data Firehose"); ``Report.access_denied``
+counts both.
+
 Faults (``Faults``) inject duplicates, reordering inside a delivery, refused batches,
 processing failures and failing S3 puts. ``Report`` counts what happened.
 """
@@ -85,7 +95,7 @@ from table_exporter.history import (
     input_template,
 )
 
-from . import change_log
+from . import authorization, change_log, iam_requests
 
 RETENTION_SECONDS = 24 * 3600
 SEQUENCE_START = 10**21 - 4_000
@@ -213,6 +223,7 @@ class Report:
     error_objects: int = 0
     error_records: int = 0
     s3_retries: int = 0
+    access_denied: int = 0
     lost: int = 0
     expired: int = 0
 
@@ -269,6 +280,9 @@ class ChangePath:
         dead_letter_queue_url: str | None = None,
         kms_key_arn: str | None = None,
         delivery_stream_name: str = "history",
+        pipe_arn: str | None = None,
+        delivery_stream_arn: str | None = None,
+        region: str = "ap-northeast-1",
     ) -> None:
         self.s3, self.sqs = s3, sqs
         self.table, self.stream_arn, self.bucket = table, stream_arn, bucket
@@ -278,6 +292,7 @@ class ChangePath:
         self.dead_letter_queue_url = dead_letter_queue_url
         self.kms_key_arn = kms_key_arn
         self.delivery_stream_name = delivery_stream_name
+        self.pipe_arn, self.delivery_stream_arn, self.region = pipe_arn, delivery_stream_arn, region
         self.template = input_template()
         self.report = Report()
         self._read = 0  # shard position
@@ -341,6 +356,11 @@ class ChangePath:
         delay = 1.0
         for attempt in range(attempts):
             self.report.deliveries += 1
+            if not self._pipe_may("firehose:PutRecordBatch", self.delivery_stream_arn):
+                self.report.access_denied += 1
+                at += delay
+                delay *= 2
+                continue
             if attempt < refusals:
                 if self.faults.partial_acceptance:
                     self._to_firehose(lines[: len(lines) // 2], at)
@@ -351,10 +371,39 @@ class ChangePath:
             return
         self._dead_letter(live, at)
 
+    def _role(self, resource_arn: str | None) -> str | None:
+        if resource_arn is None or not authorization.REGISTRY.enabled:
+            return None
+        return authorization.REGISTRY.services.get(resource_arn)
+
+    def _pipe_may(self, action: str, resource: str | None) -> bool:
+        role = self._role(self.pipe_arn)
+        if role is None or resource is None:
+            return True
+        return authorization.REGISTRY.allows(role, authorization.Request(action, resource))
+
+    def _firehose_may_put(self, key: str, extra: dict[str, Any]) -> bool:
+        role = self._role(self.delivery_stream_arn)
+        if role is None:
+            return True
+        try:
+            authorization.REGISTRY.check(
+                role, iam_requests.put_requests(self.bucket, key, self.region, extra)
+            )
+        except authorization.AccessDenied:
+            return False
+        return True
+
     def _dead_letter(self, batch: list[dict[str, Any]], at: float) -> None:
         self.report.dead_lettered_batches += 1
         if self.sqs is None or self.dead_letter_queue_url is None:
             raise RuntimeError("a batch was dead-lettered but the path has no queue")
+        queue = self.dead_letter_queue_url.rstrip("/").rsplit("/", 2)
+        queue_arn = f"arn:aws:sqs:{self.region}:{queue[-2]}:{queue[-1]}"
+        if not self._pipe_may("sqs:SendMessage", queue_arn):
+            self.report.access_denied += 1
+            self.report.lost += len(batch)
+            return
         first, last = batch[0], batch[-1]
         body = {
             "DDBStreamBatchInfo": {
@@ -447,17 +496,21 @@ class ChangePath:
         suffix = _stamp(oldest).strftime("%Y-%m-%d-%H-%M-%S")
         key = f"{prefix}{self.delivery_stream_name}-1-{suffix}-{uuid.uuid4()}.json.gz"
         body = gzip.compress(b"".join(data for _, data in buffer.lines))
+        extra: dict[str, Any] = {}
+        if self.kms_key_arn:
+            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn}
+        allowed = self._firehose_may_put(key, extra)
+        if not allowed:
+            self.report.access_denied += 1
         started = at
-        while self.faults.s3_failures > 0:
-            self.faults.s3_failures -= 1
+        while self.faults.s3_failures > 0 or not allowed:
+            if allowed:
+                self.faults.s3_failures -= 1
             self.report.s3_retries += 1
             at += S3_RETRY_SECONDS
             if at - started >= RETENTION_SECONDS:
                 self.report.lost += len(buffer.lines)
                 return
-        extra: dict[str, Any] = {}
-        if self.kms_key_arn:
-            extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn}
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body, **extra)
         if kind == "data":
             self.report.objects += 1

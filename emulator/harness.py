@@ -13,22 +13,37 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from table_exporter import policies
 from table_exporter.polling import PollPolicy
-from table_exporter.run_machine import RunSpec, run_definition
+from table_exporter.run_machine import (
+    MAP_LABEL,
+    REPORT_PREFIX,
+    RunSpec,
+    run_definition,
+    run_machine,
+)
 from table_exporter.table_export_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_definition,
+    table_export_machine,
 )
 from table_exporter.targets import AwsScope, ExportTarget
 
 from . import clock
+from .authorization import REGISTRY
 
 REGION = "ap-northeast-1"
 ACCOUNT = "123456789012"
 SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
+"""A role for machines that are not the component's (probes of the emulator itself):
+the tests give it every permission (``ALL_PERMISSIONS``)."""
+ALL_PERMISSIONS = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+}
 
 
 def clients(endpoint_url: str | None = None) -> dict[str, Any]:
@@ -121,7 +136,11 @@ class Exporter:
     def report(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
         """The run report the Map wrote (its location is in the run's output, or in its
         cause when it failed): every table's result, ``succeeded`` and ``failed``."""
-        text = described.get("output") if described["status"] == "SUCCEEDED" else described.get("cause")
+        text = (
+            described.get("output")
+            if described["status"] == "SUCCEEDED"
+            else described.get("cause")
+        )
         try:
             location = json.loads(text or "{}")["report"]
         except (ValueError, KeyError, TypeError):
@@ -187,12 +206,15 @@ def _like(client: Any, service: str) -> Any:
 
 def deploy(sfn: Any, *, name: str = "exporter", **options: Any) -> Exporter:
     """Create the two machines from the generated definitions (``options`` as for
-    ``definitions``).
+    ``definitions``), each with its own role holding the policy the component
+    generates for it (``role_policies``), so their calls are authorised as in AWS.
 
     Tables named in ``incremental`` are exported incrementally; their watermarks live
     in ``<name>-state``, which the caller creates with ``create_state_table``.
     """
-    return deploy_definitions(sfn, name, definitions(name=name, **options))
+    return deploy_definitions(
+        sfn, name, definitions(name=name, **options), roles=role_policies(name=name, **options)
+    )
 
 
 def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = None) -> str:
@@ -208,7 +230,7 @@ def create_state_table(ddb: Any, name: str = "exporter", *, table: str | None = 
     return table
 
 
-def definitions(
+def specs(
     *,
     bucket: str,
     tables: Sequence[str],
@@ -224,55 +246,198 @@ def definitions(
     columns: dict[str, Sequence[str]] | None = None,
     athena_workgroup: str | None = None,
     report_bucket: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    """The two generated definitions, wired to each other by machine name; the run
-    report goes to ``report_bucket`` (the export bucket unless given)."""
+) -> tuple[TableExportSpec, RunSpec]:
+    """The specs of the two machines, as the component builds them; the run report goes
+    to ``report_bucket`` (the export bucket unless given)."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
+    table = TableExportSpec(
+        destination=destination or Destination(bucket=bucket),
+        poll=poll or PollPolicy(),
+        timeout_seconds=timeout_seconds,
+        incremental=IncrementalSpec(
+            state_table=f"{name}-state", exporter_name=name, view_type=view_type
+        )
+        if incremental
+        else None,
+        catalog_database=catalog_database,
+        athena_workgroup=athena_workgroup,
+    )
+    run = RunSpec(
+        table_machine_arn=table_sm_arn,
+        bucket=report_bucket or bucket,
+        targets=[
+            ExportTarget(
+                table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
+                prefix=prefix,
+                mode="incremental" if t in incremental else "full",
+                columns=tuple((columns or {}).get(t, ())),
+            )
+            for t in tables
+        ],
+        max_concurrency=max_concurrency,
+    )
+    return table, run
+
+
+def definitions(*, name: str = "exporter", **options: Any) -> dict[str, dict[str, Any]]:
+    """The two generated definitions (``options`` as for ``specs``), wired to each other
+    by machine name."""
+    table, run = specs(name=name, **options)
     return {
-        f"{name}-table-export": table_export_definition(
-            TableExportSpec(
-                destination=destination or Destination(bucket=bucket),
-                poll=poll or PollPolicy(),
-                timeout_seconds=timeout_seconds,
-                incremental=IncrementalSpec(
-                    state_table=f"{name}-state", exporter_name=name, view_type=view_type
-                )
-                if incremental
-                else None,
-                catalog_database=catalog_database,
-                athena_workgroup=athena_workgroup,
-            )
+        f"{name}-table-export": table_export_definition(table),
+        f"{name}-run": run_definition(run),
+    }
+
+
+def role_arn(machine: str) -> str:
+    """The role the harness deploys a machine with: one per machine, as the component."""
+    return f"arn:aws:iam::{ACCOUNT}:role/{machine}-role"
+
+
+def role_policies(*, name: str = "exporter", **options: Any) -> dict[str, dict[str, Any]]:
+    """Each machine's role policy, from the builders the component uses
+    (``policies.table_export_role_policy``, ``policies.run_role_policy``) and the same
+    specs as the definitions; with the exporter's key, the run role gets it too, as the
+    component gives it (its report is written with the bucket's default encryption)."""
+    table, run = specs(name=name, **options)
+    destination = table.destination
+    state_table = SCOPE.arn("dynamodb", f"table/{name}-state") if table.incremental else None
+    return {
+        f"{name}-table-export": policies.table_export_role_policy(
+            SCOPE,
+            grants=table_export_machine(table).grants(),
+            targets=run.targets,
+            bucket=destination.bucket,
+            kms_key_arn=destination.kms_key_arn,
+            state_table_arn=state_table,
+            catalog_database=table.catalog_database,
+            athena_workgroup=table.athena_workgroup,
         ),
-        f"{name}-run": run_definition(
-            RunSpec(
-                table_machine_arn=table_sm_arn,
-                bucket=report_bucket or bucket,
-                targets=[
-                    ExportTarget(
-                        table_arn=SCOPE.arn("dynamodb", f"table/{t}"),
-                        prefix=prefix,
-                        mode="incremental" if t in incremental else "full",
-                        columns=tuple((columns or {}).get(t, ())),
-                    )
-                    for t in tables
-                ],
-                max_concurrency=max_concurrency,
-            )
+        f"{name}-run": policies.run_role_policy(
+            SCOPE,
+            grants=run_machine(run).grants(),
+            run_machine_name=f"{name}-run",
+            table_machine_arn=run.table_machine_arn,
+            table_machine_name=f"{name}-table-export",
+            bucket=run.bucket,
+            report_prefix=REPORT_PREFIX,
+            map_label=MAP_LABEL,
+            kms_key_arn=destination.kms_key_arn,
         ),
     }
 
 
-def deploy_definitions(sfn: Any, name: str, machines: dict[str, dict[str, Any]]) -> Exporter:
+def deploy_definitions(
+    sfn: Any,
+    name: str,
+    machines: dict[str, dict[str, Any]],
+    roles: dict[str, dict[str, Any]] | None = None,
+) -> Exporter:
     """Create machines named as the keys: ``<name>-table-export`` and ``<name>-run``
-    (the run's definition refers to the table export machine by its name)."""
-    arns = {
-        machine: sfn.create_state_machine(
-            name=machine, definition=json.dumps(definition), roleArn=ROLE_ARN
+    (the run's definition refers to the table export machine by its name). With
+    ``roles`` (policy per machine name), each machine gets its own role holding that
+    policy; without, all share ``ROLE_ARN``."""
+    arns = {}
+    for machine, definition in machines.items():
+        role = ROLE_ARN
+        if roles is not None:
+            role = role_arn(machine)
+            REGISTRY.put_role_policy(role, roles[machine])
+        arns[machine] = sfn.create_state_machine(
+            name=machine, definition=json.dumps(definition), roleArn=role
         )["stateMachineArn"]
-        for machine, definition in machines.items()
-    }
 
     def arn_of(role: str) -> str:
         return next(arn for machine, arn in arns.items() if f"-{role}" in machine)
 
     return Exporter(sfn=sfn, run_arn=arn_of("run"), table_arn=arn_of("table-export"))
+
+
+def drill_role(spec: Any, table_arns: Sequence[str], kms_key_arn: str | None = None) -> str:
+    """A role for the restore drill machine of ``spec`` (a ``DrillSpec``) holding the
+    policy the component generates (``drill_role_policy``); returns its ARN."""
+    from table_exporter.drill_machine import drill_role_policy
+
+    role = role_arn(f"drill-{spec.table_prefix}")
+    REGISTRY.put_role_policy(
+        role,
+        drill_role_policy(
+            spec,
+            region=REGION,
+            account_id=ACCOUNT,
+            table_arns=list(table_arns),
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    return role
+
+
+def importer_role(spec: Any, kms_key_arn: str | None = None) -> str:
+    """A role for the importer machine of ``spec`` (an ``ImporterSpec``) holding the
+    policy ``TableImporter`` generates (``importer_role_policy``); returns its ARN."""
+    from table_exporter.importer import importer_role_policy
+
+    role = role_arn(f"import-{spec.table_prefix}")
+    REGISTRY.put_role_policy(
+        role,
+        importer_role_policy(spec, region=REGION, account_id=ACCOUNT, kms_key_arn=kms_key_arn),
+    )
+    return role
+
+
+def history_path(
+    s3: Any,
+    *,
+    table: str,
+    stream_arn: str,
+    bucket: str,
+    prefix: str,
+    kms_key_arn: str | None = None,
+    name: str = "history",
+    dead_letter_queue_arn: str | None = None,
+    **options: Any,
+) -> Any:
+    """A change-history path (``change_stream.ChangePath``) whose pipe and delivery stream
+    act as roles holding the policies ``ChangeHistory`` generates (``pipe_role_policy``,
+    ``firehose_role_policy``)."""
+    from table_exporter.history import firehose_role_policy, pipe_role_policy
+
+    from .change_stream import ChangePath
+
+    table_arn = SCOPE.arn("dynamodb", f"table/{table}")
+    stream = SCOPE.arn("firehose", f"deliverystream/{name}")
+    pipe = SCOPE.arn("pipes", f"pipe/{name}")
+    queue = dead_letter_queue_arn or SCOPE.arn("sqs", f"{name}-dlq")
+    REGISTRY.set_service_role(pipe, role_arn(f"{name}-pipe"))
+    REGISTRY.set_service_role(stream, role_arn(f"{name}-firehose"))
+    REGISTRY.put_role_policy(
+        role_arn(f"{name}-pipe"),
+        pipe_role_policy(
+            table_arn=table_arn,
+            delivery_stream_arn=stream,
+            dead_letter_queue_arn=queue,
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    REGISTRY.put_role_policy(
+        role_arn(f"{name}-firehose"),
+        firehose_role_policy(
+            bucket_arn=f"arn:aws:s3:::{bucket}",
+            prefix=prefix,
+            table_name=table,
+            kms_key_arn=kms_key_arn,
+        ),
+    )
+    return ChangePath(
+        s3=s3,
+        table=table,
+        stream_arn=stream_arn,
+        bucket=bucket,
+        prefix=prefix,
+        kms_key_arn=kms_key_arn,
+        delivery_stream_name=name,
+        pipe_arn=pipe,
+        delivery_stream_arn=stream,
+        region=REGION,
+        **options,
+    )

@@ -18,6 +18,8 @@
   avoid. (The same page says ``States.ALL`` does not catch ``States.Runtime`` either;
   moto reports some JSONata evaluation failures as ``States.Runtime`` where AWS reports
   the catchable ``States.QueryEvaluationError``, so that rule is not applied here.)
+- every call is authorised as the calling machine's role would be in AWS
+  (``authorization``, ``authz_hooks``), before any injected fault;
 - ``FAULTS`` lets a test make the next calls of one operation fail with a given error
   code, to prove how a machine handles it (test support: AWS has no such switch).
 """
@@ -34,7 +36,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
-from . import clock
+from . import authz_hooks, clock
 
 _CLIENT_MODULES = [
     "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk",
@@ -147,6 +149,7 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
     )
     client.meta.events.register("after-call", _after_call)
     client.meta.events.register("before-call", _injected_fault(service))
+    authz_hooks.register_client(client, region, service)
     client.meta.events.register("request-created", _send_clock)
     return client
 

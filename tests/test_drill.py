@@ -33,8 +33,8 @@ from table_exporter.importer import (
     importer_role_policy,
 )
 
+from emulator.iam_eval import allowed
 from emulator.pulumi_mocks import RecordingMocks
-from tests.iam_eval import allowed
 from tests.sdk_models import check_task, task_states
 
 REGION = "eu-west-1"

@@ -24,9 +24,8 @@ from table_exporter.history import DEFAULT_START_DAY, HistorySettings, glue_tabl
 from table_exporter.schema import Column
 
 from emulator import change_stream
+from emulator.iam_eval import allowed, service_may_assume
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
-
-from .iam_eval import allowed, service_may_assume
 
 STREAM = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/orders/stream/2026-01-05T03:00:00.000"
 BUCKET_ARN = "arn:aws:s3:::acme-exports"

@@ -45,7 +45,7 @@ from table_exporter.table_export_machine import (
 )
 from table_exporter.targets import AwsScope, ExportTarget, table_arn
 
-from .iam_eval import allowed, resource_matches, resource_policy_denies, service_may_assume
+from emulator.iam_eval import allowed, resource_matches, resource_policy_denies, service_may_assume
 
 SCOPE = AwsScope("aws", "eu-west-1", "123456789012")
 ACCOUNT = SCOPE.account_id

@@ -16,7 +16,7 @@ from table_exporter.table_export_machine import (
 )
 from table_exporter.targets import AwsScope, ExportTarget, table_arn
 
-from tests.iam_eval import allowed
+from emulator.iam_eval import allowed
 
 SCOPE = AwsScope("aws", "ap-northeast-1", "123456789012")
 STATE = "arn:aws:dynamodb:ap-northeast-1:123456789012:table/nightly-state-1a2b3c4"

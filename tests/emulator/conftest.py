@@ -12,7 +12,7 @@ from moto import mock_aws
 from moto.core.config import DefaultConfig
 
 import emulator
-from emulator import clock, export_model, harness, map_fidelity, sfn_fidelity
+from emulator import authorization, clock, export_model, harness, map_fidelity, sfn_fidelity
 
 from .support import BUCKET, DeployExporter
 
@@ -34,17 +34,23 @@ def prompt_child_checks(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    """A fresh in-process AWS with the exporter's emulator installed and reset."""
+    """A fresh in-process AWS with the exporter's emulator installed and reset, and
+    authorisation on: machines act as their roles, which hold the policies the harness
+    registers (``harness.ROLE_ARN``, for probes of the emulator itself, may do anything)."""
     with mock_aws(config=cast(DefaultConfig, emulator.MOTO_CONFIG)):
         emulator.install()
         export_model.MODEL.reset()
         sfn_fidelity.FAULTS.reset()
         map_fidelity.reset()
         clock.reset()
+        authorization.REGISTRY.reset()
+        authorization.REGISTRY.enabled = True
+        authorization.REGISTRY.put_role_policy(harness.ROLE_ARN, harness.ALL_PERMISSIONS)
         yield harness.clients()
     export_model.MODEL.reset()
     sfn_fidelity.FAULTS.reset()
     clock.reset()
+    authorization.REGISTRY.reset()
 
 
 @pytest.fixture

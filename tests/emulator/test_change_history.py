@@ -95,9 +95,11 @@ def _workload(ddb: Any, writes: int, seed: int = 7, start: int = 0) -> None:
 
 
 def _path(aws: dict[str, Any], stream_arn: str, **kwargs: Any) -> ChangePath:
-    return ChangePath(
-        s3=aws["s3"], table=TABLE, stream_arn=stream_arn, bucket=BUCKET, prefix=PREFIX, **kwargs
+    """The path with its pipe and delivery stream acting as the roles ChangeHistory makes."""
+    path: ChangePath = harness.history_path(
+        aws["s3"], table=TABLE, stream_arn=stream_arn, bucket=BUCKET, prefix=PREFIX, **kwargs
     )
+    return path
 
 
 def _changed() -> list[change_log.Change]:

@@ -71,13 +71,15 @@ def drill(aws: dict[str, Any], table: str, name: str, spec: DrillSpec = SPEC) ->
     sfn = aws["stepfunctions"]
     machine = f"drill-{abs(hash(spec)) % 10**8}"
     existing = {m["name"]: m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]}
+    table_arn = harness.SCOPE.arn("dynamodb", f"table/{table}")
+    # The role the component gives the drill, for the tables it drills.
+    role = harness.drill_role(spec, [table_arn])
     arn = (
         existing.get(machine)
         or sfn.create_state_machine(
-            name=machine, definition=json.dumps(drill_definition(spec)), roleArn=harness.ROLE_ARN
+            name=machine, definition=json.dumps(drill_definition(spec)), roleArn=role
         )["stateMachineArn"]
     )
-    table_arn = harness.SCOPE.arn("dynamodb", f"table/{table}")
     execution = sfn.start_execution(
         stateMachineArn=arn, name=name, input=json.dumps({"tableArn": table_arn})
     )["executionArn"]

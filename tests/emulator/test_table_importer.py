@@ -64,7 +64,7 @@ def run(aws: dict[str, Any], name: str) -> dict[str, Any]:
         or sfn.create_state_machine(
             name="importer",
             definition=json.dumps(import_definition(SPEC)),
-            roleArn=harness.ROLE_ARN,
+            roleArn=harness.importer_role(SPEC),
         )["stateMachineArn"]
     )
     execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]

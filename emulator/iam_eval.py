@@ -1,4 +1,4 @@
-"""Offline evaluation of IAM policy documents, for the policy tests.
+"""Offline evaluation of IAM policy documents, for the policy tests and the emulator's authorisation.
 
 Statement matching is principalmapper's local policy simulation: Effect, Action and
 NotAction, Resource and NotResource with ``*``/``?`` wildcards, and the condition
@@ -201,3 +201,36 @@ def resource_policy_denies(
         keys,
     )
     return result is ResourcePolicyEvalResult.DENY_MATCH
+
+
+def explicitly_denies(
+    policy: Document, action: str, resource: str, context: Context | None = None
+) -> bool:
+    """Whether an identity policy has a Deny statement that matches the request."""
+    keys = _context(context)
+    document = _case_sensitive(policy, resource, keys)
+    return bool(policy_has_matching_statement(document, "Deny", action, resource, keys))
+
+
+def resource_policy_result(
+    policy: Document,
+    action: str,
+    resource: str,
+    context: Context | None,
+    *,
+    caller_arn: str,
+    resource_account: str,
+) -> ResourcePolicyEvalResult:
+    """How a resource policy (bucket or key policy) of ``resource_account`` answers a
+    role's request: ``DENY_MATCH``, ``NODE_MATCH`` (names the role, same account),
+    ``ROOT_MATCH`` (names only the account: delegates to IAM), ``DIFF_ACCOUNT_MATCH``
+    (allows a caller of another account) or ``NO_MATCH``."""
+    keys = _context(context)
+    return resource_policy_authorization(
+        _role(caller_arn),
+        resource_account,
+        _case_sensitive(policy, resource, keys),
+        action,
+        resource,
+        keys,
+    )
