@@ -211,9 +211,14 @@ def deploy(sfn: Any, *, name: str = "exporter", **options: Any) -> Exporter:
 
     Tables named in ``incremental`` are exported incrementally; their watermarks live
     in ``<name>-state``, which the caller creates with ``create_state_table``.
+    ``table_access`` is the component's setting of that name (``exact`` unless given).
     """
+    table_access = options.pop("table_access", "exact")
     return deploy_definitions(
-        sfn, name, definitions(name=name, **options), roles=role_policies(name=name, **options)
+        sfn,
+        name,
+        definitions(name=name, **options),
+        roles=role_policies(name=name, table_access=table_access, **options),
     )
 
 
@@ -294,7 +299,9 @@ def role_arn(machine: str) -> str:
     return f"arn:aws:iam::{ACCOUNT}:role/{machine}-role"
 
 
-def role_policies(*, name: str = "exporter", **options: Any) -> dict[str, dict[str, Any]]:
+def role_policies(
+    *, name: str = "exporter", table_access: str = "exact", **options: Any
+) -> dict[str, dict[str, Any]]:
     """Each machine's role policy, from the builders the component uses
     (``policies.table_export_role_policy``, ``policies.run_role_policy``) and the same
     specs as the definitions; with the exporter's key, the run role gets it too, as the
@@ -312,6 +319,7 @@ def role_policies(*, name: str = "exporter", **options: Any) -> dict[str, dict[s
             state_table_arn=state_table,
             catalog_database=table.catalog_database,
             athena_workgroup=table.athena_workgroup,
+            table_access=table_access,  # type: ignore[arg-type]
         ),
         f"{name}-run": policies.run_role_policy(
             SCOPE,

@@ -189,6 +189,9 @@ def requests(
         name = params["Name"]
         name = name if name.startswith("/") else f"/{name}"
         return [Request(action, _arn("aws", "ssm", region, account, f"parameter{name}"))]
+    if service == "pipes" and "Name" in params:
+        # "Actions, resources, and condition keys for Amazon EventBridge Pipes": pipe/<name>.
+        return [Request(action, _arn("aws", "pipes", region, account, f"pipe/{params['Name']}"))]
     if service == "stepfunctions":
         for member in ("executionArn", "mapRunArn", "stateMachineArn"):
             if member in params:

@@ -13,6 +13,7 @@ import pytest
 from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
 from table_exporter.drill_machine import DrillSpec, drill_definition
 from table_exporter.importer import ImporterSpec, KeyAttribute, import_definition
+from table_exporter.pipe_watch import PipeWatchSpec, pipe_watch_definition
 from table_exporter.polling import PollPolicy
 from table_exporter.retries import transient_errors
 from table_exporter.run_machine import RunSpec, run_definition, schedule_input
@@ -98,6 +99,7 @@ VARIANTS["importer"] = import_definition(
         sort_key=KeyAttribute("sk", "N"),
     )
 )
+VARIANTS["pipe-watch"] = pipe_watch_definition(PipeWatchSpec(["nightly-history-orders-pipe"]))
 VARIANTS["run"] = _run_def()
 VARIANTS["run-1000-tables"] = _run_def(1000)
 VARIANTS["run-concurrency-300"] = _run_def(5, max_concurrency=300)

@@ -19,6 +19,7 @@ from table_exporter import args as component_args
 from table_exporter import history
 from table_exporter.alarms import alarm_specs
 from table_exporter.drill_machine import drill_alarm_specs
+from table_exporter.pipe_watch import pipe_watch_alarm_specs
 
 from emulator.pulumi_mocks import RecordingMocks
 from program.settings import DevSettings, ExporterSettings, PrdSettings, TableSetting
@@ -123,6 +124,7 @@ def test_every_alarms_runbook_link_names_a_section_of_the_operations_guide() -> 
         *alarm_specs(staleness_hours=26, schedule_enabled=True, incremental=True),
         *(alarm.spec for alarm in history.alarm_specs(history.HistorySettings())),
         *drill_alarm_specs(),
+        *pipe_watch_alarm_specs(),
     ]
     assert specs
     for spec in specs:

@@ -158,6 +158,8 @@ def test_alarms_use_documented_metric_names_and_choose_missing_data():
         ("AWS/Firehose", "DeliveryToS3.Success", "DeliveryStreamName"),
         ("AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName"),
         ("AWS/EventBridge/Pipes", "ExecutionFailed", "PipeName"),
+        ("AWS/EventBridge/Pipes", "ExecutionPartiallyFailed", "PipeName"),
+        ("AWS/EventBridge/Pipes", "TargetStageFailed", "PipeName"),
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName"),
     }
     assert all(a.spec.treat_missing_data == "notBreaching" for a in alarms.values())

@@ -482,6 +482,26 @@ def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
             "PipeName",
         ),
         HistoryAlarm(
+            any_in_five_minutes(
+                "history-pipe-partially-failing",
+                _subject("pipe"),
+                "ExecutionPartiallyFailed",
+                "Some records of a change-history batch failed at Firehose; the pipe retries them, then dead-letters them.",
+                namespace="AWS/EventBridge/Pipes",
+            ),
+            "PipeName",
+        ),
+        HistoryAlarm(
+            any_in_five_minutes(
+                "history-target-failing",
+                _subject("pipe"),
+                "TargetStageFailed",
+                "Firehose refused whole change-history batches; a pipe failing like this for long may be disabled by Pipes.",
+                namespace="AWS/EventBridge/Pipes",
+            ),
+            "PipeName",
+        ),
+        HistoryAlarm(
             messages_waiting(
                 "history-dead-letters",
                 "A change-history batch was dead-lettered: re-drive it from the stream within 24 hours (docs/change-history.md).",

@@ -36,7 +36,13 @@ PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
     ),
     # "Monitoring Amazon EventBridge Pipes" (per pipe, dimension PipeName).
     ("AWS/EventBridge/Pipes", "PipeName"): frozenset(
-        {"Invocations", "ExecutionFailed", "ExecutionThrottled", "TargetStageFailed"}
+        {
+            "Invocations",
+            "ExecutionFailed",
+            "ExecutionPartiallyFailed",
+            "ExecutionThrottled",
+            "TargetStageFailed",
+        }
     ),
 }
 """Metric names published per (namespace, dimension name)."""

@@ -179,8 +179,9 @@ def test_another_accounts_key_needs_its_key_policy_and_the_identity_grant(aws):
 
 
 def test_with_bucket_keys_the_encryption_context_is_the_bucket_arn(aws):
-    """The generated Firehose grant names object ARNs in ``kms:EncryptionContext:aws:s3:arn``:
-    it holds without bucket keys and fails with them; a bucket-ARN condition holds with them."""
+    """With S3 Bucket Keys, S3 asks KMS with the bucket's ARN as ``aws:s3:arn``; without,
+    with the object's. The generated Firehose grant holds in both cases, and only for
+    its own bucket; a grant naming object ARNs alone fails under Bucket Keys."""
     policy = firehose_role_policy(
         bucket_arn=f"arn:aws:s3:::{BUCKET}", prefix="exports", table_name="orders", kms_key_arn=KEY
     )
@@ -193,21 +194,20 @@ def test_with_bucket_keys_the_encryption_context_is_the_bucket_arn(aws):
     )
     without = kms_request("kms:GenerateDataKey", KEY, harness.REGION, BUCKET, key, False)
     with_bucket_key = kms_request("kms:GenerateDataKey", KEY, harness.REGION, BUCKET, key, True)
+    elsewhere = kms_request("kms:GenerateDataKey", KEY, harness.REGION, BUCKET + "-x", key, True)
     assert REGISTRY.allows(PROBE_ROLE, without)
-    assert not REGISTRY.allows(PROBE_ROLE, with_bucket_key)
-    REGISTRY.put_role_policy(
-        PROBE_ROLE,
-        document(
-            allow(
-                ["kms:GenerateDataKey"],
-                [KEY],
-                Condition={
-                    "StringEquals": {"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{BUCKET}"}
-                },
-            )
-        ),
-    )
     assert REGISTRY.allows(PROBE_ROLE, with_bucket_key)
+    assert not REGISTRY.allows(PROBE_ROLE, elsewhere)
+    objects_only = document(
+        allow(
+            ["kms:GenerateDataKey"],
+            [KEY],
+            Condition={"StringLike": {"kms:EncryptionContext:aws:s3:arn": f"arn:aws:s3:::{BUCKET}/*"}},
+        )
+    )
+    REGISTRY.put_role_policy(PROBE_ROLE + "-objects", objects_only)
+    assert REGISTRY.allows(PROBE_ROLE + "-objects", without)
+    assert not REGISTRY.allows(PROBE_ROLE + "-objects", with_bucket_key)
 
 
 # -- executed: calls a machine makes ---------------------------------------------------------

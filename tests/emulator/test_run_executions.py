@@ -346,7 +346,7 @@ def test_tables_in_the_input_replace_the_configured_ones(
     ex = deploy_exporter({"orders": rows("orders"), "events": rows("events")})
 
     run_arn = ex.start(
-        "adhoc-1", {"tables": [{"tableArn": table_arn("events"), "prefix": "adhoc"}]}
+        "adhoc-1", {"tables": [{"tableArn": table_arn("events"), "prefix": "exports"}]}
     )
     described = ex.wait(run_arn)
 
@@ -354,12 +354,28 @@ def test_tables_in_the_input_replace_the_configured_ones(
     assert set(outputs) == {"events"}
     run_date = described["startDate"].astimezone(dt.timezone.utc).strftime("%Y-%m-%d")
     (export,) = MODEL.exports_of("events")
-    assert export.request["S3Prefix"] == f"adhoc/events/full/{run_date}"
-    assert outputs["events"]["s3Location"].startswith(f"s3://{BUCKET}/adhoc/events/full/")
+    assert export.request["S3Prefix"] == f"exports/events/full/{run_date}"
+    assert outputs["events"]["s3Location"].startswith(f"s3://{BUCKET}/exports/events/full/")
     assert "manifest-summary.json" in s3_objects(aws["s3"], outputs["events"]["s3Location"])
     assert MODEL.exports_of("orders") == []
     assert start_requests("orders") == []
     assert set(children_by_table(ex)) == {"events"}
+
+
+def test_a_table_in_the_input_under_a_prefix_not_configured_is_refused_by_iam(
+    deploy_exporter: DeployExporter,
+) -> None:
+    """The role grants the configured prefixes only (docs/deploying.md, "Running an
+    export now"): the export of a table listed under another prefix is denied writing
+    there, and the run names the table and why."""
+    ex = deploy_exporter({"orders": rows("orders"), "events": rows("events")})
+
+    described = ex.run("adhoc-2", {"tables": [{"tableArn": table_arn("events"), "prefix": "adhoc"}]})
+
+    assert described["status"] == "FAILED"
+    (failed,) = ex.report(described)["failed"]
+    assert failed["table"] == "events"
+    assert "AccessDenied" in failed["error"] + failed["cause"], failed
 
 
 # -- polling ---------------------------------------------------------------------------
@@ -444,7 +460,7 @@ def test_a_failure_report_too_large_to_read_still_ends_with_counts_and_its_locat
     ``States.DataLimitExceeded`` when it read every failures file) is left in the
     report, and the run still ends with the counts and the report's location."""
     tables = {f"{index:03d}-" + "t" * 200: [] for index in range(100)}
-    ex = deploy_exporter(tables, missing=tables, max_concurrency=100)
+    ex = deploy_exporter(tables, missing=tables, max_concurrency=100, table_access="prefix")
 
     described = ex.run("run-1", SCHEDULED, timeout=300)
 
@@ -467,7 +483,7 @@ def test_a_failed_runs_cause_is_whole_json_however_long_the_failed_tables_names(
     """A Fail state's cause holds at most 32,768 characters; the run names as many
     failed tables as fit, and the cause stays JSON a reader can parse."""
     tables = {f"{index:02d}-" + "t" * 250: [] for index in range(40)}
-    ex = deploy_exporter(tables, missing=tables, max_concurrency=40)
+    ex = deploy_exporter(tables, missing=tables, max_concurrency=40, table_access="prefix")
 
     described = ex.run("run-1", SCHEDULED, timeout=300)
 
