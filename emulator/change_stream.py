@@ -210,6 +210,34 @@ class Faults:
     """Event ids whose records Firehose fails to process (to the error prefix)."""
     s3_failures: int = 0
     """How many of the next S3 puts fail."""
+    oversized: str = "bisect"
+    """What Pipes does with a batch Firehose refuses whole for its size (over
+    ``PUT_RECORD_BATCH_BYTES`` or ``PUT_RECORD_BATCH_RECORDS``), which AWS does not
+    document: ``"split"`` (Pipes sends it in calls that fit), ``"bisect"`` (the batch
+    fails and ``AUTOMATIC_BISECT`` halves it until the halves fit) or ``"retry"`` (the
+    same batch is retried until it is dead-lettered)."""
+
+
+PUT_RECORD_BATCH_RECORDS = 500
+PUT_RECORD_BATCH_BYTES = 4 * 1024 * 1024
+"""Firehose ``PutRecordBatch``: at most 500 records and 4 MiB per call (Amazon Data
+Firehose API reference, PutRecordBatch); a larger call is refused whole."""
+
+
+def _parts_that_fit(
+    lines: list[tuple[dict[str, Any], str]],
+) -> list[list[tuple[dict[str, Any], str]]]:
+    parts: list[list[tuple[dict[str, Any], str]]] = [[]]
+    for entry in lines:
+        if parts[-1] and not _fits([*parts[-1], entry]):
+            parts.append([])
+        parts[-1].append(entry)
+    return parts
+
+
+def _fits(lines: list[tuple[dict[str, Any], str]]) -> bool:
+    size = sum(len(line.encode("utf-8")) + 1 for _, line in lines)
+    return len(lines) <= PUT_RECORD_BATCH_RECORDS and size <= PUT_RECORD_BATCH_BYTES
 
 
 @dataclass
@@ -224,6 +252,7 @@ class Report:
     error_records: int = 0
     s3_retries: int = 0
     access_denied: int = 0
+    oversized_calls: int = 0
     lost: int = 0
     expired: int = 0
 
@@ -349,6 +378,21 @@ class ChangePath:
         if not live:
             return
         lines = [(r, apply_template(self.template, _public(r))) for r in live]
+        if not _fits(lines):
+            self.report.oversized_calls += 1
+            if self.faults.oversized == "split":
+                for part in _parts_that_fit(lines):
+                    self._to_firehose(part, at)
+                return
+            if self.faults.oversized == "bisect" and len(live) > 1:
+                half = len(live) // 2
+                self.report.deliveries += 1
+                self._invoke_part(live[:half], at + 1)
+                self._invoke_part(live[half:], at + 1)
+                return
+            self.report.deliveries += max(0, self.settings.maximum_retry_attempts) + 1
+            self._dead_letter(live, at)
+            return
         refusals = self.faults.refused_batches.get(number, 0)
         attempts = max(0, self.settings.maximum_retry_attempts) + 1
         if self.settings.maximum_retry_attempts < 0:
@@ -370,6 +414,10 @@ class ChangePath:
             self._to_firehose(lines, at)
             return
         self._dead_letter(live, at)
+
+    def _invoke_part(self, batch: list[dict[str, Any]], at: float) -> None:
+        """A half of a bisected batch, delivered as a batch of its own."""
+        self._invoke(batch, at)
 
     def _role(self, resource_arn: str | None) -> str | None:
         if resource_arn is None or not authorization.REGISTRY.enabled:

@@ -288,3 +288,55 @@ def test_duckdb_reads_the_files_through_the_history_mapping(aws):
             "INSERT" if c.old is None else "REMOVE" if c.new is None else "MODIFY"
         )
     assert by_item == logged
+
+
+def _large_items(ddb: Any, count: int, size: int) -> None:
+    for index in range(count):
+        ddb.put_item(
+            TableName=TABLE,
+            Item={"pk": {"S": f"big-{index:03d}"}, "blob": {"S": "x" * size}},
+        )
+        clock.advance(0.1)
+
+
+@pytest.mark.parametrize("behaviour", ["split", "bisect"])
+def test_a_batch_of_large_items_over_put_record_batch_limits_still_arrives_once(
+    aws, sqs, behaviour
+):
+    """30 items of 300 KB make a 9 MB batch, over PutRecordBatch's 4 MiB; Firehose refuses
+    such a call whole. Whether Pipes splits it or bisects it (AUTOMATIC_BISECT) is not
+    documented; with either, every change arrives, once."""
+    stream_arn = _create(aws)
+    queue = sqs.create_queue(QueueName="history-dlq")["QueueUrl"]
+    _large_items(aws["dynamodb"], 30, 300_000)
+    path = _path(
+        aws, stream_arn, faults=Faults(oversized=behaviour), sqs=sqs, dead_letter_queue_url=queue
+    )
+
+    report = path.run()
+
+    assert report.oversized_calls >= 1
+    assert report.dead_lettered_batches == 0 and report.lost == 0
+    _assert_exactly_once_in_order(change_stream.read_history(aws["s3"], BUCKET, PREFIX, TABLE))
+
+
+def test_a_batch_pipes_keeps_retrying_whole_is_dead_lettered_for_a_redrive(aws, sqs):
+    """The third plausible behaviour: the oversized batch fails as it is until its
+    retries run out, then goes to the dead-letter queue (alarm history-dead-letters,
+    runbook: lower the batch size, re-drive from the stream within 24 hours)."""
+    stream_arn = _create(aws)
+    queue = sqs.create_queue(QueueName="history-dlq")["QueueUrl"]
+    _large_items(aws["dynamodb"], 30, 300_000)
+    path = _path(
+        aws,
+        stream_arn,
+        settings=HistorySettings(maximum_retry_attempts=2),
+        faults=Faults(oversized="retry"),
+        sqs=sqs,
+        dead_letter_queue_url=queue,
+    )
+
+    report = path.run()
+
+    assert report.dead_lettered_batches == 1 and report.lost == 0
+    assert len(sqs.receive_message(QueueUrl=queue)["Messages"]) == 1
