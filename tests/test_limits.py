@@ -518,3 +518,28 @@ def test_program_config_beyond_iams_policy_limit_is_refused_with_one_line() -> N
     assert message.startswith("exporter:tableAccess: 'exact' cannot name 1000"), message
     assert "\n" not in message.strip()
     assert mocks.resources == []
+
+
+def test_an_importer_name_too_long_for_its_childrens_names_is_refused_in_one_line() -> None:
+    from table_exporter.importer import ImporterSpec, KeyAttribute, TableImporter
+
+    spec = ImporterSpec(
+        source_bucket="b",
+        source_prefix="p/orders",
+        table_prefix="orders-copy-",
+        parameter_name="/copies/orders",
+        partition_key=KeyAttribute("pk"),
+    )
+    longest = min(limits.autoname_room(t, tail) for t, tail in limits.IMPORTER_CHILD_NAMES)
+    with _mocked() as mocks, pytest.raises(ValueError, match=r"^name: .* at most \d+") as raised:
+        TableImporter("i" * (longest + 1), spec)
+    assert "\n" not in str(raised.value)
+    assert not mocks.resources
+    with _mocked() as mocks:
+
+        @pulumi.runtime.test
+        def build() -> pulumi.Output[Any]:
+            return TableImporter("i" * longest, spec).state_machine.arn
+
+        build()
+    assert mocks.resources and violations(mocks) == []

@@ -716,6 +716,11 @@ class TableImporter(pulumi.ComponentResource):
         alarm_window_hours: int = 48,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        from .limits import importer_name_problem
+
+        problem = importer_name_problem(name)
+        if problem:  # before anything is registered
+            raise ValueError(problem)
         super().__init__("table-exporter:index:TableImporter", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity_output()

@@ -240,6 +240,28 @@ def max_exporter_name(*, creates_bucket: bool) -> int:
     return min(rooms)
 
 
+IMPORTER_CHILD_NAMES: tuple[tuple[str, str], ...] = (
+    ("aws:iam/role:Role", "-import-role"),
+    ("aws:iam/role:Role", "-import-scheduler"),
+    ("aws:scheduler/schedule:Schedule", "-import"),
+    ("aws:sfn/stateMachine:StateMachine", "-import"),
+)
+"""``TableImporter``'s auto-named children (its state machine is named explicitly, as
+``<name>-import``, which must fit too)."""
+
+
+def importer_name_problem(name: str) -> str | None:
+    """Why a ``TableImporter`` name cannot name its children, or None."""
+    longest = min(autoname_room(typ, tail) for typ, tail in IMPORTER_CHILD_NAMES)
+    if len(name) > longest:
+        return (
+            f"name: {name!r} is {len(name)} characters; at most {longest}, since children are "
+            f"named after it (e.g. <name>-import-scheduler plus Pulumi's {AUTONAME_LENGTH}"
+            "-character suffix, within IAM's 64-character role names)"
+        )
+    return None
+
+
 def exporter_name_problem(name: str, *, creates_bucket: bool) -> str | None:
     """Why the component's name cannot name its children, or None."""
     longest = max_exporter_name(creates_bucket=creates_bucket)
