@@ -304,6 +304,27 @@ class Machine(Graph):
         return rendered
 
 
+# -- paging: a listing task that runs again while the service returns a page token ----
+
+MORE_PAGES = "{% $type($next) = 'string' %}"
+"""The condition of another page: the listing task left a token in ``$next``."""
+
+
+def paged_arguments(first_page: str, token_member: str) -> str:
+    """A listing task's JSONata arguments: ``first_page`` (a JSONata object) plus the
+    token of the next page, under ``token_member``, once ``$next`` holds one."""
+    return jsonata(
+        f"$merge([{first_page}, $type($next) = 'string' ? {{'{token_member}': $next}} : {{}}])"
+    )
+
+
+def next_page_token(result_member: str) -> str:
+    """What a listing task assigns to ``$next``: the result's token, or null at the end."""
+    return jsonata(
+        f"$exists($states.result.{result_member}) ? $states.result.{result_member} : null"
+    )
+
+
 class StateBuilder:
     """Collects the states one machine is built from, so ``render`` can tell a state
     left out of the links; ``task`` makes an aws-sdk Task with the service's retries
@@ -316,6 +337,12 @@ class StateBuilder:
     def add(self, state: _S) -> _S:
         self.built.append(state)
         return state
+
+    def while_more_pages(self, name: str, page: Task, *, then: State) -> Choice:
+        """Run ``page`` again while it leaves a token in ``$next``, then go to ``then``."""
+        more = self.add(Choice(name, default=then).when(MORE_PAGES, page))
+        page.then(more)
+        return more
 
     def task(
         self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any

@@ -60,6 +60,8 @@ from .asl import (
     Task,
     Wait,
     jsonata,
+    next_page_token,
+    paged_arguments,
 )
 from .policies import INLINE_POLICY_LIMIT, TableAccess, policy_size, table_scope
 from .polling import PollPolicy
@@ -489,14 +491,11 @@ class _Builder(StateBuilder):
             "dynamodb",
             "listExports",
             grants=(Grant("account_lists", ("dynamodb:ListExports",)),),
-            arguments=jsonata(
-                f"$merge([{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}, "
-                "$type($next) = 'string' ? {'NextToken': $next} : {}])"
+            arguments=paged_arguments(
+                f"{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}", "NextToken"
             ),
             assign={
-                "next": jsonata(
-                    "$exists($states.result.NextToken) ? $states.result.NextToken : null"
-                ),
+                "next": next_page_token("NextToken"),
                 "best": jsonata(
                     """(
                       $full := $states.result.ExportSummaries[ExportStatus = 'COMPLETED' and
@@ -508,12 +507,7 @@ class _Builder(StateBuilder):
             },
             catch=caught("ListExports"),
         )
-        more_exports = self.add(
-            Choice("MoreExports", default=found).when(
-                jsonata("$type($next) = 'string'"), list_exports
-            )
-        )
-        list_exports.then(more_exports)
+        self.while_more_pages("MoreExports", list_exports, then=found)
         start_finding = self.add(
             Pass("FindNewestExport", assign={"next": None, "best": None}, next=list_exports)
         )
@@ -525,26 +519,16 @@ class _Builder(StateBuilder):
             "dynamodb",
             "listTables",
             grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
-            arguments=jsonata(
-                "$merge([{'Limit': 100}, $type($next) = 'string' ? {'ExclusiveStartTableName': $next} : {}])"
-            ),
+            arguments=paged_arguments("{'Limit': 100}", "ExclusiveStartTableName"),
             assign={
-                "next": jsonata(
-                    "$exists($states.result.LastEvaluatedTableName) ? "
-                    "$states.result.LastEvaluatedTableName : null"
-                ),
+                "next": next_page_token("LastEvaluatedTableName"),
                 "leftovers": jsonata(
                     f"$append($leftovers, [$filter($states.result.TableNames, function($n) {{ $substring($n, 0, {len(prefix)}) = '{prefix}' }})])"
                 ),
             },
             catch=caught("ListTables"),
         )
-        more_tables = self.add(
-            Choice("MoreTables", default=sweep).when(
-                jsonata("$type($next) = 'string'"), list_tables
-            )
-        )
-        list_tables.then(more_tables)
+        self.while_more_pages("MoreTables", list_tables, then=sweep)
         begin = self.add(
             Pass(
                 "Begin",

@@ -61,6 +61,8 @@ from .asl import (
     Task,
     Wait,
     jsonata,
+    next_page_token,
+    paged_arguments,
 )
 from .polling import PollPolicy
 from .retries import error_name, retry_for
@@ -227,24 +229,14 @@ class _Builder(StateBuilder):
             "dynamodb",
             "listTables",
             grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
-            arguments=jsonata(
-                "$merge([{'Limit': 100}, $type($next) = 'string' ? {'ExclusiveStartTableName': $next} : {}])"
-            ),
+            arguments=paged_arguments("{'Limit': 100}", "ExclusiveStartTableName"),
             assign={
-                "next": jsonata(
-                    "$exists($states.result.LastEvaluatedTableName) ? "
-                    "$states.result.LastEvaluatedTableName : null"
-                ),
+                "next": next_page_token("LastEvaluatedTableName"),
                 "tables": jsonata("$append($tables, $states.result.TableNames)"),
             },
             catch=caught(),
         )
-        more_tables = self.add(
-            Choice("MoreTables", default=delete_old).when(
-                jsonata("$type($next) = 'string'"), list_tables
-            )
-        )
-        list_tables.then(more_tables)
+        self.while_more_pages("MoreTables", list_tables, then=delete_old)
         publish = self.task(
             "PublishTable",
             "ssm",
@@ -503,15 +495,13 @@ class _Builder(StateBuilder):
             "s3",
             "listObjectsV2",
             grants=(Grant("source_bucket", ("s3:ListBucket",)),),
-            arguments=jsonata(
-                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': $folders[0] & 'AWSDynamoDB/', "
-                "'Delimiter': '/'}, $type($next) = 'string' ? {'ContinuationToken': $next} : {}])"
+            arguments=paged_arguments(
+                f"{{'Bucket': '{spec.source_bucket}', 'Prefix': $folders[0] & 'AWSDynamoDB/', "
+                "'Delimiter': '/'}",
+                "ContinuationToken",
             ),
             assign={
-                "next": jsonata(
-                    "$exists($states.result.NextContinuationToken) ? "
-                    "$states.result.NextContinuationToken : null"
-                ),
+                "next": next_page_token("NextContinuationToken"),
                 "candidates": jsonata(
                     "$append($candidates, [$filter($states.result.CommonPrefixes.Prefix, "
                     "function($p) { $contains($p, /\\/AWSDynamoDB\\/[0-9]{14}-[^\\/]+\\/$/) })])"
@@ -527,12 +517,7 @@ class _Builder(StateBuilder):
                 next=candidate,
             )
         )
-        more_exports = self.add(
-            Choice("MoreExportFolders", default=newest_export).when(
-                jsonata("$type($next) = 'string'"), list_exports
-            )
-        )
-        list_exports.then(more_exports)
+        self.while_more_pages("MoreExportFolders", list_exports, then=newest_export)
         none_found = self.add(
             Fail(
                 "NoExportFound",
@@ -555,15 +540,12 @@ class _Builder(StateBuilder):
             "listObjectsV2",
             comment="The exporter writes each full export or baseline under a folder per run.",
             grants=(Grant("source_bucket", ("s3:ListBucket",)),),
-            arguments=jsonata(
-                f"$merge([{{'Bucket': '{spec.source_bucket}', 'Prefix': $kinds[0], "
-                "'Delimiter': '/'}, $type($next) = 'string' ? {'ContinuationToken': $next} : {}])"
+            arguments=paged_arguments(
+                f"{{'Bucket': '{spec.source_bucket}', 'Prefix': $kinds[0], 'Delimiter': '/'}}",
+                "ContinuationToken",
             ),
             assign={
-                "next": jsonata(
-                    "$exists($states.result.NextContinuationToken) ? "
-                    "$states.result.NextContinuationToken : null"
-                ),
+                "next": next_page_token("NextContinuationToken"),
                 "folders": jsonata("$append($folders, [$states.result.CommonPrefixes.Prefix])"),
             },
             catch=caught(),
@@ -594,12 +576,9 @@ class _Builder(StateBuilder):
                 next=list_runs,
             )
         )
-        more_runs = self.add(
-            Choice("MoreRunFolders", default=newest_run)
-            .when(jsonata("$type($next) = 'string'"), list_runs)
-            .when(jsonata("$count($kinds) > 1"), next_kind)
+        self.while_more_pages("MoreRunFolders", list_runs, then=newest_run).when(
+            jsonata("$count($kinds) > 1"), next_kind
         )
-        list_runs.then(more_runs)
         begin = self.add(
             Pass(
                 "Begin",
