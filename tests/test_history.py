@@ -374,7 +374,7 @@ def test_the_component_wires_stream_pipe_firehose_glue_queries_and_alarms(mocks)
         assert set(queries) == {"orders_history_item_history", "orders_history_time_range"}
         assert '"sk" = CAST(? AS DECIMAL(38, 9))' in queries["orders_history_item_history"]["query"]
         alarms = mocks.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-        assert len(alarms) == 4 and all(a.inputs["treatMissingData"] for a in alarms)
+        assert len(alarms) == len(history.alarm_specs(HistorySettings())) == 6 and all(a.inputs["treatMissingData"] for a in alarms)
         for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
             assert _lint(json.loads(policy.inputs["policy"])) == []
         trusts = [
