@@ -13,7 +13,7 @@ Only what the exporter's machines use is here: JSONata states (``QueryLanguage``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -343,6 +343,42 @@ class StateBuilder:
         more = self.add(Choice(name, default=then).when(MORE_PAGES, page))
         page.then(more)
         return more
+
+    def polling_loop(
+        self,
+        names: tuple[str, str, str],
+        *,
+        action: str,
+        grants: tuple[Grant, ...],
+        arguments: dict[str, Any],
+        described: tuple[str, str],
+        next_wait: Callable[[str], str],
+        catch: list[Catch],
+    ) -> tuple[Wait, Task, Choice]:
+        """``Wait`` ─▶ DynamoDB ``action`` ─▶ ``Choice`` (``names``, in that order): waits
+        ``$wait`` seconds, describes, keeps the description in ``described[0]`` (taken
+        from the result's ``described[1]``), adds the wait to ``$elapsed`` and plans the
+        next wait with ``next_wait``. The choice goes back to waiting by default; its
+        exits are the caller's to add."""
+        wait_name, describe_name, finished_name = names
+        wait = self.add(Wait(wait_name, seconds=jsonata("$wait")))
+        variable, member = described
+        describe = self.task(
+            describe_name,
+            "dynamodb",
+            action,
+            grants=grants,
+            arguments=arguments,
+            assign={
+                variable: jsonata(f"$states.result.{member}"),
+                "elapsed": jsonata("$elapsed + $wait"),
+                "wait": jsonata(next_wait("$elapsed + $wait")),
+            },
+            catch=catch,
+        )
+        finished = self.add(Choice(finished_name, default=wait))
+        wait.then(describe).then(finished)
+        return wait, describe, finished
 
     def task(
         self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any

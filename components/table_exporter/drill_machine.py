@@ -58,11 +58,11 @@ from .asl import (
     StateBuilder,
     Succeed,
     Task,
-    Wait,
     jsonata,
     next_page_token,
     paged_arguments,
 )
+from .fragments import IMPORT_ENDED, import_polling
 from .policies import INLINE_POLICY_LIMIT, TableAccess, policy_size, table_scope
 from .polling import PollPolicy
 from .retries import Backoff, error_name, retry_for
@@ -338,26 +338,12 @@ class _Builder(StateBuilder):
         )
 
         # -- the import and its polling loop -------------------------------------------
-        wait = self.add(Wait("WaitForImport", seconds=jsonata("$wait")))
-        describe_import = self.task(
-            "DescribeImport",
-            "dynamodb",
-            "describeImport",
-            grants=(Grant("scratch_imports", ("dynamodb:DescribeImport",)),),
-            arguments={"ImportArn": jsonata("$import.ImportArn")},
-            assign={
-                "import": jsonata("$states.result.ImportTableDescription"),
-                "elapsed": jsonata("$elapsed + $wait"),
-                "wait": jsonata(poll.jsonata_next_wait("$elapsed + $wait")),
-            },
-            catch=caught("DescribeImport"),
+        wait, _, finished = import_polling(
+            self, grant_group="scratch_imports", poll=poll, catch=caught("DescribeImport")
         )
-        finished = self.add(
-            Choice("ImportFinished", default=wait)
-            .when(jsonata("$import.ImportStatus in ['COMPLETED', 'FAILED', 'CANCELLED']"), verdict)
-            .when(jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out)
+        finished.when(IMPORT_ENDED, verdict).when(
+            jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out
         )
-        wait.then(describe_import).then(finished)
 
         source: dict[str, Any] = {
             "S3Bucket": jsonata("$export.S3Bucket"),

@@ -59,11 +59,11 @@ from .asl import (
     StateBuilder,
     Succeed,
     Task,
-    Wait,
     jsonata,
     next_page_token,
     paged_arguments,
 )
+from .fragments import IMPORT_ENDED, import_polling
 from .polling import PollPolicy
 from .retries import error_name, retry_for
 
@@ -312,26 +312,12 @@ class _Builder(StateBuilder):
             )
         )
         # -- polling -----------------------------------------------------------------------
-        wait = self.add(Wait("WaitForImport", seconds=jsonata("$wait")))
-        describe = self.task(
-            "DescribeImport",
-            "dynamodb",
-            "describeImport",
-            grants=(Grant("imports", ("dynamodb:DescribeImport",)),),
-            arguments={"ImportArn": jsonata("$import.ImportArn")},
-            assign={
-                "import": jsonata("$states.result.ImportTableDescription"),
-                "elapsed": jsonata("$elapsed + $wait"),
-                "wait": jsonata(poll.jsonata_next_wait("$elapsed + $wait")),
-            },
-            catch=caught(),
+        wait, describe, finished = import_polling(
+            self, grant_group="imports", poll=poll, catch=caught()
         )
-        finished = self.add(
-            Choice("ImportFinished", default=wait)
-            .when(jsonata("$import.ImportStatus in ['COMPLETED', 'FAILED', 'CANCELLED']"), judge)
-            .when(jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out)
+        finished.when(IMPORT_ENDED, judge).when(
+            jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out
         )
-        wait.then(describe).then(finished)
         source: dict[str, Any] = {
             "S3Bucket": spec.source_bucket,
             "S3KeyPrefix": jsonata("$folder & 'data/'"),

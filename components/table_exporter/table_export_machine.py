@@ -185,23 +185,15 @@ class _Builder(StateBuilder):
     def polling(self, rejected: State) -> tuple[Wait, Choice]:
         """``WaitForExport`` ─▶ ``DescribeExport`` ─▶ ``ExportFinished`` (its choices are
         the caller's to add, ``Default`` back to waiting)."""
-        poll = self.spec.poll
-        wait = self.add(Wait("WaitForExport", seconds=jsonata("$wait")))
-        describe = self.task(
-            "DescribeExport",
-            "dynamodb",
-            "describeExport",
+        wait, _, finished = self.polling_loop(
+            ("WaitForExport", "DescribeExport", "ExportFinished"),
+            action="describeExport",
             grants=(Grant("tables", ("dynamodb:DescribeExport",)),),
             arguments={"ExportArn": jsonata("$exportArn")},
-            assign={
-                "export": jsonata("$states.result.ExportDescription"),
-                "elapsed": jsonata("$elapsed + $wait"),
-                "wait": jsonata(poll.jsonata_next_wait("$elapsed + $wait")),
-            },
+            described=("export", "ExportDescription"),
+            next_wait=self.spec.poll.jsonata_next_wait,
             catch=self.reject_to(rejected),
         )
-        finished = self.add(Choice("ExportFinished", default=wait))
-        wait.then(describe).then(finished)
         return wait, finished
 
     def started(self) -> dict[str, Any]:
