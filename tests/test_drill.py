@@ -287,8 +287,27 @@ def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarm
         assert [_lint(p) for p in policies] == [[] for _ in policies]
         children = [r for r in mocks.resources if r.typ != "table-exporter:index:TableImporter"]
         assert children and all(r.name.startswith("orders-") for r in children)
+        # Scheduler may assume its role only for this account's schedule group.
+        (scheduler,) = [r for r in mocks.of_type("aws:iam/role:Role") if "scheduler" in r.name]
+        trust = json.loads(scheduler.inputs["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"]["StringEquals"]["aws:SourceArn"].endswith(
+            ":schedule-group/default"
+        )
+        assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
 
     return pulumi.Output.all(importer.state_machine.arn, importer.schedule.arn).apply(check)
+
+
+def test_the_importer_policy_refuses_a_grant_group_it_cannot_resolve(monkeypatch) -> None:
+    """A state asking for a group no statement resolves must not be dropped silently."""
+    from table_exporter import importer as importer_module
+    from table_exporter.asl import Grant
+
+    machine = importer_module.import_machine(IMPORTER)
+    machine.tasks()[0].grants = (*machine.tasks()[0].grants, Grant("mystery", ("s3:GetObject",)))
+    monkeypatch.setattr(importer_module, "import_machine", lambda spec: machine)
+    with pytest.raises(ValueError, match="mystery"):
+        importer_role_policy(IMPORTER, region="ap-northeast-1", account_id="123456789012")
 
 
 BUCKET_KEY_CONTEXT = "arn:aws:s3:::exports-bucket"

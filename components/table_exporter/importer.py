@@ -64,8 +64,10 @@ from .asl import (
     paged_arguments,
 )
 from .fragments import IMPORT_ENDED, import_polling
+from .policies import scheduler_trust_policy
 from .polling import PollPolicy
 from .retries import error_name, retry_for
+from .targets import AwsScope
 
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
 KEY_TYPES = ("S", "N", "B")
@@ -638,6 +640,9 @@ def importer_role_policy(
         "parameter": [f"arn:{partition}:ssm:{region}:{account_id}:parameter{spec.parameter_name}"],
     }
     grants = import_machine(spec).grants()
+    unknown = sorted(set(grants) - set(resources) - {"source_bucket", "source_objects"})
+    if unknown:  # a state asked for a group no statement resolves: never drop it silently
+        raise ValueError(f"importer policy: no resources for grant group(s) {unknown}")
     statements: list[dict[str, Any]] = [
         {
             "Sid": "".join(part.title() for part in group.split("_")),
@@ -744,21 +749,16 @@ class TableImporter(pulumi.ComponentResource):
             definition=json.dumps(import_definition(spec)),
             opts=child,
         )
+        # Scheduler acting for this account's default schedule group only, as the
+        # exporter's scheduler role (confused deputy: aws:SourceAccount and aws:SourceArn).
         scheduler_role = aws.iam.Role(
             f"{name}-import-scheduler",
-            assume_role_policy=identity.account_id.apply(
-                lambda account: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Principal": {"Service": "scheduler.amazonaws.com"},
-                                "Action": "sts:AssumeRole",
-                                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
-                            }
-                        ],
-                    }
+            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(
+                lambda v: json.dumps(
+                    scheduler_trust_policy(
+                        AwsScope(partition=spec.partition, region=v[1], account_id=v[0]),
+                        f"arn:{spec.partition}:scheduler:{v[1]}:{v[0]}:schedule-group/default",
+                    )
                 )
             ),
             opts=child,
