@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import cross_account, limits, policies
+from . import cross_account, iam, limits, policies
 from . import history as history_module
 from .alarms import AlarmSpec, alarm_specs
 from .args import TableExporterArgs, resolve
@@ -763,17 +763,7 @@ class TableExporter(pulumi.ComponentResource):
             role=w.scheduler_role.id,
             policy=watch.arn.apply(
                 lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Sid": "StartPipeWatches",
-                                "Effect": "Allow",
-                                "Action": ["states:StartExecution"],
-                                "Resource": [arn],
-                            }
-                        ],
-                    }
+                    iam.document(iam.allow("StartPipeWatches", ["states:StartExecution"], [arn]))
                 )
             ),
             opts=w.child,

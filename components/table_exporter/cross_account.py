@@ -33,6 +33,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import iam
+
 Statement = dict[str, Any]
 
 EXPORT_WRITE_ACTIONS = ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl")
@@ -212,4 +214,5 @@ def importer_read_statements(
 
 
 def document(statements: list[Statement]) -> dict[str, Any]:
-    return {"Version": "2012-10-17", "Statement": statements}
+    """The statements as one policy document (bucket, key or identity policy)."""
+    return iam.document(*statements)

@@ -63,6 +63,7 @@ from .asl import (
     paged_arguments,
 )
 from .fragments import IMPORT_ENDED, import_polling
+from .iam import document
 from .policies import INLINE_POLICY_LIMIT, TableAccess, policy_size, table_scope
 from .polling import PollPolicy
 from .retries import Backoff, error_name, retry_for
@@ -688,7 +689,7 @@ def drill_role_policy(
     bucket = f"arn:{partition}:s3:::{spec.bucket}"
     grants = sorted(drill_machine(spec).grants().items())
 
-    def document(sources: list[str], exports: list[str]) -> dict[str, Any]:
+    def with_sources(sources: list[str], exports: list[str]) -> dict[str, Any]:
         resources = {
             "source_tables": sources,
             "source_exports": exports,
@@ -741,8 +742,8 @@ def drill_role_policy(
                     },
                 }
             )
-        return {"Version": "2012-10-17", "Statement": statements}
+        return document(*statements)
 
     access: TableAccess = "prefix" if table_access == "exact" else table_access
-    budget = INLINE_POLICY_LIMIT - policy_size(document([], []))
-    return document(*_source_resources(list(table_arns), access, budget))
+    budget = INLINE_POLICY_LIMIT - policy_size(with_sources([], []))
+    return with_sources(*_source_resources(list(table_arns), access, budget))

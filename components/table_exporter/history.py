@@ -35,7 +35,7 @@ from typing import Any, cast
 
 from .alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
 from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, QUERY_NAME_LIMIT, SERDE
-from .policies import Document, _document, _statement
+from .iam import Document, allow, document
 from .schema import DECIMAL, Column, glue_table_name, quote_identifier
 from .targets import normalise_prefix
 
@@ -516,7 +516,7 @@ def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
 
 def pipes_trust_policy(account_id: str, pipe_arn_pattern: str) -> Document:
     """Only EventBridge Pipes, acting for this account's pipe, may assume the role."""
-    return _document(
+    return document(
         {
             "Sid": "PipesForThisPipe",
             "Effect": "Allow",
@@ -532,7 +532,7 @@ def pipes_trust_policy(account_id: str, pipe_arn_pattern: str) -> Document:
 
 def firehose_trust_policy(account_id: str, delivery_stream_arn_pattern: str) -> Document:
     """Only Firehose, acting for this account's delivery stream, may assume the role."""
-    return _document(
+    return document(
         {
             "Sid": "FirehoseForThisDeliveryStream",
             "Effect": "Allow",
@@ -564,22 +564,22 @@ def pipe_role_policy(
     named ``<table ARN>/stream/*``: a stream's label holds colons, which IAM's ARN
     matching (and parliament) split on, and a re-enabled stream keeps the grant."""
     statements = [
-        _statement(
+        allow(
             "ReadTheTablesStream",
             ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
             [f"{table_arn}/stream/*"],
         ),
-        _statement("ListStreams", ["dynamodb:ListStreams"], ["*"]),
-        _statement(
+        allow("ListStreams", ["dynamodb:ListStreams"], ["*"]),
+        allow(
             "PutIntoTheDeliveryStream",
             ["firehose:PutRecord", "firehose:PutRecordBatch"],
             [delivery_stream_arn],
         ),
-        _statement("DeadLetterFailedBatches", ["sqs:SendMessage"], [dead_letter_queue_arn]),
+        allow("DeadLetterFailedBatches", ["sqs:SendMessage"], [dead_letter_queue_arn]),
     ]
     if kms_key_arn:
         statements.append(
-            _statement(
+            allow(
                 "EncryptDeadLetters",
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [kms_key_arn],
@@ -590,7 +590,7 @@ def pipe_role_policy(
                 },
             )
         )
-    return _document(*statements)
+    return document(*statements)
 
 
 def firehose_role_policy(
@@ -612,12 +612,12 @@ def firehose_role_policy(
         f"{bucket_arn}/{errors_root(prefix, table_name)}*",
     ]
     statements = [
-        _statement(
+        allow(
             "LocateTheBucket",
             ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
             [bucket_arn],
         ),
-        _statement(
+        allow(
             "WriteHistoryObjects",
             ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
             objects,
@@ -625,7 +625,7 @@ def firehose_role_policy(
     ]
     if kms_key_arn:
         statements.append(
-            _statement(
+            allow(
                 "EncryptHistoryObjects",
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [kms_key_arn],
@@ -638,8 +638,8 @@ def firehose_role_policy(
             )
         )
     if log_stream_arn:
-        statements.append(_statement("LogDeliveryErrors", ["logs:PutLogEvents"], [log_stream_arn]))
-    return _document(*statements)
+        statements.append(allow("LogDeliveryErrors", ["logs:PutLogEvents"], [log_stream_arn]))
+    return document(*statements)
 
 
 # -- cost and capacity -----------------------------------------------------------------

@@ -64,7 +64,8 @@ from .asl import (
     paged_arguments,
 )
 from .fragments import IMPORT_ENDED, import_polling
-from .policies import scheduler_trust_policy
+from .iam import allow, document
+from .policies import scheduler_trust_policy, state_machine_arn, states_trust_policy
 from .polling import PollPolicy
 from .retries import error_name, retry_for
 from .targets import AwsScope
@@ -658,7 +659,7 @@ def importer_role_policy(
         prefix=spec.source_prefix,
         kms_key_arn=kms_key_arn,
     )
-    return {"Version": "2012-10-17", "Statement": statements}
+    return document(*statements)
 
 
 class TableImporter(pulumi.ComponentResource):
@@ -698,23 +699,11 @@ class TableImporter(pulumi.ComponentResource):
         machine_name = f"{name}-import"
 
         def trust(values: list[str]) -> str:
+            """Step Functions, for this machine only (the exporter's machines' form)."""
             account, reg = values
-            pattern = f"arn:{spec.partition}:states:{reg}:{account}:stateMachine:{machine_name}"
+            scope = AwsScope(partition=spec.partition, region=reg, account_id=account)
             return json.dumps(
-                {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Allow",
-                            "Principal": {"Service": "states.amazonaws.com"},
-                            "Action": "sts:AssumeRole",
-                            "Condition": {
-                                "StringEquals": {"aws:SourceAccount": account},
-                                "ArnLike": {"aws:SourceArn": pattern},
-                            },
-                        }
-                    ],
-                }
+                states_trust_policy(scope, state_machine_arn(scope, machine_name))
             )
 
         self.role = aws.iam.Role(
@@ -768,16 +757,7 @@ class TableImporter(pulumi.ComponentResource):
             role=scheduler_role.id,
             policy=self.state_machine.arn.apply(
                 lambda arn: json.dumps(
-                    {
-                        "Version": "2012-10-17",
-                        "Statement": [
-                            {
-                                "Effect": "Allow",
-                                "Action": ["states:StartExecution"],
-                                "Resource": [arn],
-                            }
-                        ],
-                    }
+                    document(allow("StartImports", ["states:StartExecution"], [arn]))
                 )
             ),
             opts=child,

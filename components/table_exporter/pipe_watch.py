@@ -33,6 +33,7 @@ from .asl import (
     Task,
     jsonata,
 )
+from .iam import allow, document
 from .retries import retry_for
 
 SCHEDULE = "rate(30 minutes)"
@@ -134,18 +135,12 @@ def pipe_watch_definition(spec: PipeWatchSpec) -> dict[str, Any]:
 def pipe_watch_role_policy(spec: PipeWatchSpec, *, pipe_arns: Sequence[str]) -> dict[str, Any]:
     """``pipes:DescribePipe`` on exactly the exporter's pipes (grants from the states)."""
     resources = {"pipes": sorted(pipe_arns)}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DescribeTheExportersPipes",
-                "Effect": "Allow",
-                "Action": list(actions),
-                "Resource": resources[group],
-            }
+    return document(
+        *(
+            allow("DescribeTheExportersPipes", actions, resources[group])
             for group, actions in sorted(pipe_watch_machine(spec).grants().items())
-        ],
-    }
+        )
+    )
 
 
 def pipe_watch_alarm_specs() -> list[AlarmSpec]:

@@ -12,29 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from .iam import Document, allow, document
 from .incremental import METRIC_NAMESPACE
 from .targets import AwsScope, ExportTarget
 
 INLINE_POLICY_LIMIT = 10_240
 """IAM's limit on the aggregate size of a role's inline policies (characters, without whitespace)."""
 
-Document = dict[str, Any]
-
-
-def _document(*statements: Document) -> Document:
-    return {"Version": "2012-10-17", "Statement": list(statements)}
-
-
-def _statement(
-    sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any
-) -> Document:
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Action": sorted(set(actions)),
-        "Resource": list(dict.fromkeys(resources)),
-        **extra,
-    }
 
 
 def policy_size(document: Document) -> int:
@@ -65,9 +49,9 @@ XRAY_ACTIONS = [
 def _observability(logging: bool, tracing: bool) -> list[Document]:
     statements = []
     if logging:
-        statements.append(_statement("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]))
+        statements.append(allow("DeliverExecutionLogs", LOG_DELIVERY_ACTIONS, ["*"]))
     if tracing:
-        statements.append(_statement("SendTraces", XRAY_ACTIONS, ["*"]))
+        statements.append(allow("SendTraces", XRAY_ACTIONS, ["*"]))
     return statements
 
 
@@ -91,7 +75,7 @@ def states_trust_policy(scope: AwsScope, machine_arn_pattern: str) -> Document:
     state in Distributed mode"). Which of the two forms Step Functions sends as
     ``aws:SourceArn`` when it assumes the role for a child is not documented, so both
     are admitted; nothing else is."""
-    return _document(
+    return document(
         {
             "Sid": "StepFunctionsForThisStateMachine",
             "Effect": "Allow",
@@ -107,7 +91,7 @@ def states_trust_policy(scope: AwsScope, machine_arn_pattern: str) -> Document:
 
 def scheduler_trust_policy(scope: AwsScope, schedule_group_arn: str) -> Document:
     """Only EventBridge Scheduler, acting for this account's schedule group, may assume."""
-    return _document(
+    return document(
         {
             "Sid": "SchedulerForThisScheduleGroup",
             "Effect": "Allow",
@@ -288,15 +272,15 @@ def table_export_role_policy(
         )
     _only_known(grants, ["tables", *resources])
 
-    def document(tables: list[str]) -> Document:
-        statements = [_statement("ExportConfiguredTables", grants["tables"], tables)]
+    def with_tables(tables: list[str]) -> Document:
+        statements = [allow("ExportConfiguredTables", grants["tables"], tables)]
         for group, (sid, group_resources, extra) in resources.items():
             if group in grants:
-                statements.append(_statement(sid, grants[group], group_resources, **extra))
+                statements.append(allow(sid, grants[group], group_resources, **extra))
         statements.extend(_observability(logging, tracing))
-        return _document(*statements)
+        return document(*statements)
 
-    overhead = policy_size(document([]))
+    overhead = policy_size(with_tables([]))
     if overhead > INLINE_POLICY_LIMIT:
         prefixes = len({t.prefix for t in targets})
         raise ValueError(
@@ -305,10 +289,10 @@ def table_export_role_policy(
             "let tables share a prefix (each table's exports already go under its own name)"
         )
     chosen = table_scope(targets, table_access, INLINE_POLICY_LIMIT - overhead)
-    result = document(chosen.resources)
+    result = with_tables(chosen.resources)
     size = policy_size(result)
     if size > INLINE_POLICY_LIMIT:
-        exact = policy_size(document(exact_table_resources(targets)))
+        exact = policy_size(with_tables(exact_table_resources(targets)))
         raise ValueError(
             f"tables: {len(targets)} tables need an IAM policy of {exact} characters when each "
             f"table is named exactly, over IAM's {INLINE_POLICY_LIMIT}-character limit for a role's "
@@ -388,20 +372,20 @@ def run_role_policy(
     }
     _only_known(grants, resources)
     statements = [
-        _statement(sid, grants[group], group_resources, **extra)
+        allow(sid, grants[group], group_resources, **extra)
         for group, (sid, group_resources, extra) in resources.items()
         if group in grants
     ]
     if kms_key_arn and "reports" in grants:
         statements.append(
-            _statement(
+            allow(
                 "EncryptRunReports",
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [kms_key_arn],
                 Condition={"StringEquals": {"kms:ViaService": _s3_in_region_of(kms_key_arn)}},
             )
         )
-    return _document(*statements, *_observability(logging, tracing))
+    return document(*statements, *_observability(logging, tracing))
 
 
 def scheduler_role_policy(
@@ -410,18 +394,18 @@ def scheduler_role_policy(
     """The scheduler starts runs (and restore drills) and, when it cannot, parks the
     event in its DLQ."""
     machines = [run_machine_arn] + ([drill_machine_arn] if drill_machine_arn else [])
-    return _document(
-        _statement("StartRuns", ["states:StartExecution"], machines),
-        _statement("DeadLetter", ["sqs:SendMessage"], [dead_letter_queue_arn]),
+    return document(
+        allow("StartRuns", ["states:StartExecution"], machines),
+        allow("DeadLetter", ["sqs:SendMessage"], [dead_letter_queue_arn]),
     )
 
 
 def start_run_policy(run_machine_arn: str, run_machine_name: str) -> Document:
     """For another principal: start runs of this exporter and follow them."""
     _, partition, _, region, account = run_machine_arn.split(":")[:5]
-    return _document(
-        _statement("StartRuns", ["states:StartExecution"], [run_machine_arn]),
-        _statement(
+    return document(
+        allow("StartRuns", ["states:StartExecution"], [run_machine_arn]),
+        allow(
             "FollowRuns",
             ["states:DescribeExecution"],
             [f"arn:{partition}:states:{region}:{account}:execution:{run_machine_name}:*"],
@@ -431,7 +415,7 @@ def start_run_policy(run_machine_arn: str, run_machine_name: str) -> Document:
 
 def tls_only_bucket_policy(bucket_arn: str) -> Document:
     """Deny every request to the bucket that does not use TLS."""
-    return _document(
+    return document(
         {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",

@@ -1,0 +1,29 @@
+"""IAM documents as plain data: the one way every policy here is written.
+
+Identity, trust, bucket and key policies are all ``document(*statements)``; an
+identity-policy statement is ``allow(sid, actions, resources, ...)``, with its actions
+sorted and de-duplicated and its resources de-duplicated in order, so a policy renders
+the same whatever order its grants were collected in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+Document = dict[str, Any]
+VERSION = "2012-10-17"
+
+
+def document(*statements: Document) -> Document:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def allow(sid: str, actions: Sequence[str], resources: Sequence[str], **extra: Any) -> Document:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": sorted(set(actions)),
+        "Resource": list(dict.fromkeys(resources)),
+        **extra,
+    }
