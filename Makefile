@@ -61,7 +61,7 @@ lint: install
 	$(VENV)/bin/actionlint .github/workflows/*.yml
 
 typecheck: install
-	$(VENV)/bin/mypy components/table_exporter program
+	$(VENV)/bin/mypy components/table_exporter program emulator
 
 unit: install
 	PYTHONPATH=. $(PY) -m pytest -n 2  # two workers: the machines here have two cores

@@ -126,7 +126,7 @@ def stream_records(
     table: str, stream_arn: str, region: str = "ap-northeast-1"
 ) -> list[dict[str, Any]]:
     """The stream records of every logged write of ``table``, in shard order."""
-    out = []
+    out: list[dict[str, Any]] = []
     for change in change_log.changes(table):
         if change.old == change.new:
             continue  # the write changed nothing: no stream record
@@ -596,7 +596,7 @@ def read_history(s3: Any, bucket: str, prefix: str, table: str) -> list[dict[str
 
 def read_errors(s3: Any, bucket: str, prefix: str, table: str) -> list[dict[str, Any]]:
     """The history lines Firehose put under the error prefix (its ``rawData``)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for key in _keys_under(s3, bucket, errors_root(prefix, table)):
         for error in _lines(s3.get_object(Bucket=bucket, Key=key)["Body"].read()):
             raw = base64.b64decode(error["rawData"]).decode("utf-8")

@@ -99,7 +99,7 @@ def install() -> None:
         **{n: getattr(_time, n) for n in dir(_time) if not n.startswith("_")}
     )
     shim.sleep = advance
-    retrier_decl.time = shim  # type: ignore[attr-defined]
+    retrier_decl.time = shim  # type: ignore[attr-defined,assignment]
     threading.Thread.start = _inheriting_start(threading.Thread.start)  # type: ignore[method-assign]
     from moto.core.responses import BaseResponse
 

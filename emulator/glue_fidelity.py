@@ -35,4 +35,4 @@ def install() -> None:
         table.update(table_input)
         return responses.EmptyResult()
 
-    responses.GlueResponse.update_table = update_table
+    responses.GlueResponse.update_table = update_table  # type: ignore[method-assign]

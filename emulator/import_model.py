@@ -307,7 +307,7 @@ class ImportModel:
         types = {a["AttributeName"]: a["AttributeType"] for a in table.attr}
         gzipped = imp.request.get("InputCompressionType", "NONE") == "GZIP"
         for key in keys:
-            raw = s3.get_object(bucket.name, key).value
+            raw = s3.get_object(bucket.name, key).value  # type: ignore[union-attr]
             self._read_object(imp, table, key, raw, gzipped, schema, types)
         imp.imported = len(list(table.all_items()))
         imp.status = "COMPLETED"
@@ -495,7 +495,7 @@ def install() -> None:
     DynamoHandler.import_table = import_table  # type: ignore[method-assign]
     DynamoHandler.describe_import = describe_import  # type: ignore[method-assign]
     DynamoHandler.list_exports = list_exports  # type: ignore[method-assign]
-    DynamoHandler.list_imports = list_imports  # type: ignore[method-assign]
+    DynamoHandler.list_imports = list_imports  # type: ignore[method-assign,attr-defined]
     DynamoHandler.delete_table = delete_table  # type: ignore[method-assign]
     DynamoHandler.describe_table = settling(DynamoHandler.describe_table)  # type: ignore[method-assign]
     DynamoHandler.list_tables = settling(DynamoHandler.list_tables)  # type: ignore[method-assign]

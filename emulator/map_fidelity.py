@@ -78,10 +78,10 @@ def _normalise_states(states: Any, query_language: str) -> None:
             for key in ("ItemProcessor", "Iterator"):
                 inner = state.get(key)
                 if isinstance(inner, dict):
-                    _normalise_states(inner.get("States"), inner.get("QueryLanguage", language))
+                    _normalise_states(inner.get("States"), inner.get("QueryLanguage", language))  # type: ignore[arg-type]
         for branch in state.get("Branches", []) if state.get("Type") == "Parallel" else []:
             if isinstance(branch, dict):
-                _normalise_states(branch.get("States"), branch.get("QueryLanguage", language))
+                _normalise_states(branch.get("States"), branch.get("QueryLanguage", language))  # type: ignore[arg-type]
 
 
 def normalise_definition(definition: str) -> str:
@@ -148,7 +148,7 @@ def _install_parsing() -> None:
         parargs = props.get(
             typ=Parargs, raise_on_missing=ValueError("ResultWriter needs Arguments")
         )
-        return ResultWriter(resource=resource, parargs=parargs)
+        return ResultWriter(resource=resource, parargs=parargs)  # type: ignore[arg-type]
 
     Preprocessor.visitResult_writer_decl = visit_result_writer  # type: ignore[method-assign]
 
@@ -574,7 +574,7 @@ def _install_map_run() -> None:
             pool.await_jobs()
         clock.adopt(record._emulator_end)
         if pool.get_worker_exception() is not None:
-            raise pool.get_worker_exception()
+            raise pool.get_worker_exception()  # type: ignore[misc]
         if run.exceeded:
             failed, total = run.failures(), len(run.items)
             # The cause's wording is undocumented.
@@ -591,7 +591,7 @@ def _install_map_run() -> None:
                     env=env,
                     error_name=error_name,
                     event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(
+                    event_details=EventDetails(  # type: ignore[typeddict-item]
                         mapRunFailedEventDetails=MapRunFailedEventDetails(
                             error=error_name.error_name, cause=cause
                         )
@@ -784,7 +784,7 @@ def _install_sdk_calls() -> None:
             response = env.stack[-1]
             body = response.get("Body") if isinstance(response, dict) else None
             if hasattr(body, "read"):
-                response["Body"] = body.read().decode("utf-8", errors="replace")
+                response["Body"] = body.read().decode("utf-8", errors="replace")  # type: ignore[union-attr]
 
     aws_sdk.StateTaskServiceAwsSdk._eval_service_task = eval_service_task  # type: ignore[method-assign]
 

@@ -190,7 +190,7 @@ def install() -> None:
         code = getattr(ex, "response", {}).get("Error", {}).get("Code") or type(ex).__name__
         return f"{service_name}.{code}" + ("" if code.endswith("Exception") else "Exception")
 
-    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)
+    aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
     for name in _CLIENT_MODULES:
         module = importlib.import_module(name)
         module.boto_client_for = validating_client  # type: ignore[attr-defined]
@@ -227,9 +227,9 @@ def install() -> None:
         _pascal_case_in_place(value)
 
     _terminal_data_limit()
-    service._normalise_parameters = normalise_parameters
-    service._eval_service_task = eval_service_task
-    service._sync2_api_output_of = staticmethod(sync2_output_of)
+    service._normalise_parameters = normalise_parameters  # type: ignore[method-assign]
+    service._eval_service_task = eval_service_task  # type: ignore[method-assign]
+    service._sync2_api_output_of = staticmethod(sync2_output_of)  # type: ignore[method-assign]
 
 
 def _terminal_data_limit() -> None:

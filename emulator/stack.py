@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-import yaml
+import yaml  # type: ignore[import-untyped]
 
 from .pulumi_mocks import RecordingMocks
 
