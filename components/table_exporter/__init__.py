@@ -2,11 +2,27 @@
 
 from .args import TableArgs, TableExporterArgs, TableExporterArgsError
 from .component import TYPE_TOKEN, TableExporter
+from .importer import (
+    ImporterSpec,
+    KeyAttribute,
+    KeyAttributeArgs,
+    PollPolicyArgs,
+    TableImporter,
+    TableImporterArgs,
+    TableImporterArgsError,
+)
 
 __all__ = [
     "TYPE_TOKEN",
+    "ImporterSpec",
+    "KeyAttribute",
+    "KeyAttributeArgs",
+    "PollPolicyArgs",
     "TableArgs",
     "TableExporter",
     "TableExporterArgs",
     "TableExporterArgsError",
+    "TableImporter",
+    "TableImporterArgs",
+    "TableImporterArgsError",
 ]

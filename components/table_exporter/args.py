@@ -6,15 +6,19 @@ Flags that decide whether a resource exists (``schedule_enabled``, ``alarms_enab
 given) must be plain values, never Outputs: preview has to know the resource graph.
 """
 
-from __future__ import annotations
-
+import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pulumi
 
 from . import limits, rules
 from .rules import LOG_LEVELS, LOG_RETENTION_DAYS
+
+if sys.version_info >= (3, 11):
+    from typing import Required
+else:  # pulumi itself depends on typing_extensions
+    from typing_extensions import Required
 
 __all__ = [
     "DEFAULTS",
@@ -26,14 +30,33 @@ __all__ = [
     "resolve",
 ]
 
+# The annotations below are read twice: by type checkers, and at run time by Pulumi's
+# schema analyzer (``provider.py``), which makes them the schema that every other Pulumi
+# language sees. The analyzer reads no ``Literal``, so the choices are ``Literal`` for
+# type checkers and text at run time, where ``rules`` checks them; each description
+# names them. No ``from __future__ import annotations`` here: the analyzer needs the
+# annotations as objects, not strings.
+if TYPE_CHECKING:
+    ExportFormat = Literal["DYNAMODB_JSON", "ION"]
+    ExportType = Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
+    ExportViewType = Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
+    SseAlgorithm = Literal["AES256", "KMS"]
+    LogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
+    TableAccess = Literal["exact", "prefix", "all"]
+else:
+    ExportFormat = ExportType = ExportViewType = SseAlgorithm = LogLevel = TableAccess = str
+
 
 class TableArgs(TypedDict, total=False):
-    table: pulumi.Input[str]
+    """One table to export, and what of the component's settings it overrides."""
+
+    table: Required[pulumi.Input[str]]
     """A table name (in the exporter's account and region) or a table ARN. Required."""
     prefix: pulumi.Input[str]
     """S3 prefix for this table's exports. Default: the component's ``prefix``."""
-    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
-    """This table's export type. Default: the component's ``export_type``. A plain value."""
+    export_type: ExportType
+    """This table's export type, ``FULL_EXPORT`` or ``INCREMENTAL_EXPORT``. Default: the
+    component's ``export_type``. A plain value."""
     change_history: bool
     """Every write to this table reaches S3 within minutes (``ChangeHistory``). Default:
     the component's ``change_history``. A plain value; the table must then be given as
@@ -45,7 +68,9 @@ class TableArgs(TypedDict, total=False):
 
 
 class TableExporterArgs(TypedDict, total=False):
-    tables: Sequence[TableArgs]
+    """The exporter's arguments: the tables, and settings shared by all of them."""
+
+    tables: Required[Sequence[TableArgs]]
     """The tables to export (at least one). Required."""
     bucket_name: pulumi.Input[str]
     """Existing destination bucket. Default: a bucket is created (private, encrypted,
@@ -54,17 +79,19 @@ class TableExporterArgs(TypedDict, total=False):
     """Account that owns ``bucket_name``, when it is another account. Default: none."""
     prefix: str
     """S3 key prefix for all tables. Default ``dynamodb-exports``."""
-    export_format: Literal["DYNAMODB_JSON", "ION"]
-    """Default ``DYNAMODB_JSON``."""
-    export_type: Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
-    """``FULL_EXPORT`` every run (default), or ``INCREMENTAL_EXPORT``: a baseline, then
-    the changes since the last completed export, tracked by a watermark per table."""
-    export_view_type: Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
-    """What incremental exports carry per changed item. Default ``NEW_AND_OLD_IMAGES``."""
+    export_format: ExportFormat
+    """``DYNAMODB_JSON`` or ``ION``. Default ``DYNAMODB_JSON``."""
+    export_type: ExportType
+    """``FULL_EXPORT`` every run, or ``INCREMENTAL_EXPORT``: a baseline, then the changes
+    since the last completed export, tracked by a watermark per table. Default
+    ``FULL_EXPORT``."""
+    export_view_type: ExportViewType
+    """What incremental exports carry per changed item, ``NEW_IMAGE`` or
+    ``NEW_AND_OLD_IMAGES``. Default ``NEW_AND_OLD_IMAGES``."""
     watermark_lag_alarm_hours: int
     """Alarm when an incremental table's watermark is this far behind. Default 30."""
-    sse_algorithm: Literal["AES256", "KMS"]
-    """Encryption of exported objects. Default ``AES256``."""
+    sse_algorithm: SseAlgorithm
+    """Encryption of exported objects, ``AES256`` or ``KMS``. Default ``AES256``."""
     kms_key_arn: pulumi.Input[str]
     """Customer-managed KMS key; required with ``sse_algorithm="KMS"``, only then."""
     schedule_expression: pulumi.Input[str]
@@ -74,7 +101,7 @@ class TableExporterArgs(TypedDict, total=False):
     schedule_enabled: bool
     """Whether the schedule fires. Default True."""
     flexible_window_minutes: int
-    """0 for an exact time (default), else 1-1440 minutes of allowed delay."""
+    """0 for an exact time, else 1-1440 minutes of allowed delay. Default 0."""
     max_concurrency: int
     """Tables exported at once, 1-300 (DynamoDB's per-account export quota). Default 10."""
     alarms_enabled: bool
@@ -89,8 +116,8 @@ class TableExporterArgs(TypedDict, total=False):
     compared with the export's, a report written under ``drill-reports/``, and the
     scratch table deleted (``drill_machine.py``). Default False."""
     restore_drill_schedule: str
-    """When drills run (cron/rate, in ``schedule_timezone``). Default weekly on Sunday
-    05:00."""
+    """When drills run (cron/rate, in ``schedule_timezone``). Default
+    ``cron(0 5 ? * SUN *)``, weekly on Sunday 05:00."""
     restore_drill_window_hours: int
     """Alarm when no drill succeeded for this long, 1-168. Default 168."""
     dashboard_enabled: bool
@@ -101,8 +128,9 @@ class TableExporterArgs(TypedDict, total=False):
     """Emails subscribed to the created topic. Default none."""
     staleness_hours: int
     """Alarm when no run has succeeded for this many hours (1-168). Default 26."""
-    log_level: Literal["ALL", "ERROR", "FATAL", "OFF"]
-    """Step Functions execution log level. Default ``ERROR``."""
+    log_level: LogLevel
+    """Step Functions execution log level: ``ALL``, ``ERROR``, ``FATAL`` or ``OFF``.
+    Default ``ERROR``."""
     log_retention_days: int
     """CloudWatch Logs retention. Default 30."""
     include_execution_data: bool
@@ -134,10 +162,10 @@ class TableExporterArgs(TypedDict, total=False):
     it when the component is given a provider of another region. ARNs that are Outputs
     are not known at construction: a table ARN of another region or partition is then
     refused only when the region is resolved, during the deployment's planning."""
-    table_access: Literal["exact", "prefix", "all"]
-    """How the table export role names tables: ``exact`` ARNs (default; fails clearly
-    when too many tables to list within IAM's policy size limit), ``prefix`` patterns,
-    or ``all`` tables of the account and region. See ``policies.TableAccess``."""
+    table_access: TableAccess
+    """How the table export role names tables: ``exact`` ARNs (fails clearly when too
+    many tables to list within IAM's policy size limit), ``prefix`` patterns, or ``all``
+    tables of the account and region. See ``policies.TableAccess``. Default ``exact``."""
 
 
 DEFAULTS: dict[str, Any] = {

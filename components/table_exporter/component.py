@@ -1,12 +1,14 @@
-"""The ``TableExporter`` component: wires the pure builders to AWS resources."""
+"""The ``TableExporter`` component: wires the pure builders to AWS resources.
 
-from __future__ import annotations
+No ``from __future__ import annotations``: Pulumi's schema analyzer reads the class's
+annotations and ``__init__``'s ``args`` as objects (``provider.py``).
+"""
 
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_aws as aws
@@ -133,46 +135,67 @@ class TableExporter(pulumi.ComponentResource):
     workgroup unless the catalog is off.
     """
 
-    run_state_machine: aws.sfn.StateMachine
-    table_export_state_machine: aws.sfn.StateMachine
-    schedule: aws.scheduler.Schedule
-    bucket: ExportBucket | None
-    report_bucket: ExportBucket | None
-    """The run reports' bucket when the destination bucket is another account's: a
-    Distributed Map's ResultWriter must write in the machine's own account and Region."""
-    alarms: dict[str, aws.cloudwatch.MetricAlarm]
-    topic: aws.sns.Topic | None
-    state_table: aws.dynamodb.Table | None
-    catalog_database: aws.glue.CatalogDatabase | None
-    workgroup: aws.athena.Workgroup | None
-    drill_state_machine: aws.sfn.StateMachine | None
-    pipe_watch_state_machine: aws.sfn.StateMachine | None
-    """With change history on: the machine that fails when a pipe is not running."""
-    """The restore drill machine, when drills are on."""
-    drill_schedules: list[aws.scheduler.Schedule]
-    change_histories: dict[str, ChangeHistory]
-    """Per table with change history on, by table name."""
-    dashboard: aws.cloudwatch.Dashboard | None
-    log_group: aws.cloudwatch.LogGroup
-    dead_letter_queue: aws.sqs.Queue
-    run_role: aws.iam.Role
-    table_export_role: aws.iam.Role
-    scheduler_role: aws.iam.Role
-
+    # The outputs: the schema's, which every Pulumi language sees (``provider.py``).
     run_state_machine_arn: pulumi.Output[str]
+    """ARN of the run state machine, which exports every table once per run."""
     run_state_machine_name: pulumi.Output[str]
+    """Name of the run state machine."""
     table_export_state_machine_arn: pulumi.Output[str]
+    """ARN of the state machine that exports one table."""
     table_export_state_machine_name: pulumi.Output[str]
+    """Name of the state machine that exports one table."""
     dashboard_name: pulumi.Output[str | None]
+    """The CloudWatch dashboard's name; absent when ``dashboard_enabled`` is off."""
     schedule_arn: pulumi.Output[str]
+    """ARN of the EventBridge Scheduler schedule that starts the runs."""
     bucket_name: pulumi.Output[str]
+    """The destination bucket: the one given, or the one created."""
     run_role_arn: pulumi.Output[str]
+    """ARN of the run state machine's role."""
     table_export_role_arn: pulumi.Output[str]
+    """ARN of the table export state machine's role."""
     scheduler_role_arn: pulumi.Output[str]
+    """ARN of the role the schedule starts runs with."""
     alarm_arns: pulumi.Output[dict[str, str]]
+    """The alarms' ARNs, by alarm role (``failed``, ``stale``, ...); empty when alarms
+    are off."""
     alarm_topic_arn: pulumi.Output[str | None]
+    """The SNS topic alarms notify: the one given, or the one created; absent when alarms
+    are off and no topic was given."""
     dead_letter_queue_arn: pulumi.Output[str]
+    """ARN of the queue that keeps the schedule's undeliverable starts."""
     schedule_input: pulumi.Output[str]
+    """The JSON input the schedule starts each run with; a run started by hand takes the
+    same."""
+
+    if TYPE_CHECKING:
+        # Python-only fields: the child resources, for wiring or ``depends_on``. Typed
+        # for type checkers only, so they are no schema outputs.
+        run_state_machine: aws.sfn.StateMachine
+        table_export_state_machine: aws.sfn.StateMachine
+        schedule: aws.scheduler.Schedule
+        bucket: ExportBucket | None
+        # The run reports' bucket when the destination bucket is another account's: a
+        # Distributed Map's ResultWriter must write in the machine's own account and Region.
+        report_bucket: ExportBucket | None
+        alarms: dict[str, aws.cloudwatch.MetricAlarm]
+        topic: aws.sns.Topic | None
+        state_table: aws.dynamodb.Table | None
+        catalog_database: aws.glue.CatalogDatabase | None
+        workgroup: aws.athena.Workgroup | None
+        # The restore drill machine, when drills are on.
+        drill_state_machine: aws.sfn.StateMachine | None
+        # With change history on: the machine that fails when a pipe is not running.
+        pipe_watch_state_machine: aws.sfn.StateMachine | None
+        drill_schedules: list[aws.scheduler.Schedule]
+        # Per table with change history on, by table name.
+        change_histories: dict[str, ChangeHistory]
+        dashboard: aws.cloudwatch.Dashboard | None
+        log_group: aws.cloudwatch.LogGroup
+        dead_letter_queue: aws.sqs.Queue
+        run_role: aws.iam.Role
+        table_export_role: aws.iam.Role
+        scheduler_role: aws.iam.Role
 
     def __init__(
         self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
