@@ -483,8 +483,10 @@ def test_emails_topics_and_accounts_have_plain_shapes() -> None:
         with pytest.raises(ValueError, match="email address"):
             validators.check_email(address)
     assert validators.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
-    with pytest.raises(ValueError, match="SNS topic ARN"):
+    with pytest.raises(ValueError, match="CloudWatch alarm actions cannot use a FIFO topic"):
         validators.check_sns_topic_arn(TOPIC_ARN + ".fifo")
+    with pytest.raises(ValueError, match="SNS topic ARN"):
+        validators.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
     with pytest.raises(ValueError, match="12-digit"):
         validators.check_account_id("12345678901a")
 
