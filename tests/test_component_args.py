@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import pytest
 from table_exporter import TableExporter, TableExporterArgsError, rules
+from table_exporter import args as args_module
 from table_exporter.args import resolve
 
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
@@ -398,9 +399,7 @@ def test_a_table_entry_with_its_stream_arn_gets_change_history_without_a_look_up
     assert "aws:dynamodb/getTable:getTable" not in mocks.calls
     (pipe,) = mocks.of_type("aws:pipes/pipe:Pipe")
     assert pipe.inputs["source"] == STREAM
-    queries = " ".join(
-        q.inputs["query"] for q in mocks.of_type("aws:athena/namedQuery:NamedQuery")
-    )
+    queries = " ".join(q.inputs["query"] for q in mocks.of_type("aws:athena/namedQuery:NamedQuery"))
     assert "pk" in queries and "sk" in queries  # the key columns given, not looked up
 
 
@@ -429,3 +428,43 @@ def test_a_stream_arn_needs_key_attributes_and_change_history_and_must_be_the_ta
     assert error is not None
     assert error.problems[0].startswith(f"{argument}: "), error.problems
     assert rule in error.problems[0]
+
+
+def test_a_misspelt_table_key_suggests_table(mocks: RecordingMocks) -> None:
+    error = construct({**BASE, "tables": [{"tabel": "orders"}]})
+
+    assert error is not None
+    assert error.problems[0].startswith("tables[0].tabel: unknown key; did you mean table? ")
+
+
+def test_a_misspelt_argument_suggests_first_the_argument_whose_rule_takes_its_value(
+    mocks: RecordingMocks,
+) -> None:
+    error = construct({**BASE, "scheduel": "rate(1 day)"})
+
+    assert error is not None
+    assert error.problems[0].startswith(
+        "scheduel: unknown argument; did you mean schedule_expression, "
+    )
+
+
+def test_a_camel_case_argument_is_refused_suggesting_its_snake_case(mocks: RecordingMocks) -> None:
+    error = construct({**BASE, "maxConcurrency": 3})
+
+    assert error is not None
+    assert error.problems == [
+        "maxConcurrency: unknown argument; did you mean max_concurrency? (arguments are "
+        "snake_case) known arguments: " + ", ".join(sorted(args_module.KNOWN_ARGUMENTS))
+    ]
+
+
+def test_a_fifo_alarm_topic_is_refused_saying_alarms_cannot_use_fifo_topics(
+    mocks: RecordingMocks,
+) -> None:
+    error = construct({**BASE, "alarm_topic_arn": TOPIC + ".fifo"})
+
+    assert error is not None
+    assert error.problems == [
+        f"alarm_topic_arn: '{TOPIC}.fifo' is a FIFO topic, and CloudWatch alarm actions cannot "
+        "use a FIFO topic; give a standard SNS topic"
+    ]
