@@ -4,12 +4,14 @@ rule, before it registers itself or any child."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from typing import Any
 
 import pulumi
 import pytest
-from table_exporter import TableExporter, TableExporterArgsError, rules
+import tzdata
+from table_exporter import TableExporter, TableExporterArgsError, rules, time_zones
 from table_exporter import args as args_module
 from table_exporter.args import resolve
 
@@ -468,3 +470,28 @@ def test_a_fifo_alarm_topic_is_refused_saying_alarms_cannot_use_fifo_topics(
         f"alarm_topic_arn: '{TOPIC}.fifo' is a FIFO topic, and CloudWatch alarm actions cannot "
         "use a FIFO topic; give a standard SNS topic"
     ]
+
+
+@pytest.fixture
+def no_zone_database(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Python with neither a system zoneinfo nor tzdata (Windows without tzdata)."""
+    monkeypatch.setattr(rules.zoneinfo, "available_timezones", set)
+    rules._time_zones.cache_clear()
+    yield
+    rules._time_zones.cache_clear()
+
+
+@pytest.mark.usefixtures("no_zone_database")
+def test_without_a_zone_database_an_unknown_time_zone_is_still_refused() -> None:
+    with pytest.raises(TableExporterArgsError, match=r"^schedule_timezone: 'Mars/Olympus' is not"):
+        resolve({**BASE, "schedule_timezone": "Mars/Olympus"})  # type: ignore[typeddict-item]
+    for zone in ("UTC", "Asia/Tokyo", "America/Argentina/Buenos_Aires", "Etc/GMT+9"):
+        assert resolve({**BASE, "schedule_timezone": zone})["schedule_timezone"] == zone  # type: ignore[typeddict-item]
+
+
+def test_the_bundled_time_zones_are_those_of_the_locked_tzdata() -> None:
+    """After a tzdata upgrade, regenerate ``time_zones.py`` as its docstring says."""
+    listed = importlib.resources.files("tzdata").joinpath("zones").read_text().split()
+
+    assert time_zones.IANA_VERSION == tzdata.IANA_VERSION
+    assert set(listed) == time_zones.NAMES

@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 
+from . import time_zones
 from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 from .run_machine import MAX_CONCURRENT_EXPORTS, REPORT_PREFIX
 from .schema import columns_from, glue_table_name
@@ -380,14 +381,15 @@ def check_schedule_expression(expression: str) -> str:
 
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The time zone names Python knows (system zoneinfo or ``tzdata``), or, where it
+    knows none, the list bundled with the component (``time_zones.py``): an unknown
+    name is never accepted unchecked, and the component needs no ``tzdata``."""
+    return frozenset(zoneinfo.available_timezones()) or time_zones.NAMES
 
 
 def check_time_zone(name: str) -> str:
-    """An IANA time zone name, as EventBridge Scheduler expects. (Where Python finds no
-    time zone database at all, neither the system's nor ``tzdata``, any name passes.)"""
-    zones = _time_zones()
-    if zones and name not in zones:
+    """An IANA time zone name, as EventBridge Scheduler expects."""
+    if name not in _time_zones():
         raise ValueError(
             f"{name!r} is not an IANA time zone name (e.g. UTC, Asia/Tokyo, Europe/Berlin)"
         )
