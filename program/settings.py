@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -30,6 +31,12 @@ NAMESPACE = "exporter"
 
 SETTING_OF_ARGUMENT = {"catalog_database_name": "catalog_database"}
 """Component arguments whose setting is spelled otherwise; the rest are spelled alike."""
+
+
+def _argument_of(setting: str) -> str:
+    """The component argument a setting maps to (``catalog_database_name`` for
+    ``catalog_database``)."""
+    return next((a for a, s in SETTING_OF_ARGUMENT.items() if s == setting), setting)
 
 
 def config_key(field: str) -> str:
@@ -79,6 +86,15 @@ NoncurrentDays = Annotated[int, _range("noncurrent_version_expiration_days")]
 LifecycleDays = Annotated[int, _range("expiration_days")]
 LagHours = Annotated[int, _range("watermark_lag_alarm_hours")]
 GlueDatabase = Annotated[str, AfterValidator(check.check_glue_database)]
+
+
+def _flag(value: Any) -> Any:
+    return None if value is None else check.check_flag(value, from_config=True)
+
+
+# true/false (or the text "true"/"false" the CLI passes), not pydantic's yes/on/1.
+Flag = Annotated[bool, BeforeValidator(_flag)]
+OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
 # The choices are the component's (rules.CHOICES); a test keeps these types in step.
 LogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
 ExportFormat = Literal["DYNAMODB_JSON", "ION"]
@@ -88,18 +104,21 @@ SseAlgorithm = Literal["AES256", "KMS"]
 TableAccess = Literal["exact", "prefix", "all"]
 
 _CAMEL = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
+# A table entry comes only from the stack config: its keys are camelCase, and
+# ``export_type`` is refused with a suggestion, as at the top level.
+_CAMEL_ONLY = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
 MAX_TABLES = rules.MAX_TABLES
 
 
 class TableSetting(BaseModel):
     """One table to export: a name (in the stack's account and region) or an ARN."""
 
-    model_config = _CAMEL
+    model_config = _CAMEL_ONLY
 
     table: TableRef
     prefix: Prefix | None = None
     export_type: ExportType | None = None
-    change_history: bool | None = None
+    change_history: OptionalFlag = None
     columns: dict[
         str,
         Literal["string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"],
@@ -145,13 +164,13 @@ class ExporterSettings(BaseModel):
     kms_key_arn: KmsKeyArn | None = None
     schedule_expression: ScheduleExpression
     schedule_timezone: TimeZone = "UTC"
-    schedule_enabled: bool
+    schedule_enabled: Flag
     flexible_window_minutes: FlexibleWindow = 0
     max_concurrency: MaxConcurrency
-    alarms_enabled: bool = True
-    dashboard_enabled: bool = True
-    change_history: bool = False
-    restore_drill_enabled: bool = False
+    alarms_enabled: Flag = True
+    dashboard_enabled: Flag = True
+    change_history: Flag = False
+    restore_drill_enabled: Flag = False
     restore_drill_schedule: ScheduleExpression = "cron(0 5 ? * SUN *)"
     restore_drill_window_hours: Annotated[int, _range("restore_drill_window_hours")] = 168
     alarm_emails: list[Email] = Field(default_factory=list)
@@ -159,7 +178,7 @@ class ExporterSettings(BaseModel):
     staleness_hours: StalenessHours
     log_level: LogLevel = "ERROR"
     log_retention_days: LogRetentionDays
-    tracing_enabled: bool = False
+    tracing_enabled: Flag = False
     export_timeout_hours: TimeoutHours = 24
     run_timeout_hours: RunTimeoutHours = 48
     noncurrent_version_expiration_days: NoncurrentDays = 30
@@ -168,7 +187,7 @@ class ExporterSettings(BaseModel):
     table_access: TableAccess = "exact"
     export_view_type: ExportViewType = "NEW_AND_OLD_IMAGES"
     watermark_lag_alarm_hours: LagHours = 30
-    catalog_enabled: bool = True
+    catalog_enabled: Flag = True
     catalog_database: GlueDatabase | None = None
 
     @field_validator("tags")
@@ -210,12 +229,12 @@ class ExporterSettings(BaseModel):
         validation context's ``region``, its region rules), named by config key. Warnings
         are left to the component, which logs them once when it is constructed."""
         region = (info.context or {}).get("region")
-        given = {
-            next((a for a, s in SETTING_OF_ARGUMENT.items() if s == name), name)
-            for name in self.model_fields_set
-        }
+        given = {_argument_of(name) for name in self.model_fields_set}
+        arguments = self.component_arguments()
+        for name in (info.context or {}).get("unchecked", ()):
+            arguments[_argument_of(name)] = None  # invalid: reported on its own
         problems = rules.cross_field_problems(
-            self.component_arguments(), given=given, region=region, ref=argument_key
+            arguments, given=given, region=region, ref=argument_key
         )
         errors = [problem_line(p) for p in problems if not p.warning]
         if errors:
@@ -232,7 +251,7 @@ class DevSettings(ExporterSettings):
 
     schedule_expression: ScheduleExpression = DAILY_0400
     schedule_timezone: TimeZone = "Asia/Tokyo"
-    schedule_enabled: bool = False
+    schedule_enabled: Flag = False
     max_concurrency: MaxConcurrency = 5
     staleness_hours: StalenessHours = 26
     log_level: LogLevel = "ALL"
@@ -246,7 +265,7 @@ class PrdSettings(ExporterSettings):
 
     schedule_expression: ScheduleExpression = DAILY_0400
     schedule_timezone: TimeZone = "Asia/Tokyo"
-    schedule_enabled: bool = True
+    schedule_enabled: Flag = True
     max_concurrency: MaxConcurrency = 50
     staleness_hours: StalenessHours = 26
     log_level: LogLevel = "ERROR"

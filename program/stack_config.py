@@ -9,11 +9,13 @@ line, so a bad config stops ``pulumi preview`` with one readable message.
 import json
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from functools import partial
+from typing import Annotated, Any
 
 import pulumi
 from pulumi.runtime import config as pulumi_config
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 from table_exporter import rules
 
@@ -59,6 +61,22 @@ def _known_keys(model: type[ExporterSettings] | type[TableSetting]) -> list[str]
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
+def _fits(model: type[ExporterSettings] | type[TableSetting], key: str, value: Any) -> bool:
+    """Whether setting ``key`` of ``model`` would take ``value`` (to rank suggestions for
+    a misspelt key: ``exporter:scheduel`` with a cron expression is scheduleExpression)."""
+    field = next(
+        (info for name, info in model.model_fields.items() if (info.alias or name) == key), None
+    )
+    if field is None:
+        return False
+    typ: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    try:
+        TypeAdapter(typ).validate_python(_decode(key, value))
+    except (ValidationError, SettingsError, ValueError):
+        return False
+    return True
+
+
 def _decode(key: str, value: Any) -> Any:
     """Structured values arrive as JSON text; scalars stay text for pydantic to coerce.
 
@@ -100,11 +118,6 @@ def _location(loc: tuple[int | str, ...]) -> str:
     return text
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
 def _rule(error: ErrorDetails) -> str:
     """A plain-words rule for one pydantic error (ours are passed through as written)."""
     kind, given = error["type"], error.get("input")
@@ -116,24 +129,24 @@ def _rule(error: ErrorDetails) -> str:
             return 'is required: the tables to export, e.g. [{"table": "orders"}]'
         return "is required"
     if kind == "extra_forbidden":
-        if error["loc"][:1] == ("tables",):
-            return rules.unknown_key(str(error["loc"][-1]), _known_keys(TableSetting))
-        return "unknown key"
+        key = str(error["loc"][-1])
+        known = _known_keys(TableSetting if error["loc"][:1] == ("tables",) else ExporterSettings)
+        return rules.unknown_key(key, known, fits=lambda name: _fits(TableSetting, name, given))
     if kind == "literal_error":
-        return f"must be {ctx['expected']}, got {_shown(given)}"
+        return f"must be {ctx['expected']}, got {rules.shown(given)}"
     if kind.startswith("int_"):
-        return f"must be a whole number, got {_shown(given)}"
+        return f"must be a whole number, got {rules.shown(given)}"
     if kind.startswith("bool_"):
-        return f"must be true or false, got {_shown(given)}"
+        return f"must be true or false, got {rules.shown(given)}"
     if kind == "list_type":
-        return f"must be a list (JSON text like [...]), got {_shown(given)}"
+        return f"must be a list (JSON text like [...]), got {rules.shown(given)}"
     if kind == "dict_type":
-        return f"must be an object (JSON text like {{...}}), got {_shown(given)}"
+        return f"must be an object (JSON text like {{...}}), got {rules.shown(given)}"
     if kind in ("model_type", "model_attributes_type"):
         entry = '{"table": ..., "prefix": ...}'
-        return f"must be a table name, a table ARN or {entry}, got {_shown(given)}"
+        return f"must be a table name, a table ARN or {entry}, got {rules.shown(given)}"
     if kind == "string_type":
-        return f"must be text, got {_shown(given)}"
+        return f"must be text, got {rules.shown(given)}"
     return error["msg"].removeprefix("Value error, ")
 
 
@@ -167,7 +180,8 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
         if namespace != NAMESPACE:
             continue
         if key not in known:
-            problems.append(f"{full_key}: {rules.unknown_key(key, known)}")
+            fits = partial(_fits, model, value=value)
+            problems.append(f"{full_key}: {rules.unknown_key(key, known, fits=fits)}")
             continue
         try:
             values[key] = _decode(key, value)
@@ -177,10 +191,42 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
     try:
         settings = model.model_validate(values, context={"region": _region(raw)})
     except ValidationError as err:
-        raise SettingsError(problems + _problems(err, undecodable)) from None
+        lines = _problems(err, undecodable) + _rules_over_the_rest(model, values, raw, err)
+        raise SettingsError(problems + lines) from None
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def _rules_over_the_rest(
+    model: type[ExporterSettings],
+    values: dict[str, Any],
+    raw: Mapping[str, Any],
+    err: ValidationError,
+) -> list[str]:
+    """The rules over several settings, which pydantic runs only when every setting is
+    valid, run over the valid ones: a wrong type then hides no other problem."""
+    errors = err.errors()
+    if any(isinstance((e.get("ctx") or {}).get("error"), CrossFieldError) for e in errors):
+        return []  # they ran
+    fields = {info.alias or name: name for name, info in model.model_fields.items()}
+    bad = {fields[str(e["loc"][0])] for e in errors if e["loc"] and str(e["loc"][0]) in fields}
+    if "tables" not in values:
+        bad.add("tables")
+    rest = {key: value for key, value in values.items() if fields.get(key) not in bad}
+    if "tables" in bad:
+        rest[to_camel("tables")] = []  # judged on their own; not by these rules
+    context = {"region": _region(raw), "unchecked": bad}
+    try:
+        model.model_validate(rest, context=context)
+    except ValidationError as again:
+        return [
+            f"{key}: {rule}"
+            for error in again.errors()
+            if isinstance(cause := (error.get("ctx") or {}).get("error"), CrossFieldError)
+            for key, rule in cause.problems
+        ]
+    return []
 
 
 def _region(raw: Mapping[str, Any]) -> str | None:

@@ -4,12 +4,15 @@ rule, before it registers itself or any child."""
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from typing import Any
 
 import pulumi
 import pytest
-from table_exporter import TableExporter, TableExporterArgsError, rules
+import tzdata
+from table_exporter import TableExporter, TableExporterArgsError, rules, time_zones
+from table_exporter import args as args_module
 from table_exporter.args import resolve
 
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
@@ -223,12 +226,136 @@ def test_without_a_region_argument_the_stack_aws_region_is_used(
         resolve(other_region)  # type: ignore[arg-type]
 
 
-def test_an_output_table_arn_is_left_to_the_apply_time_check() -> None:
-    arn = pulumi.Output.from_input(table_arn("orders", region="us-east-1"))
+def run_program(build: Any) -> BaseException | None:
+    """Run ``build`` as a Pulumi program under the mocks, applies and registrations
+    included, and return what the run raised (None if nothing)."""
+    try:
+        pulumi.runtime.test(build)()
+    except BaseException as err:
+        return err
+    return None
 
-    values = resolve({**BASE, "tables": [{"table": arn}]})  # type: ignore[typeddict-item]
 
-    assert values["tables"][0]["table"] is arn
+OUTPUT_ARGS = [
+    # (argument, bad value once resolved, fragment of the rule), as at construction
+    ("schedule_expression", "cron(0 4 * * *)", "needs six fields"),
+    ("schedule_timezone", "JST", "not an IANA time zone"),
+    ("bucket_name", "My-Bucket", "only lowercase letters"),
+    ("bucket_owner", "1234", "12-digit AWS account id"),
+    ("kms_key_arn", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/x", "must be a KMS key ARN"),
+    ("kms_key_arn", f"arn:aws:kms:us-west-2:{ACCOUNT}:key/{KEY_ID}", "not in the exporter's"),
+    ("alarm_topic_arn", f"arn:aws:sns:{REGION}:{ACCOUNT}:alarms.fifo", "FIFO"),
+    ("alarm_topic_arn", f"arn:aws:sns:eu-west-1:{ACCOUNT}:alarms", "of their own region"),
+]
+NEEDS = {
+    "bucket_owner": {"bucket_name": "exports"},
+    "kms_key_arn": {"sse_algorithm": "KMS"},
+}
+
+
+@pytest.mark.parametrize(("argument", "value", "rule"), OUTPUT_ARGS)
+def test_an_output_argument_is_checked_when_it_resolves_in_one_clean_line(
+    mocks: RecordingMocks, argument: str, value: str, rule: str
+) -> None:
+    args = {**BASE, **NEEDS.get(argument, {}), argument: pulumi.Output.from_input(value)}
+
+    error = run_program(lambda: TableExporter("x", args))
+
+    assert isinstance(error, TableExporterArgsError), repr(error)
+    assert str(error).startswith(f"{argument}: "), str(error)
+    assert rule in str(error)
+    assert "\n" not in str(error)
+
+
+def test_a_good_output_argument_resolves_to_its_value(mocks: RecordingMocks) -> None:
+    expression = pulumi.Output.from_input("rate(12 hours)")
+
+    error = run_program(lambda: TableExporter("x", {**BASE, "schedule_expression": expression}))
+
+    assert error is None, repr(error)
+    (schedule,) = [r for r in mocks.resources if r.name == "x-schedule"]
+    assert schedule.inputs["scheduleExpression"] == "rate(12 hours)"
+
+
+@pytest.mark.parametrize(
+    ("table", "rule"),
+    [
+        (table_arn("orders", region="us-east-1"), "not in the exporter's region ap-northeast-1"),
+        ("my orders", "may contain only letters, digits"),
+    ],
+)
+def test_a_bad_output_table_fails_in_one_clean_line_not_a_while_processing_chain(
+    mocks: RecordingMocks, table: str, rule: str
+) -> None:
+    """No ``region`` argument and no ``aws:region``: the table ARN's region can only be
+    compared once the provider's region is known, while registering."""
+    args = {"tables": [{"table": "customers"}, {"table": pulumi.Output.from_input(table)}]}
+
+    error = run_program(lambda: TableExporter("x", args))
+
+    assert isinstance(error, TableExporterArgsError), repr(error)
+    assert str(error).startswith("tables[1].table: "), str(error)
+    assert rule in str(error)
+    assert "\n" not in str(error) and "While processing" not in str(error)
+
+
+def test_the_argument_error_is_a_pulumi_run_error_which_pulumi_prints_without_a_traceback() -> None:
+    error = TableExporterArgsError(["max_concurrency: must be 1-300, got 0"])
+
+    assert isinstance(error, pulumi.RunError)
+    assert str(error) == "max_concurrency: must be 1-300, got 0"
+
+
+def test_the_arguments_can_be_given_as_keywords(mocks: RecordingMocks) -> None:
+    @pulumi.runtime.test
+    def program() -> None:
+        TableExporter("x", tables=[{"table": "orders"}], region=REGION, max_concurrency=3)
+
+    program()
+
+    (run,) = [r for r in mocks.resources if r.name == "x-run"]
+    assert json.loads(run.inputs["definition"])["States"]["ExportTables"]["MaxConcurrency"] == 3
+
+
+def test_a_mapping_and_keywords_at_once_are_refused_showing_both_right_calls(
+    mocks: RecordingMocks,
+) -> None:
+    error = run_program(lambda: TableExporter("x", BASE, max_concurrency=3))  # type: ignore[arg-type]
+
+    assert isinstance(error, TableExporterArgsError)
+    assert str(error).startswith("args: give the arguments either as a mapping")
+    assert "TableExporter(name, tables=[...])" in str(error)
+    assert mocks.resources == []
+
+
+def test_a_wrong_type_or_an_unknown_argument_hides_no_other_problem(mocks: RecordingMocks) -> None:
+    error = construct(
+        {
+            **BASE,
+            "max_concurrency": "ten",  # a wrong type
+            "shedule": "rate(1 day)",  # an unknown argument
+            "schedule_enabled": pulumi.Output.from_input(True),  # an Output where plain
+            "tables": [{"tabel": "orders"}, {"table": "my orders", "export_type": 1}],
+            "schedule_timezone": "JST",
+            "run_timeout_hours": 12,
+            "prefix": "/p",
+        }
+    )
+
+    assert error is not None
+    assert sorted(line.split(": ", 1)[0] for line in error.problems) == [
+        "max_concurrency",
+        "prefix",
+        "run_timeout_hours",
+        "schedule_enabled",
+        "schedule_timezone",
+        "shedule",
+        "tables[0]",
+        "tables[0].tabel",
+        "tables[1].export_type",
+        "tables[1].table",
+    ]
+    assert mocks.resources == []
 
 
 def test_the_rules_return_problems_without_raising() -> None:
@@ -241,3 +368,130 @@ def test_the_rules_return_problems_without_raising() -> None:
         ("alarm_emails", True),
         ("alarm_emails[1]", False),
     ]
+
+
+STREAM = f"{table_arn('orders')}/stream/2030-01-01T00:00:00.000"
+KEYS = [{"name": "pk", "type": "S"}, {"name": "sk", "type": "N"}]
+
+
+class LookupRecordingMocks(RecordingMocks):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> Any:
+        self.calls.append(args.token)
+        return super().call(args)
+
+
+def test_a_table_entry_with_its_stream_arn_gets_change_history_without_a_look_up() -> None:
+    """A table created in the same program: its stream ARN is an Output, and the table
+    does not exist yet at the first preview, so it must not be looked up."""
+    mocks = LookupRecordingMocks()
+    pulumi.runtime.set_mocks(mocks, preview=False)
+    entry = {"table": "orders", "change_history": True, "key_attributes": KEYS}
+
+    error = run_program(
+        lambda: TableExporter(
+            "x", {**BASE, "tables": [{**entry, "stream_arn": pulumi.Output.from_input(STREAM)}]}
+        )
+    )
+
+    assert error is None, repr(error)
+    assert "aws:dynamodb/getTable:getTable" not in mocks.calls
+    (pipe,) = mocks.of_type("aws:pipes/pipe:Pipe")
+    assert pipe.inputs["source"] == STREAM
+    queries = " ".join(q.inputs["query"] for q in mocks.of_type("aws:athena/namedQuery:NamedQuery"))
+    assert "pk" in queries and "sk" in queries  # the key columns given, not looked up
+
+
+@pytest.mark.parametrize(
+    ("entry", "argument", "rule"),
+    [
+        ({"change_history": True, "stream_arn": STREAM}, "tables[0].key_attributes",
+         "is required with stream_arn"),
+        ({"change_history": True, "key_attributes": KEYS}, "tables[0].stream_arn",
+         "is required with key_attributes"),
+        ({"stream_arn": STREAM, "key_attributes": KEYS}, "tables[0].stream_arn",
+         "is for change history, which is off"),
+        ({"change_history": True, "stream_arn": table_arn("orders"), "key_attributes": KEYS},
+         "tables[0].stream_arn", "must be a DynamoDB stream ARN"),
+        ({"change_history": True, "stream_arn": STREAM.replace("/orders/", "/users/"),
+          "key_attributes": KEYS}, "tables[0].stream_arn", "is the stream of table 'users'"),
+        ({"change_history": True, "stream_arn": STREAM, "key_attributes": [{"name": "pk"}]},
+         "tables[0].key_attributes", '"type": "S", "N" or "B"'),
+    ],
+)  # fmt: skip
+def test_a_stream_arn_needs_key_attributes_and_change_history_and_must_be_the_tables(
+    mocks: RecordingMocks, entry: dict[str, Any], argument: str, rule: str
+) -> None:
+    error = construct({**BASE, "tables": [{"table": "orders", **entry}]})
+
+    assert error is not None
+    assert error.problems[0].startswith(f"{argument}: "), error.problems
+    assert rule in error.problems[0]
+
+
+def test_a_misspelt_table_key_suggests_table(mocks: RecordingMocks) -> None:
+    error = construct({**BASE, "tables": [{"tabel": "orders"}]})
+
+    assert error is not None
+    assert error.problems[0].startswith("tables[0].tabel: unknown key; did you mean table? ")
+
+
+def test_a_misspelt_argument_suggests_first_the_argument_whose_rule_takes_its_value(
+    mocks: RecordingMocks,
+) -> None:
+    error = construct({**BASE, "scheduel": "rate(1 day)"})
+
+    assert error is not None
+    assert error.problems[0].startswith(
+        "scheduel: unknown argument; did you mean schedule_expression, "
+    )
+
+
+def test_a_camel_case_argument_is_refused_suggesting_its_snake_case(mocks: RecordingMocks) -> None:
+    error = construct({**BASE, "maxConcurrency": 3})
+
+    assert error is not None
+    assert error.problems == [
+        "maxConcurrency: unknown argument; did you mean max_concurrency? (arguments are "
+        "snake_case) known arguments: " + ", ".join(sorted(args_module.KNOWN_ARGUMENTS))
+    ]
+
+
+def test_a_fifo_alarm_topic_is_refused_saying_alarms_cannot_use_fifo_topics(
+    mocks: RecordingMocks,
+) -> None:
+    error = construct({**BASE, "alarm_topic_arn": TOPIC + ".fifo"})
+
+    assert error is not None
+    assert error.problems == [
+        f"alarm_topic_arn: '{TOPIC}.fifo' is a FIFO topic, and CloudWatch alarm actions cannot "
+        "use a FIFO topic; give a standard SNS topic"
+    ]
+
+
+@pytest.fixture
+def no_zone_database(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Python with neither a system zoneinfo nor tzdata (Windows without tzdata)."""
+    monkeypatch.setattr(rules.zoneinfo, "available_timezones", set)
+    rules._time_zones.cache_clear()
+    yield
+    rules._time_zones.cache_clear()
+
+
+@pytest.mark.usefixtures("no_zone_database")
+def test_without_a_zone_database_an_unknown_time_zone_is_still_refused() -> None:
+    with pytest.raises(TableExporterArgsError, match=r"^schedule_timezone: 'Mars/Olympus' is not"):
+        resolve({**BASE, "schedule_timezone": "Mars/Olympus"})  # type: ignore[typeddict-item]
+    for zone in ("UTC", "Asia/Tokyo", "America/Argentina/Buenos_Aires", "Etc/GMT+9"):
+        assert resolve({**BASE, "schedule_timezone": zone})["schedule_timezone"] == zone  # type: ignore[typeddict-item]
+
+
+def test_the_bundled_time_zones_are_those_of_the_locked_tzdata() -> None:
+    """After a tzdata upgrade, regenerate ``time_zones.py`` as its docstring says."""
+    listed = importlib.resources.files("tzdata").joinpath("zones").read_text().split()
+
+    assert time_zones.IANA_VERSION == tzdata.IANA_VERSION
+    assert set(listed) == time_zones.NAMES

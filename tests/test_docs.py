@@ -262,3 +262,21 @@ def test_the_readme_program_builds_under_mocks() -> Any:
         assert all(values), values
 
     return pulumi.Output.all(exporter.run_state_machine_arn, exporter.bucket_name).apply(check)
+
+
+def test_every_output_and_exposed_resource_of_the_component_is_in_its_reference() -> None:
+    from table_exporter import TableExporter
+
+    text = (DOCS / "component.md").read_text(encoding="utf-8")
+    section = text[text.index("## Outputs and resources") :]
+    documented = set(re.findall(r"`(\w+)`", section))
+    attributes = {name for name in TableExporter.__annotations__ if not name.startswith("_")}
+
+    assert attributes, "no annotated attributes found"
+    assert not sorted(attributes - documented), sorted(attributes - documented)
+
+
+def test_every_docs_page_is_linked_from_the_readme() -> None:
+    linked = {Path(target).name for target in _links(README)}
+
+    assert not sorted(page.name for page in DOCS.glob("*.md") if page.name not in linked)

@@ -483,8 +483,10 @@ def test_emails_topics_and_accounts_have_plain_shapes() -> None:
         with pytest.raises(ValueError, match="email address"):
             validators.check_email(address)
     assert validators.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
-    with pytest.raises(ValueError, match="SNS topic ARN"):
+    with pytest.raises(ValueError, match="CloudWatch alarm actions cannot use a FIFO topic"):
         validators.check_sns_topic_arn(TOPIC_ARN + ".fifo")
+    with pytest.raises(ValueError, match="SNS topic ARN"):
+        validators.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
     with pytest.raises(ValueError, match="12-digit"):
         validators.check_account_id("12345678901a")
 
@@ -592,3 +594,119 @@ def test_a_year_still_to_come_and_open_ended_years_are_accepted() -> None:
         assert validators.check_cron(expression) == expression
     with pytest.raises(ValueError, match="never fire"):
         validators.check_cron("cron(0 4 1 1 ? 2030)", year=2031)
+
+
+# --- what a newcomer runs into ---------------------------------------------------------
+
+
+def test_a_wrong_type_or_an_unknown_key_hides_no_rule_over_several_settings() -> None:
+    raw = config(
+        maxConcurrency="ten", scheduel="x", sseAlgorithm="KMS", runTimeoutHours="12", prefix="/p"
+    )
+
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("prd", raw)
+
+    assert sorted(line.split(": ", 1)[0] for line in raised.value.problems) == [
+        "exporter:kmsKeyArn",
+        "exporter:maxConcurrency",
+        "exporter:prefix",
+        "exporter:runTimeoutHours",
+        "exporter:scheduel",
+    ]
+
+
+def test_a_bad_table_entry_hides_no_rule_over_the_other_settings() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("prd", config(tables=["orders!"], sseAlgorithm="KMS"))
+
+    assert [line.split(": ", 1)[0] for line in raised.value.problems] == [
+        "exporter:tables[0].table",
+        "exporter:kmsKeyArn",
+    ]
+
+
+@pytest.mark.parametrize("text", ["yes", "on", "1", "True", "y"])
+@pytest.mark.parametrize("key", ["scheduleEnabled", "alarmsEnabled", "catalogEnabled"])
+def test_a_boolean_setting_takes_only_true_or_false(key: str, text: str) -> None:
+    with pytest.raises(SettingsError, match=rf"^exporter:{key}: must be true or false, got"):
+        parse_settings("dev", config(**{key: text}))
+
+
+def test_the_text_true_and_false_the_cli_passes_are_booleans() -> None:
+    assert parse_settings("dev", config(scheduleEnabled="true")).schedule_enabled is True
+    assert parse_settings("prd", config(scheduleEnabled="false")).schedule_enabled is False
+    entry = {"table": "orders", "changeHistory": "on"}
+    with pytest.raises(SettingsError, match=r"tables\[0\]\.changeHistory: must be true or false"):
+        parse_settings("dev", config(tables=[entry]))
+
+
+@pytest.mark.parametrize(
+    ("key", "camel"), [("export_type", "exportType"), ("change_history", "changeHistory")]
+)
+def test_a_snake_case_key_in_a_table_entry_is_refused_suggesting_its_camel_case(
+    key: str, camel: str
+) -> None:
+    entry = {"table": "orders", key: "FULL_EXPORT" if key == "export_type" else "true"}
+
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("dev", config(tables=[entry]))
+
+    assert str(raised.value).startswith(
+        f"exporter:tables[0].{key}: unknown key; did you mean {camel}? (keys are camelCase)"
+    )
+
+
+def test_a_snake_case_top_level_key_is_refused_suggesting_its_camel_case() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("dev", config(schedule_expression="rate(1 day)"))
+
+    assert str(raised.value).startswith(
+        "exporter:schedule_expression: unknown key; did you mean scheduleExpression?"
+    )
+
+
+def test_a_fifo_alarm_topic_is_refused_saying_alarms_cannot_use_fifo_topics() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("dev", config(alarmTopicArn=TOPIC_ARN + ".fifo"))
+
+    assert str(raised.value) == (
+        f"exporter:alarmTopicArn: '{TOPIC_ARN}.fifo' is a FIFO topic, and CloudWatch alarm "
+        "actions cannot use a FIFO topic; give a standard SNS topic"
+    )
+
+
+def test_a_misspelt_key_suggests_first_the_key_whose_rule_takes_its_value() -> None:
+    with pytest.raises(SettingsError) as expression:
+        parse_settings("dev", config(scheduel="rate(1 day)"))
+    with pytest.raises(SettingsError) as flag:
+        parse_settings("dev", config(scheduel="true"))
+
+    assert "did you mean scheduleExpression, " in str(expression.value)
+    assert "did you mean scheduleEnabled, " in str(flag.value)
+
+
+def test_a_misspelt_table_key_suggests_table() -> None:
+    with pytest.raises(SettingsError) as raised:
+        parse_settings("dev", config(tables=[{"tabel": "orders"}]))
+
+    assert "exporter:tables[0].tabel: unknown key; did you mean table?" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "known", "suggested"),
+    [
+        ("tabel", rules.TABLE_KEYS, ["table"]),
+        ("scheduel", ["scheduleEnabled", "scheduleExpression", "tags"], ["scheduleEnabled",
+                                                                        "scheduleExpression"]),
+        ("max_concurency", ["max_concurrency", "tags"], ["max_concurrency"]),
+        ("scheduleExpression", ["schedule_expression", "schedule_enabled"],
+         ["schedule_expression"]),
+        ("s", ["schedule_expression", "tags"], []),
+        ("region2", ["tables", "tags"], []),
+    ],
+)  # fmt: skip
+def test_the_one_suggestion_helper_ranks_close_keys_and_leaves_far_ones_out(
+    key: str, known: list[str], suggested: list[str]
+) -> None:
+    assert rules.close_keys(key, known) == suggested

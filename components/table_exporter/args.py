@@ -8,6 +8,7 @@ given) must be plain values, never Outputs: preview has to know the resource gra
 
 import sys
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pulumi
@@ -65,6 +66,13 @@ class TableArgs(TypedDict, total=False):
     """Attributes to type in Athena and local queries, besides the key attributes:
     name -> ``string``, ``number``, ``boolean``, ``list``, ``map``, ``string_set``,
     ``number_set`` or ``binary`` (see ``schema.py``). Default none."""
+    stream_arn: pulumi.Input[str]
+    """With change history: the table's stream ARN (``aws.dynamodb.Table``'s
+    ``stream_arn``), so the table is not looked up at preview and a table created in the
+    same program has its history from the first deployment. Needs ``key_attributes``."""
+    key_attributes: Sequence[Mapping[str, str]]
+    """With ``stream_arn``: the table's key attributes, partition key first, as
+    ``[{"name": "pk", "type": "S"}, {"name": "sk", "type": "N"}]``. A plain value."""
 
 
 class TableExporterArgs(TypedDict, total=False):
@@ -237,14 +245,39 @@ _PLAIN = (
 )
 
 
-class TableExporterArgsError(ValueError):
+class TableExporterArgsError(pulumi.RunError):
     """Raised at construction, before anything is registered, so bad arguments fail at
     preview: one line ``<argument>: <rule>`` per problem, e.g.
-    ``tables[1].table: table name 'my orders' may contain only ...``."""
+    ``tables[1].table: table name 'my orders' may contain only ...``. Arguments that are
+    Outputs raise it when they resolve, during the deployment's planning.
+
+    A ``pulumi.RunError``: uncaught, Pulumi prints its lines as they are, without a
+    traceback (and, raised inside an ``apply``, without wrapping it in ``While
+    processing`` lines, which Pulumi adds to ``ValueError`` only)."""
 
     def __init__(self, problems: Sequence[str] | str) -> None:
         self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(self.problems))
+
+
+NO_ARGS: TableExporterArgs = {}  # type: ignore[typeddict-item]  # a sentinel, never resolved
+"""The default of ``TableExporter``'s ``args``: the arguments are then keywords."""
+
+
+def call_arguments(
+    args: TableExporterArgs | Any, keywords: Mapping[str, Any]
+) -> TableExporterArgs | Any:
+    """The arguments of ``TableExporter(name, args)`` or ``TableExporter(name, **args)``;
+    never both at once (which one would win is not obvious)."""
+    if not keywords:
+        return args
+    if args is not NO_ARGS:
+        raise TableExporterArgsError(
+            "args: give the arguments either as a mapping, TableExporter(name, "
+            '{"tables": [...]}), or as keywords, TableExporter(name, tables=[...]), not both; '
+            f"got a mapping and the keywords {', '.join(sorted(keywords))}"
+        )
+    return dict(keywords)
 
 
 KNOWN_ARGUMENTS = frozenset(
@@ -265,38 +298,43 @@ def resolve(args: TableExporterArgs, name: str | None = None) -> dict[str, Any]:
 
     ``name``, the component's, must leave room for its children's names (``limits``).
     Raises ``TableExporterArgsError`` listing every problem; logs the warnings (things a
-    user could mean) through ``pulumi.log.warn``. Inputs that are Outputs are left as
-    they are and checked where they are resolved.
+    user could mean) through ``pulumi.log.warn``. Inputs that are Outputs are returned
+    wrapped in a check of the same rules, which raises ``TableExporterArgsError`` when
+    they resolve.
     """
     if not isinstance(args, Mapping):
-        raise TableExporterArgsError(f"args: must be a TableExporterArgs mapping, got {args!r}")
+        raise TableExporterArgsError(
+            "args: must be a TableExporterArgs mapping, TableExporter(name, "
+            '{"tables": [{"table": "orders"}]}) or TableExporter(name, tables=[{"table": '
+            f'"orders"}}]), got {rules.shown(args)}'
+        )
     given = {key: value for key, value in args.items() if value is not None}
     problems = [
-        rules.Problem((str(key),), rules.unknown_key(str(key), KNOWN_ARGUMENTS, "argument"))
-        for key in given
+        rules.Problem(
+            (str(key),),
+            rules.unknown_key(
+                str(key), KNOWN_ARGUMENTS, "argument", partial(rules.fits_argument, value=value)
+            ),
+        )
+        for key, value in given.items()
         if key not in KNOWN_ARGUMENTS
     ]
     values: dict[str, Any] = {**DEFAULTS, **given}
-    problems.extend(
-        rules.Problem((name,), "must be a plain value, not an Output")
-        for name in _PLAIN
-        if isinstance(values.get(name), pulumi.Output)
-    )
+    judged = {key: value for key, value in values.items() if key in KNOWN_ARGUMENTS}
+    for plain in _PLAIN:
+        if isinstance(values.get(plain), pulumi.Output):
+            problems.append(rules.Problem((plain,), "must be a plain value, not an Output"))
+            del judged[plain]  # the other rules judge the rest without it
     if "tables" not in values:
         problems.append(
             rules.Problem(
                 ("tables",), 'is required: the tables to export, e.g. [{"table": "orders"}]'
             )
         )
-    if not problems:
-        region = values.get("region") if isinstance(values.get("region"), str) else _stack_region()
-        problems = rules.argument_problems(values, given=given, region=region)
+    region = values.get("region") if isinstance(values.get("region"), str) else _stack_region()
+    problems.extend(rules.argument_problems(judged, given=given, region=region))
     if name is not None:
-        creates_bucket = (
-            not isinstance(args, Mapping)
-            or args.get("bucket_name") is None
-            or args.get("bucket_owner") is not None  # the run reports' own bucket
-        )
+        creates_bucket = args.get("bucket_name") is None or args.get("bucket_owner") is not None
         rule = limits.exporter_name_problem(name, creates_bucket=creates_bucket)
         if rule:
             problems.append(rules.Problem(("name",), rule))
@@ -305,4 +343,36 @@ def resolve(args: TableExporterArgs, name: str | None = None) -> dict[str, Any]:
         raise TableExporterArgsError(errors)
     for warning in problems:
         pulumi.log.warn(f"TableExporter {warning.line()}")
-    return values
+    return _checked_when_resolved(values, region if rules.is_region(region) else None)
+
+
+def _check_on_resolve(
+    output: pulumi.Output[Any], path: rules.Path, region: str | None
+) -> pulumi.Output[Any]:
+    """The Output, checked by the rules of ``path`` once its value is known."""
+
+    def check(value: Any) -> Any:
+        problems = rules.resolved_problems(path, value, region)
+        if problems:
+            raise TableExporterArgsError([p.line() for p in problems])
+        return value
+
+    return output.apply(check)
+
+
+def _checked_when_resolved(values: dict[str, Any], region: str | None) -> dict[str, Any]:
+    """The values with every Output wrapped in the check its plain value gets here."""
+    checked = dict(values)
+    for argument in rules.RESOLVED_ARGUMENTS:
+        value = values.get(argument)
+        if isinstance(value, pulumi.Output):
+            checked[argument] = _check_on_resolve(value, (argument,), region)
+    tables = []
+    for index, table in enumerate(values["tables"]):
+        entry = dict(table)
+        for key, value in table.items():
+            if isinstance(value, pulumi.Output):
+                entry[key] = _check_on_resolve(value, ("tables", index, key), region)
+        tables.append(entry)
+    checked["tables"] = tables
+    return checked

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from . import cross_account, iam, limits, policies
+from . import cross_account, iam, limits, policies, rules
 from . import history as history_module
 from .alarms import AlarmSpec, alarm_specs
-from .args import TableExporterArgs, resolve
-from .change_history import ChangeHistory, ChangeHistoryArgs
+from .args import NO_ARGS, TableExporterArgs, TableExporterArgsError, call_arguments, resolve
+from .change_history import ChangeHistory, ChangeHistoryArgs, key_columns_from
 from .dashboard import DashboardSpec, console_url, dashboard_body
 from .drill_machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
 from .drill_machine import DrillSpec, drill_alarm_specs, drill_definition, drill_role_policy
@@ -30,7 +30,7 @@ from .pipe_watch import (
 )
 from .polling import PollPolicy
 from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
-from .schema import columns_from, glue_member, glue_table_name
+from .schema import Column, columns_from, glue_member, glue_table_name
 from .storage import ExportBucket
 from .table_export_machine import (
     Destination,
@@ -54,6 +54,17 @@ def _members(columns: dict[str, str]) -> tuple[str, ...]:
 def _targets(
     scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str, default_type: str
 ) -> list[ExportTarget]:
+    # Tables that were Outputs are checked only now that the region is known: one
+    # ``tables[<i>].table: <rule>`` line, as at construction.
+    problems = [
+        problem.line()
+        for index, entry in enumerate(tables)
+        for problem in rules.resolved_problems(
+            ("tables", index, "table"), entry["table"], scope.region
+        )
+    ]
+    if problems:
+        raise TableExporterArgsError(problems)
     targets = [
         ExportTarget(
             table_arn=table_arn(entry["table"], scope),
@@ -63,12 +74,23 @@ def _targets(
         )
         for entry in tables
     ]
-    seen: set[str] = set()
-    for target in targets:
-        if target.table_arn in seen:
-            raise ValueError(f"tables: {target.table_name} is listed twice")
-        seen.add(target.table_arn)
+    seen: dict[str, int] = {}
+    for index, target in enumerate(targets):
+        earlier = seen.setdefault(target.table_arn, index)
+        if earlier != index:
+            raise TableExporterArgsError(
+                f"tables: table {target.table_name!r} is listed twice (tables[{earlier}] and "
+                f"tables[{index}]); a name and an ARN of the same table count as the same"
+            )
     return targets
+
+
+def _key_columns(attributes: list[dict[str, str]] | None) -> list[Column] | None:
+    """A table entry's ``key_attributes`` (partition key first) as history key columns."""
+    if not attributes:
+        return None
+    names = [attribute["name"] for attribute in attributes]
+    return key_columns_from(names[0], names[1] if len(names) > 1 else None, attributes)
 
 
 def _drill_input(index: int) -> Callable[[list[ExportTarget]], str]:
@@ -198,10 +220,16 @@ class TableExporter(pulumi.ComponentResource):
         scheduler_role: aws.iam.Role
 
     def __init__(
-        self, name: str, args: TableExporterArgs, opts: pulumi.ResourceOptions | None = None
+        self,
+        name: str,
+        args: TableExporterArgs = NO_ARGS,
+        opts: pulumi.ResourceOptions | None = None,
+        **keywords: Any,
     ):
+        """``args`` as a mapping, ``TableExporter(name, {"tables": [...]})``, or as
+        keywords, ``TableExporter(name, tables=[...])`` (not both)."""
         # Every argument is checked before anything is registered, this component included.
-        values = resolve(args, name)
+        values = resolve(call_arguments(args, keywords), name)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
         child = pulumi.ResourceOptions(parent=self)
@@ -745,6 +773,8 @@ class TableExporter(pulumi.ComponentResource):
                     glue_database=catalog_database,
                     athena_workgroup=self.workgroup.name if self.workgroup else None,
                     alarm_topic_arn=topic_arn if values["alarms_enabled"] else None,
+                    stream_arn=entry.get("stream_arn"),
+                    key_columns=_key_columns(entry.get("key_attributes")),
                     tags=tags,
                 ),
                 opts=child,

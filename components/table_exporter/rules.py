@@ -26,6 +26,7 @@ from typing import Any
 
 import pulumi
 
+from . import time_zones
 from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 from .run_machine import MAX_CONCURRENT_EXPORTS, REPORT_PREFIX
 from .schema import columns_from, glue_table_name
@@ -62,12 +63,73 @@ class Problem:
         return f"{self.argument(name)}: {self.rule}"
 
 
-def unknown_key(key: str, known: Iterable[str], what: str = "key") -> str:
-    """The rule for a key nobody declared, with the closest known keys as a hint."""
+def _folded(name: str) -> str:
+    """A key without case and separators: ``export_type`` and ``exportType`` fold alike."""
+    return name.replace("_", "").replace("-", "").lower()
+
+
+def _likeness(key: str, known: str) -> float:
+    """How alike two keys are, 0-1: the better of the whole keys and, for a typo early in
+    a longer key (``scheduel`` for ``scheduleExpression``), its start."""
+    typed, candidate = _folded(key), _folded(known)
+    whole = difflib.SequenceMatcher(None, typed, candidate).ratio()
+    start = (
+        difflib.SequenceMatcher(None, typed, candidate[: len(typed)]).ratio()
+        if len(typed) >= 4 and len(candidate) > len(typed)
+        else 0.0
+    )
+    return max(whole, 0.9 * start)  # a whole key that is alike ranks first
+
+
+SUGGESTION_CUTOFF = 0.75
+"""How alike (``_likeness``) a known key must be to be suggested."""
+
+
+def close_keys(
+    key: str, known: Iterable[str], fits: Callable[[str], bool] | None = None
+) -> list[str]:
+    """The known keys ``key`` may be a misspelling of, best first, at most three: the same
+    key in another case style first, then keys whose rule accepts the value given
+    (``fits``), then the most alike."""
+    scored = [(name, _likeness(key, name)) for name in known]
+    close = [(name, score) for name, score in scored if score >= SUGGESTION_CUTOFF]
+    close.sort(
+        key=lambda item: (
+            _folded(item[0]) != _folded(key),
+            not (fits and fits(item[0])),
+            -item[1],
+        )
+    )
+    return [name for name, _ in close[:3]]
+
+
+def unknown_key(
+    key: str, known: Iterable[str], what: str = "key", fits: Callable[[str], bool] | None = None
+) -> str:
+    """The rule for a key nobody declared, with the closest known keys as a hint
+    (``close_keys``; ``fits`` tells whether a known key would take the value given)."""
     known = sorted(known)
-    close = difflib.get_close_matches(key, known, n=3)
-    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    close = close_keys(key, known, fits)
+    if close and _folded(close[0]) == _folded(key):
+        style = "snake_case" if "_" in close[0] else "camelCase"
+        hint = f"did you mean {close[0]}? ({what}s are {style}) "
+    else:
+        listed = f"{', '.join(close[:-1])} or {close[-1]}" if len(close) > 1 else "".join(close)
+        hint = f"did you mean {listed}? " if close else ""
     return f"unknown {what}; {hint}known {what}s: {', '.join(known)}"
+
+
+def fits_argument(name: str, value: Any) -> bool:
+    """Whether a component argument's own rules accept ``value`` (to rank suggestions)."""
+    if name in BOOLS:
+        return isinstance(value, bool)
+    if name in INTS:
+        return not isinstance(value, bool) and isinstance(value, int)
+    if name in CHOICES:
+        return value in CHOICES[name]
+    if name in TEXTS:
+        return isinstance(value, str) and not _apply(TEXTS[name], value, (name,))
+    return True
 
 
 # --- numbers -------------------------------------------------------------------
@@ -319,14 +381,15 @@ def check_schedule_expression(expression: str) -> str:
 
 @lru_cache(maxsize=1)
 def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """The time zone names Python knows (system zoneinfo or ``tzdata``), or, where it
+    knows none, the list bundled with the component (``time_zones.py``): an unknown
+    name is never accepted unchecked, and the component needs no ``tzdata``."""
+    return frozenset(zoneinfo.available_timezones()) or time_zones.NAMES
 
 
 def check_time_zone(name: str) -> str:
-    """An IANA time zone name, as EventBridge Scheduler expects. (Where Python finds no
-    time zone database at all, neither the system's nor ``tzdata``, any name passes.)"""
-    zones = _time_zones()
-    if zones and name not in zones:
+    """An IANA time zone name, as EventBridge Scheduler expects."""
+    if name not in _time_zones():
         raise ValueError(
             f"{name!r} is not an IANA time zone name (e.g. UTC, Asia/Tokyo, Europe/Berlin)"
         )
@@ -432,6 +495,11 @@ def check_kms_key_arn(arn: str) -> str:
 
 def check_sns_topic_arn(arn: str) -> str:
     """A standard SNS topic ARN (CloudWatch alarms cannot notify FIFO topics)."""
+    if arn.endswith(".fifo") and _SNS_TOPIC_ARN.fullmatch(arn.removesuffix(".fifo")):
+        raise ValueError(
+            f"{arn!r} is a FIFO topic, and CloudWatch alarm actions cannot use a FIFO topic; "
+            "give a standard SNS topic"
+        )
     if not _SNS_TOPIC_ARN.fullmatch(arn):
         raise ValueError(
             "must be an SNS topic ARN, arn:aws:sns:<region>:<12-digit account>:<topic name>, "
@@ -585,14 +653,22 @@ TEXTS: dict[str, Callable[[str], str]] = {
     "catalog_database_name": check_glue_database,
     "region": check_region,
 }
-TABLE_KEYS = ("table", "prefix", "export_type", "change_history", "columns")
+TABLE_KEYS = (
+    "table",
+    "prefix",
+    "export_type",
+    "change_history",
+    "columns",
+    "stream_arn",
+    "key_attributes",
+)
 
 
 def _is_output(value: Any) -> bool:
     return isinstance(value, pulumi.Output)
 
 
-def _shown(value: Any) -> str:
+def shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
@@ -605,83 +681,174 @@ def _apply(check: Callable[[Any], Any], value: Any, path: Path) -> list[Problem]
     return []
 
 
-def _type_problems(values: Mapping[str, Any]) -> list[Problem]:
+def check_flag(value: Any, *, from_config: bool = False) -> bool:
+    """A boolean. In stack config (``from_config``), also the text ``true`` or ``false``,
+    which is how the Pulumi CLI passes a boolean, and nothing else: ``yes``, ``on`` or
+    ``1`` would read as true to some and as a typo to others."""
+    if isinstance(value, bool):
+        return value
+    if from_config and value in ("true", "false"):
+        return value == "true"
+    spelled = "true or false" if from_config else "True or False"
+    raise ValueError(f"must be {spelled}, got {shown(value)}")
+
+
+KEY_ATTRIBUTE_TYPES = ("S", "N", "B")
+
+
+def check_key_attributes(attributes: Sequence[Mapping[str, str]]) -> Sequence[Mapping[str, str]]:
+    """A table's key attributes, partition key first: ``[{"name": "pk", "type": "S"}]``
+    and, with a sort key, a second entry (the shape of ``aws.dynamodb.Table``'s
+    ``attributes``)."""
+    if isinstance(attributes, str) or not isinstance(attributes, Sequence):
+        raise ValueError(
+            'must be a list like [{"name": "pk", "type": "S"}] (the partition key, then the '
+            f"sort key if there is one), got {shown(attributes)}"
+        )
+    if not 1 <= len(attributes) <= 2:
+        raise ValueError(
+            "must list the partition key and, if the table has one, the sort key (1-2 "
+            f"entries), got {len(attributes)}"
+        )
+    for attribute in attributes:
+        if (
+            not isinstance(attribute, Mapping)
+            or set(attribute) != {"name", "type"}
+            or not isinstance(attribute["name"], str)
+            or not attribute["name"]
+            or attribute["type"] not in KEY_ATTRIBUTE_TYPES
+        ):
+            raise ValueError(
+                'each entry must be {"name": <attribute>, "type": "S", "N" or "B"}, '
+                f"got {shown(attribute)}"
+            )
+    return attributes
+
+
+_STREAM_ARN = re.compile(
+    rf"arn:aws[a-z-]*:dynamodb:[a-z0-9-]+:\d{{12}}:table/(?P<name>{TABLE_NAME_PATTERN})"
+    r"/stream/[0-9A-Za-z:.-]+"
+)
+
+
+def check_stream_arn(arn: str, table: str | None = None) -> str:
+    """A DynamoDB stream ARN, of ``table`` when its name is known."""
+    match = _STREAM_ARN.fullmatch(arn)
+    if not match:
+        raise ValueError(
+            "must be a DynamoDB stream ARN, arn:aws:dynamodb:<region>:<12-digit account>:"
+            f"table/<table name>/stream/<label> (the table's stream_arn), got {shown(arn)}"
+        )
+    if table is not None and match["name"] != table_name_of(table):
+        raise ValueError(
+            f"is the stream of table {match['name']!r}, not of {table_name_of(table)!r}"
+        )
+    return arn
+
+
+_ENTRY_TEXTS = ("table", "prefix", "stream_arn")
+
+
+def _table_type_problems(
+    index: int, table: Any, history_default: Any
+) -> tuple[list[Problem], dict[str, Any] | None]:
+    """One table entry's type problems, and the entry without its ill-typed keys (None
+    when it is not an entry at all)."""
+    problems = [
+        Problem(("tables", index, key), unknown_key(str(key), TABLE_KEYS))
+        for key in (table if isinstance(table, Mapping) else ())
+        if key not in TABLE_KEYS
+    ]
+    if not isinstance(table, Mapping) or table.get("table") is None:
+        problems.append(
+            Problem(("tables", index), f"must be a mapping with a 'table', got {shown(table)}")
+        )
+        return problems, None
+    entry = {key: value for key, value in table.items() if key in TABLE_KEYS}
+
+    def bad(key: str, rule: str) -> None:
+        problems.append(Problem(("tables", index, key), rule))
+        entry.pop(key, None)
+
+    for key in _ENTRY_TEXTS:
+        value = entry.get(key)
+        if value is not None and not isinstance(value, str) and not _is_output(value):
+            bad(key, f"must be text, got {shown(value)}")
+    kind = entry.get("export_type")
+    if kind is not None and kind not in EXPORT_TYPES:
+        bad("export_type", f"must be one of {EXPORT_TYPES} (a plain value), got {shown(kind)}")
+    history = entry.get("change_history")
+    if history is not None and not isinstance(history, bool):
+        bad("change_history", f"must be true or false (a plain value), got {shown(history)}")
+    columns = entry.get("columns")
+    if columns is not None and not isinstance(columns, Mapping):
+        bad("columns", f"must be a mapping, got {shown(columns)}")
+    if "table" not in entry:
+        return problems, None
+    on = entry.get("change_history", history_default) is True
+    if on and not isinstance(entry["table"], str):
+        problems.append(
+            Problem(("tables", index, "table"), "must be plain text when change history is "
+                    "on: it names the history's S3 folder and Glue table at preview")
+        )  # fmt: skip
+    has_stream, has_keys = "stream_arn" in entry, "key_attributes" in entry
+    if (has_stream or has_keys) and not on:
+        problems.append(
+            Problem(("tables", index, "stream_arn" if has_stream else "key_attributes"),
+                    "is for change history, which is off for this table")
+        )  # fmt: skip
+    elif has_stream != has_keys:
+        given, missing = ("stream_arn", "key_attributes")[:: 1 if has_stream else -1]
+        problems.append(
+            Problem(("tables", index, missing), f"is required with {given}: together they "
+                    "replace the look-up of the table at preview")
+        )  # fmt: skip
+    return problems, entry
+
+
+def _type_problems(values: Mapping[str, Any]) -> tuple[list[Problem], dict[str, Any]]:
+    """Every type problem, and the values without the ill-typed ones (None instead), so
+    the other rules can still judge everything else."""
     problems: list[Problem] = []
+    typed = dict(values)
+
+    def bad(name: str, rule: str, fallback: Any = None) -> None:
+        problems.append(Problem((name,), rule))
+        typed[name] = fallback
+
     for name in BOOLS:
-        if not isinstance(values.get(name), bool):
-            problems.append(Problem((name,), f"must be True or False, got {_shown(values[name])}"))
+        if name in values and not isinstance(values[name], bool):
+            bad(name, f"must be True or False, got {shown(values[name])}")
     for name in INTS:
         value = values.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            problems.append(Problem((name,), f"must be a whole number, got {_shown(value)}"))
+            bad(name, f"must be a whole number, got {shown(value)}")
     for name, choices in CHOICES.items():
-        if values.get(name) not in choices:
-            problems.append(
-                Problem((name,), f"must be one of {choices}, got {_shown(values[name])}")
-            )
+        if name in values and values[name] not in choices:
+            bad(name, f"must be one of {choices}, got {shown(values[name])}")
     for name in TEXTS:
         value = values.get(name)
         if value is not None and not isinstance(value, str) and not _is_output(value):
-            problems.append(Problem((name,), f"must be text, got {_shown(value)}"))
-    emails = values.get("alarm_emails")
+            bad(name, f"must be text, got {shown(value)}")
+    emails = values.get("alarm_emails", ())
     if isinstance(emails, str) or not isinstance(emails, Sequence):
-        problems.append(
-            Problem(("alarm_emails",), f"must be a list of emails, got {_shown(emails)}")
-        )
-    tags = values.get("tags")
+        bad("alarm_emails", f"must be a list of emails, got {shown(emails)}", ())
+    tags = values.get("tags", {})
     if not isinstance(tags, Mapping):
-        problems.append(
-            Problem(("tags",), f"must be a mapping of text to text, got {_shown(tags)}")
-        )
+        bad("tags", f"must be a mapping of text to text, got {shown(tags)}", {})
     tables = values.get("tables")
+    if tables is None:
+        return problems, typed
     if isinstance(tables, str | Mapping) or not isinstance(tables, Sequence):
-        problems.append(
-            Problem(("tables",), f"must be a list of table entries, got {_shown(tables)}")
-        )
-        return problems
+        bad("tables", f"must be a list of table entries, got {shown(tables)}")
+        return problems, typed
+    entries = []
     for index, table in enumerate(tables):
-        if not isinstance(table, Mapping) or table.get("table") is None:
-            problems.append(
-                Problem(("tables", index), f"must be a mapping with a 'table', got {_shown(table)}")
-            )
-            continue
-        problems.extend(
-            Problem(("tables", index, key), unknown_key(str(key), TABLE_KEYS))
-            for key in table
-            if key not in TABLE_KEYS
-        )
-        ref, prefix = table["table"], table.get("prefix")
-        if not isinstance(ref, str) and not _is_output(ref):
-            problems.append(Problem(("tables", index, "table"), f"must be text, got {_shown(ref)}"))
-        if prefix is not None and not isinstance(prefix, str) and not _is_output(prefix):
-            problems.append(
-                Problem(("tables", index, "prefix"), f"must be text, got {_shown(prefix)}")
-            )
-        kind = table.get("export_type")
-        if kind is not None and kind not in EXPORT_TYPES:
-            problems.append(
-                Problem(("tables", index, "export_type"), f"must be one of {EXPORT_TYPES} "
-                        f"(a plain value), got {_shown(kind)}")
-            )  # fmt: skip
-        history = table.get("change_history")
-        if history is not None and not isinstance(history, bool):
-            problems.append(
-                Problem(("tables", index, "change_history"), f"must be true or false (a plain "
-                        f"value), got {_shown(history)}")
-            )  # fmt: skip
-        elif (history if history is not None else values.get("change_history")) is True and (
-            not isinstance(ref, str)
-        ):
-            problems.append(
-                Problem(("tables", index, "table"), "must be plain text when change history is "
-                        "on: it names the history's S3 folder and Glue table at preview")
-            )  # fmt: skip
-        columns = table.get("columns")
-        if columns is not None and not isinstance(columns, Mapping):
-            problems.append(
-                Problem(("tables", index, "columns"), f"must be a mapping, got {_shown(columns)}")
-            )
-    return problems
+        table_problems, entry = _table_type_problems(index, table, typed.get("change_history"))
+        problems.extend(table_problems)
+        entries.append(entry)
+    typed["tables"] = entries
+    return problems, typed
 
 
 def _value_problems(values: Mapping[str, Any]) -> list[Problem]:
@@ -693,20 +860,31 @@ def _value_problems(values: Mapping[str, Any]) -> list[Problem]:
         value = values.get(name)
         if isinstance(value, str):
             problems.extend(_apply(text_check, value, (name,)))
-    for index, email in enumerate(values["alarm_emails"]):
+    for index, email in enumerate(values.get("alarm_emails") or ()):
         if not isinstance(email, str):
-            problems.append(Problem(("alarm_emails", index), f"must be text, got {_shown(email)}"))
+            problems.append(Problem(("alarm_emails", index), f"must be text, got {shown(email)}"))
         else:
             problems.extend(_apply(check_email, email, ("alarm_emails", index)))
-    problems.extend(_apply(check_tags, values["tags"], ("tags",)))
-    for index, table in enumerate(values["tables"]):
+    problems.extend(_apply(check_tags, values.get("tags") or {}, ("tags",)))
+    for index, table in enumerate(values.get("tables") or ()):
+        if table is None:
+            continue
+        path: Path = ("tables", index)
         if isinstance(table["table"], str):
-            problems.extend(_apply(check_table_ref, table["table"], ("tables", index, "table")))
+            problems.extend(_apply(check_table_ref, table["table"], (*path, "table")))
         if isinstance(table.get("prefix"), str):
-            problems.extend(_apply(check_prefix, table["prefix"], ("tables", index, "prefix")))
-        problems.extend(
-            _apply(check_columns, table.get("columns") or {}, ("tables", index, "columns"))
-        )
+            problems.extend(_apply(check_prefix, table["prefix"], (*path, "prefix")))
+        problems.extend(_apply(check_columns, table.get("columns") or {}, (*path, "columns")))
+        if isinstance(table.get("stream_arn"), str):
+            of = table["table"] if isinstance(table["table"], str) else None
+            problems.extend(
+                _apply(partial(check_stream_arn, table=of), table["stream_arn"],
+                       (*path, "stream_arn"))
+            )  # fmt: skip
+        if "key_attributes" in table:
+            problems.extend(
+                _apply(check_key_attributes, table["key_attributes"], (*path, "key_attributes"))
+            )
     return problems
 
 
@@ -751,7 +929,7 @@ def table_list_problems(
     plain = [
         (index, t["table"], t.get("prefix") or default_prefix)
         for index, t in enumerate(tables)
-        if isinstance(t["table"], str)
+        if t is not None and isinstance(t["table"], str)
     ]
     first: dict[str, tuple[int, str, str]] = {}
     for index, table, prefix in plain:
@@ -835,21 +1013,21 @@ def cross_field_problems(
                 name,
                 f"applies only to a bucket the exporter creates; not with {ref('bucket_name')}",
             )
-    if values["sse_algorithm"] == "KMS" and key is None:
+    if values.get("sse_algorithm") == "KMS" and key is None:
         problem("kms_key_arn", f"is required when {short('sse_algorithm')} is KMS")
-    if values["sse_algorithm"] == "AES256" and key is not None:
+    if values.get("sse_algorithm") == "AES256" and key is not None:
         problem(
             "kms_key_arn",
             f"must not be set when {short('sse_algorithm')} is AES256 (S3-managed keys)",
         )
-    topic, emails = values.get("alarm_topic_arn"), list(values["alarm_emails"])
+    topic, emails = values.get("alarm_topic_arn"), list(values.get("alarm_emails") or ())
     if emails and topic is not None:
         problem(
             "alarm_emails",
             f"cannot be combined with {ref('alarm_topic_arn')}: emails are subscribed only to "
             "the topic the exporter creates",
         )
-    elif emails and not values["alarms_enabled"]:
+    elif emails and values.get("alarms_enabled") is False:
         problem(
             "alarm_emails",
             f"are not subscribed while {ref('alarms_enabled')} is false: there is no alarm "
@@ -868,39 +1046,20 @@ def cross_field_problems(
                 "ignoring case); list each address once",
             )
     if region is not None:
-        in_region = [
-            (
-                "kms_key_arn",
-                key,
-                "KMS key",
-                "exports are encrypted in the exporter's region and a KMS key serves only its "
-                "own region; use a key (or a multi-Region replica) there",
-            ),
-            (
-                "alarm_topic_arn",
-                topic,
-                "topic",
-                "CloudWatch alarms notify topics of their own region only",
-            ),
-        ]
-        for name, arn, what, why in in_region:
+        for name, arn in (("kms_key_arn", key), ("alarm_topic_arn", topic)):
             if isinstance(arn, str):
-                rule = _in_region(arn, region, what, why)
+                rule = _in_region(arn, region, *_IN_REGION[name])
                 if rule:
                     problem(name, rule)
-        for index, table in enumerate(values["tables"]):
+        for index, table in enumerate(values.get("tables") or ()):
+            if table is None:
+                continue
             if isinstance(table["table"], str) and table["table"].startswith("arn:"):
-                rule = _in_region(
-                    table["table"],
-                    region,
-                    "table",
-                    "DynamoDB exports a table from its own region, where the exporter's state "
-                    "machines must call it",
-                )
+                rule = _in_region(table["table"], region, *_IN_REGION["table"])
                 if rule:
                     problem(("tables", index, "table"), rule)
-    run, export = values["run_timeout_hours"], values["export_timeout_hours"]
-    if run < export:
+    run, export = values.get("run_timeout_hours"), values.get("export_timeout_hours")
+    if run is not None and export is not None and run < export:
         problem(
             "run_timeout_hours",
             f"must be at least {ref('export_timeout_hours')} ({export}), got {run}",
@@ -911,21 +1070,24 @@ def cross_field_problems(
             "poll_min_seconds",
             f"must be at most {ref('poll_max_seconds')} ({high}), got {low}",
         )
-    if values["catalog_enabled"] and values["export_format"] == "ION":
+    if values.get("catalog_enabled") and values.get("export_format") == "ION":
         problem(
             "export_format",
             f"ION exports cannot be catalogued for Athena; use DYNAMODB_JSON or set "
             f"{ref('catalog_enabled')} to false",
         )
+    if values.get("tables") is None:  # missing or not a list: reported on its own
+        return problems
     tables = list(values["tables"])
+    default_prefix = str(values.get("prefix") or "")
     problems.extend(
         table_list_problems(
-            tables, str(values["prefix"]), catalog=bool(values["catalog_enabled"]), ref=ref
+            tables, default_prefix, catalog=bool(values.get("catalog_enabled")), ref=ref
         )
     )
-    plain = [t["table"] for t in tables if isinstance(t["table"], str)]
-    if values["table_access"] == "exact" and plain and len(plain) == len(tables):
-        prefixes = [str(t.get("prefix") or values["prefix"]) for t in tables]
+    plain = [t["table"] for t in tables if t is not None and isinstance(t["table"], str)]
+    if values.get("table_access") == "exact" and plain and len(plain) == len(tables):
+        prefixes = [str(t.get("prefix") or default_prefix) for t in tables]
         estimate = exact_policy_estimate(plain, prefixes)
         if estimate > INLINE_POLICY_LIMIT:
             problem(
@@ -944,16 +1106,71 @@ def argument_problems(
     """Every rule over the component's arguments (defaults applied), errors and warnings.
 
     Values that are Outputs are not known yet and are not checked (the flags that shape
-    the resource graph are refused as Outputs by the caller). When the types are wrong,
-    only those problems are returned: the other rules need the types to be right.
+    the resource graph are refused as Outputs by the caller). An ill-typed value is
+    reported for its type, and the other rules judge everything else without it.
     """
-    problems = _type_problems(values)
-    if problems:
-        return problems
+    problems, values = _type_problems(values)
     region = region if region is not None else _plain(values.get("region"))
     if region is not None and not _REGION.fullmatch(region):
         region = None  # reported as a bad value; nothing to compare with
-    return _value_problems(values) + cross_field_problems(values, given=given, region=region)
+    return (
+        problems
+        + _value_problems(values)
+        + cross_field_problems(values, given=given, region=region)
+    )
+
+
+def is_region(region: Any) -> bool:
+    return isinstance(region, str) and bool(_REGION.fullmatch(region))
+
+
+RESOLVED_ARGUMENTS = (
+    "bucket_name",
+    "bucket_owner",
+    "kms_key_arn",
+    "schedule_expression",
+    "schedule_timezone",
+    "alarm_topic_arn",
+)
+"""The arguments that may be Outputs: checked by ``resolved_problems`` when they resolve."""
+
+_IN_REGION = {
+    "kms_key_arn": (
+        "KMS key",
+        "exports are encrypted in the exporter's region and a KMS key serves only its own "
+        "region; use a key (or a multi-Region replica) there",
+    ),
+    "alarm_topic_arn": ("topic", "CloudWatch alarms notify topics of their own region only"),
+    "table": (
+        "table",
+        "DynamoDB exports a table from its own region, where the exporter's state machines "
+        "must call it",
+    ),
+}
+_ENTRY_CHECKS: dict[str, Callable[[str], str]] = {
+    "table": check_table_ref,
+    "prefix": check_prefix,
+    "stream_arn": check_stream_arn,
+}
+
+
+def resolved_problems(path: Path, value: Any, region: str | None = None) -> list[Problem]:
+    """The rules of one argument (``("bucket_name",)``) or table entry key
+    (``("tables", 0, "table")``) over its value once an Output has resolved it, with the
+    exporter's ``region`` when it is known by then."""
+    name = str(path[-1])
+    if value is None and name not in ("table", "stream_arn"):
+        return []
+    if not isinstance(value, str):
+        return [Problem(path, f"must be text, got {shown(value)}")]
+    check = _ENTRY_CHECKS[name] if path[0] == "tables" else TEXTS[name]
+    problems = _apply(check, value, path)
+    if not problems and region is not None and name in _IN_REGION:
+        what, why = _IN_REGION[name]
+        rule = _in_region(value, region, what, why)
+        if rule:
+            problems.append(Problem(path, rule))
+    return problems
 
 
 def _plain(value: Any) -> str | None:
