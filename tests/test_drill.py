@@ -295,7 +295,9 @@ def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarm
         )
         assert "aws:SourceAccount" in trust["Condition"]["StringEquals"]
 
-    return pulumi.Output.all(importer.state_machine.arn, importer.schedule.arn).apply(check)
+    return pulumi.Output.all(
+        importer.state_machine.arn, importer.schedule.arn, *[a.arn for a in importer.alarms]
+    ).apply(check)
 
 
 def test_the_importer_policy_refuses_a_grant_group_it_cannot_resolve(monkeypatch) -> None:

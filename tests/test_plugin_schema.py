@@ -154,6 +154,8 @@ def test_exporter_input_types_are_the_ones_the_validation_accepts() -> None:
         "exportType": "string",
         "changeHistory": "boolean",
         "columns": ("map", "string"),
+        "streamArn": "string",
+        "keyAttributes": [("map", "string")],
     }
 
 
@@ -179,7 +181,11 @@ def test_arguments_that_must_be_plain_are_plain_in_every_language() -> None:
         "alarm_topic_arn",
     }
     table = schema()["types"][f"{PACKAGE_NAME}:index:TableArgs"]["properties"]
-    assert {key for key, spec in table.items() if not spec.get("plain")} == {"table", "prefix"}
+    assert {key for key, spec in table.items() if not spec.get("plain")} == {
+        "table",
+        "prefix",
+        "streamArn",
+    }
 
 
 def _stated(default: Any) -> list[str]:
