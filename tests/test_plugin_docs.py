@@ -113,7 +113,7 @@ def test_the_yaml_program_adds_the_package_at_a_tag_of_its_components_folder() -
     program = _yaml_program()
     assert program["runtime"] == "yaml"
     (source,) = program["packages"].values()
-    assert re.fullmatch(r"github\.com/<org>/<repo>/components@v\d+\.\d+\.\d+", source)
+    assert re.fullmatch(r"github\.com/[\w.-]+/[\w.-]+/components@v\d+\.\d+\.\d+", source)
 
 
 def test_the_yaml_program_uses_only_what_the_schema_has() -> None:
