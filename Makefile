@@ -13,7 +13,7 @@ UV_COMPILE   := $(VENV)/bin/uv pip compile --quiet --universal --python-version 
                 --generate-hashes --custom-compile-command "make lock" \
                 -c locks/constraints.txt
 
-.PHONY: install demo test lint typecheck unit bench clean lock lock-upgrade test-latest
+.PHONY: install demo test lint typecheck unit bench clean lock lock-upgrade test-latest snapshots
 
 install: $(STAMP) $(NODE_STAMP)
 
@@ -67,6 +67,10 @@ unit: install
 	PYTHONPATH=. $(PY) -m pytest -n 2  # two workers: the machines here have two cores
 
 test: lint typecheck unit
+
+# What the package deploys, rendered for fixed configurations (tests/test_snapshots.py).
+snapshots: $(STAMP)
+	PYTHONPATH=. $(PY) scripts/snapshot.py
 
 bench: $(STAMP)
 	PYTHONPATH=. $(PY) scripts/bench.py
