@@ -188,6 +188,21 @@ class Exporter:
             kwargs["nextToken"] = page["nextToken"]
 
 
+def execute(
+    sfn: Any, machine_arn: str, name: str, payload: Any = None, timeout: float = 60.0
+) -> dict[str, Any]:
+    """Start an execution of ``machine_arn`` named ``name`` and wait until it ends."""
+    execution = sfn.start_execution(
+        stateMachineArn=machine_arn, name=name, input=json.dumps(payload or {})
+    )["executionArn"]
+    deadline = time.monotonic() + timeout
+    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{execution} still RUNNING after {timeout}s")
+        time.sleep(0.05)
+    return dict(described)
+
+
 def _like(client: Any, service: str) -> Any:
     """A client of ``service`` talking to the same endpoint as ``client``."""
     endpoint = client.meta.endpoint_url

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from typing import Any
 
 import pytest
@@ -60,12 +59,7 @@ def probe(
     arn = sfn.create_state_machine(
         name=name, definition=json.dumps(definition), roleArn=PROBE_ROLE
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
-    deadline = time.monotonic() + 30
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return dict(described)
+    return harness.execute(sfn, arn, name, timeout=30)
 
 
 # -- the decision, request by request ---------------------------------------------------------

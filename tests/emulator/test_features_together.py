@@ -13,7 +13,6 @@ another one. Every call must be allowed by the generated policies: nothing is de
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -80,14 +79,6 @@ def imports() -> Iterator[None]:
     import_model.MODEL.reset()
     yield
     import_model.MODEL.reset()
-
-
-def _wait(sfn: Any, execution_arn: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 120
-    while (described := sfn.describe_execution(executionArn=execution_arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, execution_arn
-        time.sleep(0.05)
-    return dict(described)
 
 
 @pytest.mark.parametrize("other_account", [False, True], ids=["same-account", "other-account"])
@@ -164,25 +155,14 @@ def test_export_drill_history_and_import_together_with_every_call_authorised(
     deployed = component_deploy.deploy(sfn, mocks)
 
     # 1. The scheduled run exports the table and writes its report.
-    run = _wait(
-        sfn,
-        sfn.start_execution(
-            stateMachineArn=deployed.machine("nightly-run"),
-            name="scheduled",
-            input=json.dumps({"scheduledTime": SCHEDULED}),
-        )["executionArn"],
+    run = harness.execute(
+        sfn, deployed.machine("nightly-run"), "scheduled", {"scheduledTime": SCHEDULED}, 120
     )
     assert run["status"] == "SUCCEEDED", run.get("cause")
 
     # 2. The restore drill imports that export into a scratch table and compares.
-    drill = _wait(
-        sfn,
-        sfn.start_execution(
-            stateMachineArn=deployed.machine("nightly-drill"),
-            name="drill",
-            input=json.dumps(component_deploy.schedule_input(mocks, "nightly-drill-schedule-0")),
-        )["executionArn"],
-    )
+    drill_input = component_deploy.schedule_input(mocks, "nightly-drill-schedule-0")
+    drill = harness.execute(sfn, deployed.machine("nightly-drill"), "drill", drill_input, 120)
     assert drill["status"] == "SUCCEEDED", drill.get("cause")
 
     # 3. The change history of the writes reaches S3 through the pipe and Firehose.
@@ -193,12 +173,7 @@ def test_export_drill_history_and_import_together_with_every_call_authorised(
     assert report.objects > 0
 
     # 4. The importer finds the newest export the exporter wrote and imports it.
-    imported = _wait(
-        sfn,
-        sfn.start_execution(
-            stateMachineArn=deployed.machine("copies-import"), name="import", input="{}"
-        )["executionArn"],
-    )
+    imported = harness.execute(sfn, deployed.machine("copies-import"), "import", timeout=120)
     assert imported["status"] == "SUCCEEDED", imported.get("cause")
     table = json.loads(imported["output"])["table"]
     assert ddb.describe_table(TableName=table)["Table"]["ItemCount"] == 4

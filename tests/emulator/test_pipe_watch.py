@@ -9,7 +9,6 @@ holding exactly the policy the component generates for it, with authorisation on
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
@@ -53,12 +52,7 @@ def _run(aws: dict[str, Any], arns: list[str], name: str) -> dict[str, Any]:
     machine = existing.get("pipe-watch") or sfn.create_state_machine(
         name="pipe-watch", definition=json.dumps(pipe_watch_definition(spec)), roleArn=role
     )["stateMachineArn"]
-    execution = sfn.start_execution(stateMachineArn=machine, name=name, input="{}")["executionArn"]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return dict(described)
+    return harness.execute(sfn, machine, name, timeout=60)
 
 
 def test_the_watch_succeeds_while_every_pipe_runs(aws):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -67,12 +66,7 @@ def run(aws: dict[str, Any], name: str) -> dict[str, Any]:
             roleArn=harness.importer_role(SPEC),
         )["stateMachineArn"]
     )
-    execution = sfn.start_execution(stateMachineArn=arn, name=name, input="{}")["executionArn"]
-    deadline = time.monotonic() + 60
-    while (described := sfn.describe_execution(executionArn=execution))["status"] == "RUNNING":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    return dict(described)
+    return harness.execute(sfn, arn, name, timeout=60)
 
 
 def copies(aws: dict[str, Any]) -> list[str]:
