@@ -30,6 +30,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:s3:::{physical}"
         if args.typ == "aws:scheduler/scheduleGroup:ScheduleGroup":
             state["arn"] = f"arn:aws:scheduler:{REGION}:{ACCOUNT}:schedule-group/{physical}"
+        if args.typ == "aws:dynamodb/table:Table":
+            state["arn"] = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
         if args.typ == "aws:iam/role:Role":
             state["arn"] = f"arn:aws:iam::{ACCOUNT}:role/{physical}"
         return physical, state

@@ -26,8 +26,16 @@ from table_exporter import history
 from table_exporter.drill_machine import DrillSpec, drill_definition
 from table_exporter.schema import Column, columns_from
 
-from emulator import change_stream, clock, export_model, replay
-from emulator.harness import clients, create_state_table, deploy_definitions
+from emulator import change_stream, clock, component_deploy, export_model, replay
+from emulator.authorization import REGISTRY
+from emulator.harness import (
+    ACCOUNT,
+    Exporter,
+    clients,
+    create_state_table,
+    drill_role,
+    history_path,
+)
 from emulator.local_query import query_changes, query_export
 from emulator.server import running_emulator
 from emulator.stack import capture_stack, stack_config
@@ -240,13 +248,23 @@ def main() -> int:
         aws["s3"].create_bucket(
             Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-1"}
         )
-        aws["glue"].create_database(DatabaseInput={"Name": database})
-        aws["athena"].create_work_group(Name=stack.mocks.physical_name("exporter-athena"))
-        say("3. The bucket, Glue database, Athena workgroup, state table and the stack's tables")
+        say("3. The bucket, Glue database, Athena workgroup, state table and the stack's tables;")
+        say("   every machine runs as its role with the policy the stack generates, and every")
+        say("   call is authorised as AWS would (a call the policies do not allow is denied)")
         say(f"  bucket {bucket}, Glue database {database}")
         create_state_table(aws["dynamodb"], table=stack.mocks.physical_name("exporter-state"))
         create_tables(aws["dynamodb"], run_definition)
-        exporter = deploy_definitions(aws["stepfunctions"], "exporter", machines)
+        deployed = component_deploy.deploy(aws["stepfunctions"], stack.mocks)
+        (bucket_policy,) = stack.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+        REGISTRY.configure_bucket(
+            bucket, owner=ACCOUNT, policy=json.loads(bucket_policy.inputs["policy"]), bucket_key=True
+        )
+        REGISTRY.enabled = True
+        exporter = Exporter(
+            sfn=aws["stepfunctions"],
+            run_arn=deployed.machine("exporter-run"),
+            table_arn=deployed.machine("exporter-table-export"),
+        )
         export_model.MODEL.default = export_model.Behaviour(duration_seconds=150)
         clock.advance(600)
 
@@ -293,7 +311,9 @@ def main() -> int:
         show_local_query(aws, stack_settings("dev"), first, second)
         show_change_history(aws, bucket)
         show_restore_drill(aws, bucket)
-    return 0
+        denied = REGISTRY.denials
+        say(f"10. Calls denied by the generated policies: {len(denied)}")
+    return 0 if not denied else 1
 
 
 def show_change_history(aws: dict[str, Any], bucket: str) -> None:
@@ -308,8 +328,8 @@ def show_change_history(aws: dict[str, Any], bucket: str) -> None:
             ExpressionAttributeValues={":t": {"S": tier}},
         )
         clock.advance(30)
-    path = change_stream.ChangePath(
-        s3=aws["s3"],
+    path = history_path(
+        aws["s3"],
         table=HISTORY_TABLE,
         stream_arn=change_stream.stream_arn_of(ddb, HISTORY_TABLE),
         bucket=bucket,
@@ -341,12 +361,12 @@ def show_restore_drill(aws: dict[str, Any], bucket: str) -> None:
     say("9. Restore drill: the newest export of orders imported, counted and deleted")
     sfn = aws["stepfunctions"]
     spec = DrillSpec(bucket=bucket, table_prefix="exporter-drill-")
+    table_arn = aws["dynamodb"].describe_table(TableName="orders")["Table"]["TableArn"]
     arn = sfn.create_state_machine(
         name="exporter-drill",
         definition=json.dumps(drill_definition(spec)),
-        roleArn="arn:aws:iam::123456789012:role/exporter-drill",
+        roleArn=drill_role(spec, [table_arn]),
     )["stateMachineArn"]
-    table_arn = aws["dynamodb"].describe_table(TableName="orders")["Table"]["TableArn"]
     execution = sfn.start_execution(
         stateMachineArn=arn, name="drill-orders", input=json.dumps({"tableArn": table_arn})
     )["executionArn"]
