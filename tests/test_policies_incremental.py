@@ -6,7 +6,7 @@ import json
 
 import parliament
 import pytest
-from table_exporter.incremental import METRIC_NAMESPACE
+from table_exporter.metrics import METRIC_NAMESPACE
 from table_exporter.policies import Grants, table_export_role_policy
 from table_exporter.table_export_machine import (
     Destination,

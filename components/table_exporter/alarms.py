@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .incremental import LAG_METRIC, METRIC_NAMESPACE
-from .metrics import STATES_EXECUTION_METRICS
+from .metrics import LAG_METRIC, METRIC_NAMESPACE, STATES_EXECUTION_METRICS
 
 Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill", "pipe_watch"]
 

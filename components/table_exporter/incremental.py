@@ -24,6 +24,4 @@ from __future__ import annotations
 MIN_WINDOW_MS = 15 * 60 * 1000
 MAX_WINDOW_MS = 24 * 3600 * 1000
 MAX_WINDOWS_PER_RUN = 30
-METRIC_NAMESPACE = "DynamoDBTableExporter"
-LAG_METRIC = "WatermarkLagSeconds"
 VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")

@@ -17,6 +17,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+MAX_CONCURRENT_EXPORTS = 300
+"""DynamoDB's quota of concurrent export tasks per account and region ("Service,
+account, and table quotas in Amazon DynamoDB")."""
+
 AUTONAME_RANDOM = 7
 """Pulumi names a resource without an explicit name ``<logical name>-<7 random characters>``."""
 AUTONAME_LENGTH = 1 + AUTONAME_RANDOM

@@ -6,12 +6,15 @@ dimension ``StateMachineArn`` ("Monitoring Step Functions metrics using Amazon
 CloudWatch": ``ExecutionThrottled`` is singular). ``AWS/SQS`` publishes
 ``ApproximateNumberOfMessagesVisible`` per ``QueueName`` ("Available CloudWatch metrics
 for Amazon SQS"). The exporter's own namespace has the lag its incremental tables
-publish (``incremental.py``).
+publish (``incremental.py``), defined here with the other metric names.
 """
 
 from __future__ import annotations
 
-from .incremental import LAG_METRIC, METRIC_NAMESPACE
+METRIC_NAMESPACE = "DynamoDBTableExporter"
+"""The exporter's own CloudWatch namespace."""
+LAG_METRIC = "WatermarkLagSeconds"
+"""How far an incremental table's watermark is behind now, per exporter."""
 
 STATES_EXECUTION_METRICS = frozenset(
     {

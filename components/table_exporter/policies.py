@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .iam import Document, allow, document
-from .incremental import METRIC_NAMESPACE
+from .metrics import METRIC_NAMESPACE
 from .targets import AwsScope, ExportTarget
 
 INLINE_POLICY_LIMIT = 10_240

@@ -27,10 +27,10 @@ from typing import Any
 import pulumi
 
 from . import time_zones
+from .limits import MAX_CONCURRENT_EXPORTS
 from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
-from .run_machine import MAX_CONCURRENT_EXPORTS, REPORT_PREFIX
 from .schema import columns_from, glue_table_name
-from .table_export_machine import EXPORT_FORMATS, SSE_ALGORITHMS
+from .targets import EXPORT_FORMATS, REPORT_PREFIX, SSE_ALGORITHMS
 
 Path = tuple[str | int, ...]
 Ref = Callable[[str], str]

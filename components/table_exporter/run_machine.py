@@ -33,13 +33,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .asl import Catch, Choice, Fail, Grant, Graph, Machine, Map, Pass, Succeed, Task, jsonata
+from .limits import MAX_CONCURRENT_EXPORTS
 from .retries import retry_for, start_execution_retry
-from .targets import ExportTarget
+from .targets import REPORT_PREFIX, ExportTarget
 
-MAX_CONCURRENT_EXPORTS = 300
-"""DynamoDB's quota of concurrent export tasks per account and region."""
-REPORT_PREFIX = "run-reports"
-"""Where in the bucket every run's report goes."""
 NAMED_FAILURES = 50
 """Failed tables named one by one in a failed run's cause (all are in the report)."""
 MAP_LABEL = "ExportTables"

@@ -41,19 +41,11 @@ from .asl import (
     Wait,
     jsonata,
 )
-from .incremental import (
-    LAG_METRIC,
-    MAX_WINDOW_MS,
-    MAX_WINDOWS_PER_RUN,
-    METRIC_NAMESPACE,
-    MIN_WINDOW_MS,
-    VIEW_TYPES,
-)
+from .incremental import MAX_WINDOW_MS, MAX_WINDOWS_PER_RUN, MIN_WINDOW_MS, VIEW_TYPES
+from .metrics import LAG_METRIC, METRIC_NAMESPACE
 from .polling import PollPolicy
 from .retries import error_name
-
-EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
-SSE_ALGORITHMS = ("AES256", "KMS")
+from .targets import EXPORT_FORMATS, SSE_ALGORITHMS
 
 INPUT = "$states.context.Execution.Input"
 TABLE_NAME = f"$substringAfter({INPUT}.tableArn, ':table/')"

@@ -5,6 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
+"""``ExportTableToPointInTime``'s ``ExportFormat`` values."""
+SSE_ALGORITHMS = ("AES256", "KMS")
+"""``ExportTableToPointInTime``'s ``S3SseAlgorithm`` values."""
+REPORT_PREFIX = "run-reports"
+"""Where in the bucket every run's report goes; no table prefix may be under it."""
+
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _TABLE_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):dynamodb:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
