@@ -24,8 +24,6 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from table_exporter import rules
 
-from program import validators as check
-
 NAMESPACE = "exporter"
 
 
@@ -64,32 +62,32 @@ class CrossFieldError(ValueError):
 
 
 def _range(argument: str) -> AfterValidator:
-    return AfterValidator(lambda value: check.check_named_range(argument, value))
+    return AfterValidator(lambda value: rules.check_named_range(argument, value))
 
 
-ScheduleExpression = Annotated[str, AfterValidator(check.check_schedule_expression)]
-TimeZone = Annotated[str, AfterValidator(check.check_time_zone)]
-BucketName = Annotated[str, AfterValidator(check.check_bucket_name)]
-AccountId = Annotated[str, AfterValidator(check.check_account_id)]
-Prefix = Annotated[str, AfterValidator(check.check_prefix)]
-TableRef = Annotated[str, AfterValidator(check.check_table_ref)]
-Email = Annotated[str, AfterValidator(check.check_email)]
-KmsKeyArn = Annotated[str, AfterValidator(check.check_kms_key_arn)]
-SnsTopicArn = Annotated[str, AfterValidator(check.check_sns_topic_arn)]
-FlexibleWindow = Annotated[int, AfterValidator(check.check_flexible_window)]
+ScheduleExpression = Annotated[str, AfterValidator(rules.check_schedule_expression)]
+TimeZone = Annotated[str, AfterValidator(rules.check_time_zone)]
+BucketName = Annotated[str, AfterValidator(rules.check_bucket_name)]
+AccountId = Annotated[str, AfterValidator(rules.check_account_id)]
+Prefix = Annotated[str, AfterValidator(rules.check_prefix)]
+TableRef = Annotated[str, AfterValidator(rules.check_table_ref)]
+Email = Annotated[str, AfterValidator(rules.check_email)]
+KmsKeyArn = Annotated[str, AfterValidator(rules.check_kms_key_arn)]
+SnsTopicArn = Annotated[str, AfterValidator(rules.check_sns_topic_arn)]
+FlexibleWindow = Annotated[int, AfterValidator(rules.check_flexible_window)]
 MaxConcurrency = Annotated[int, _range("max_concurrency")]
 StalenessHours = Annotated[int, _range("staleness_hours")]
-LogRetentionDays = Annotated[int, AfterValidator(check.check_log_retention_days)]
+LogRetentionDays = Annotated[int, AfterValidator(rules.check_log_retention_days)]
 TimeoutHours = Annotated[int, _range("export_timeout_hours")]
 RunTimeoutHours = Annotated[int, _range("run_timeout_hours")]
 NoncurrentDays = Annotated[int, _range("noncurrent_version_expiration_days")]
 LifecycleDays = Annotated[int, _range("expiration_days")]
 LagHours = Annotated[int, _range("watermark_lag_alarm_hours")]
-GlueDatabase = Annotated[str, AfterValidator(check.check_glue_database)]
+GlueDatabase = Annotated[str, AfterValidator(rules.check_glue_database)]
 
 
 def _flag(value: Any) -> Any:
-    return None if value is None else check.check_flag(value, from_config=True)
+    return None if value is None else rules.check_flag(value, from_config=True)
 
 
 # true/false (or the text "true"/"false" the CLI passes), not pydantic's yes/on/1.
@@ -133,12 +131,12 @@ class TableSetting(BaseModel):
     @field_validator("columns")
     @classmethod
     def _columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        check.check_columns(columns)  # the rules Glue and the SerDe put on attribute names
+        rules.check_columns(columns)  # the rules Glue and the SerDe put on attribute names
         return columns
 
     @property
     def table_name(self) -> str:
-        return check.table_name_of(self.table)
+        return rules.table_name_of(self.table)
 
     @property
     def is_arn(self) -> bool:
@@ -193,7 +191,7 @@ class ExporterSettings(BaseModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        check.check_tags(tags)
+        rules.check_tags(tags)
         return tags
 
     @model_validator(mode="before")

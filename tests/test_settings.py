@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from table_exporter import TableExporterArgsError, rules
 from table_exporter.args import resolve
 
-from program import stack_config, validators
+from program import stack_config
 from program.exporter_args import exporter_args
 from program.settings import DevSettings, ExporterSettings, PrdSettings
 from program.stack_config import (
@@ -420,7 +420,7 @@ def test_load_settings_turns_a_bad_config_into_one_clean_run_error(
     ],
 )
 def test_recurring_schedule_expressions_are_accepted(expression: str) -> None:
-    assert validators.check_schedule_expression(expression) == expression
+    assert rules.check_schedule_expression(expression) == expression
 
 
 @pytest.mark.parametrize(
@@ -438,68 +438,68 @@ def test_recurring_schedule_expressions_are_accepted(expression: str) -> None:
 )
 def test_cron_fields_are_checked_one_by_one(expression: str, rule: str) -> None:
     with pytest.raises(ValueError, match=rule):
-        validators.check_cron(expression)
+        rules.check_cron(expression)
 
 
 def test_bucket_names_follow_s3_rules() -> None:
     for name in ("abc", "my.exports-1", "a" * 63):
-        assert validators.check_bucket_name(name) == name
+        assert rules.check_bucket_name(name) == name
     for name in ("ab", "a" * 64, "-exports", "exports-", "sthree-x", "x--x-s3", "x.mrap"):
         with pytest.raises(ValueError, match="bucket name"):
-            validators.check_bucket_name(name)
+            rules.check_bucket_name(name)
 
 
 def test_prefixes_follow_s3_key_rules() -> None:
     for prefix in ("exports", "ddb/exports/v1", "a.b/c_d-e"):
-        assert validators.check_prefix(prefix) == prefix
+        assert rules.check_prefix(prefix) == prefix
     for prefix in ("", "x" * 513, "exports/", "a\\b", "a{b}", "tab\there"):
         with pytest.raises(ValueError, match="prefix"):
-            validators.check_prefix(prefix)
+            rules.check_prefix(prefix)
 
 
 def test_table_references_are_names_or_table_arns() -> None:
-    assert validators.check_table_ref("Orders_2024.v-1") == "Orders_2024.v-1"
-    assert validators.check_table_ref(TABLE_ARN) == TABLE_ARN
-    assert validators.table_name_of(TABLE_ARN) == "users"
+    assert rules.check_table_ref("Orders_2024.v-1") == "Orders_2024.v-1"
+    assert rules.check_table_ref(TABLE_ARN) == TABLE_ARN
+    assert rules.table_name_of(TABLE_ARN) == "users"
     cn_arn = f"arn:aws-cn:dynamodb:cn-north-1:{ACCOUNT}:table/orders"
-    assert validators.check_table_ref(cn_arn) == cn_arn
+    assert rules.check_table_ref(cn_arn) == cn_arn
     for bad in ("x" * 256, f"arn:aws:dynamodb:ap-northeast-1:{ACCOUNT}:table/ab"):
         with pytest.raises(ValueError):
-            validators.check_table_ref(bad)
+            rules.check_table_ref(bad)
 
 
 def test_kms_key_arns_accept_key_ids_and_multi_region_ids_only() -> None:
     mrk = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/mrk-1234abcd12ab34cd56ef1234567890ab"
-    assert validators.check_kms_key_arn(KMS_KEY_ARN) == KMS_KEY_ARN
-    assert validators.check_kms_key_arn(mrk) == mrk
+    assert rules.check_kms_key_arn(KMS_KEY_ARN) == KMS_KEY_ARN
+    assert rules.check_kms_key_arn(mrk) == mrk
     with pytest.raises(ValueError, match="KMS key ARN"):
-        validators.check_kms_key_arn(KMS_KEY_ARN.replace("abcd", "ABCD"))
+        rules.check_kms_key_arn(KMS_KEY_ARN.replace("abcd", "ABCD"))
 
 
 def test_emails_topics_and_accounts_have_plain_shapes() -> None:
     for address in ("ops@example.com", "first.last+alerts@mail.example.co.jp"):
-        assert validators.check_email(address) == address
+        assert rules.check_email(address) == address
     for address in ("ops@example", "ops @example.com", ".ops@example.com", "ops@-x.com"):
         with pytest.raises(ValueError, match="email address"):
-            validators.check_email(address)
-    assert validators.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
+            rules.check_email(address)
+    assert rules.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
     with pytest.raises(ValueError, match="CloudWatch alarm actions cannot use a FIFO topic"):
-        validators.check_sns_topic_arn(TOPIC_ARN + ".fifo")
+        rules.check_sns_topic_arn(TOPIC_ARN + ".fifo")
     with pytest.raises(ValueError, match="SNS topic ARN"):
-        validators.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
+        rules.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
     with pytest.raises(ValueError, match="12-digit"):
-        validators.check_account_id("12345678901a")
+        rules.check_account_id("12345678901a")
 
 
 def test_ranges_and_retention_name_the_allowed_values() -> None:
-    assert validators.check_range(5, 1, 10) == 5
+    assert rules.check_range(5, 1, 10) == 5
     with pytest.raises(ValueError, match=r"must be 1-10 days \(why\), got 11"):
-        validators.check_range(11, 1, 10, "days", "why")
-    assert validators.check_log_retention_days(731) == 731
+        rules.check_range(11, 1, 10, "days", "why")
+    assert rules.check_log_retention_days(731) == 731
     with pytest.raises(ValueError, match="1, 3, 5, 7, 14"):
-        validators.check_log_retention_days(2)
-    assert validators.check_flexible_window(0) == 0
-    assert validators.check_time_zone("Asia/Tokyo") == "Asia/Tokyo"
+        rules.check_log_retention_days(2)
+    assert rules.check_flexible_window(0) == 0
+    assert rules.check_time_zone("Asia/Tokyo") == "Asia/Tokyo"
 
 
 def test_exact_table_access_for_more_tables_than_iam_can_list_names_the_setting() -> None:
@@ -591,9 +591,9 @@ def test_without_aws_region_table_arns_of_any_region_are_accepted() -> None:
 
 def test_a_year_still_to_come_and_open_ended_years_are_accepted() -> None:
     for expression in ("cron(0 4 1 1 ? 2020-2199)", "cron(0 4 1 1 ? 2020/5)", "cron(0 4 1 1 ? *)"):
-        assert validators.check_cron(expression) == expression
+        assert rules.check_cron(expression) == expression
     with pytest.raises(ValueError, match="never fire"):
-        validators.check_cron("cron(0 4 1 1 ? 2030)", year=2031)
+        rules.check_cron("cron(0 4 1 1 ? 2030)", year=2031)
 
 
 # --- what a newcomer runs into ---------------------------------------------------------
