@@ -300,7 +300,6 @@ def _install_imports() -> None:
 
     model = import_model.ImportModel
     original_start = model.start
-    original_finish = model._finish
 
     def start(self: Any, handler: Any, body: dict[str, Any]) -> dict[str, Any]:
         principal = current_principal()
@@ -310,30 +309,20 @@ def _install_imports() -> None:
             imp._principal = principal
         return described  # type: ignore[no-any-return]
 
-    def finish(self: Any, backend: Any, imp: Any, at: float) -> None:
+    def read_denied(
+        self: Any, imp: Any, bucket: str, prefix: str, keys: list[str], region: str
+    ) -> tuple[str, str] | None:
         principal = getattr(imp, "_principal", None)
-        if principal is not None:
-            from moto.s3.models import s3_backends
-
-            source = imp.request["S3BucketSource"]
-            bucket, prefix = source["S3Bucket"], source.get("S3KeyPrefix") or ""
-            owner = source.get("S3BucketOwner") or backend.account_id
-            stored = s3_backends[owner][backend.partition].buckets.get(bucket)
-            keys = sorted(k for k in stored.keys if k.startswith(prefix)) if stored else []
-            try:
-                REGISTRY.check(
-                    principal, import_requests(bucket, prefix, keys, backend.region_name)
-                )
-            except AccessDenied as error:
-                imp.end = at
-                table = backend.tables.get(imp.table_name)
-                if table is not None:
-                    table._emulator_creating = False
-                return self._fail(imp, EXPORT_ACCESS_DENIED, str(error))  # type: ignore[no-any-return]
-        return original_finish(self, backend, imp, at)  # type: ignore[no-any-return]
+        if principal is None:
+            return None
+        try:
+            REGISTRY.check(principal, import_requests(bucket, prefix, keys, region))
+        except AccessDenied as error:
+            return EXPORT_ACCESS_DENIED, str(error)
+        return None
 
     model.start = start  # type: ignore[method-assign]
-    model._finish = finish  # type: ignore[method-assign]
+    model.read_denied = read_denied  # type: ignore[method-assign]
 
 
 _installed = False

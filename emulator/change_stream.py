@@ -387,8 +387,8 @@ class ChangePath:
             if self.faults.oversized == "bisect" and len(live) > 1:
                 half = len(live) // 2
                 self.report.deliveries += 1
-                self._invoke_part(live[:half], at + 1)
-                self._invoke_part(live[half:], at + 1)
+                self._invoke(live[:half], at + 1)
+                self._invoke(live[half:], at + 1)
                 return
             self.report.deliveries += max(0, self.settings.maximum_retry_attempts) + 1
             self._dead_letter(live, at)
@@ -414,10 +414,6 @@ class ChangePath:
             self._to_firehose(lines, at)
             return
         self._dead_letter(live, at)
-
-    def _invoke_part(self, batch: list[dict[str, Any]], at: float) -> None:
-        """A half of a bisected batch, delivered as a batch of its own."""
-        self._invoke(batch, at)
 
     def _role(self, resource_arn: str | None) -> str | None:
         if resource_arn is None or not authorization.REGISTRY.enabled:

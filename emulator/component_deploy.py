@@ -21,14 +21,17 @@ from typing import Any
 import pulumi
 
 from .authorization import REGISTRY
-from .pulumi_mocks import ACCOUNT, RecordingMocks
+from .pulumi_mocks import ACCOUNT, REGION, RecordingMocks
 
 Mocks = RecordingMocks
 
 
-def evaluate(build: Callable[[], Any], mocks: RecordingMocks | None = None) -> RecordingMocks:
-    """Run ``build`` (which creates components and returns an Output or None) under
-    mocks; the recorded resources are in the returned mocks."""
+def evaluate(
+    build: Callable[[], Any], mocks: RecordingMocks | None = None
+) -> tuple[RecordingMocks, Any]:
+    """Run ``build`` (which creates components and returns an Output or a value) under
+    mocks; returns the mocks, which recorded every resource, and what ``build``'s
+    result resolved to."""
     recording = mocks or RecordingMocks()
     pulumi.runtime.set_mocks(recording, preview=False)
     holder: dict[str, Any] = {}
@@ -42,8 +45,7 @@ def evaluate(build: Callable[[], Any], mocks: RecordingMocks | None = None) -> R
         return None
 
     run()
-    recording.result = holder.get("value")  # type: ignore[attr-defined]
-    return recording
+    return recording, holder.get("value")
 
 
 def role_arn_of(physical_name: str) -> str:
@@ -101,7 +103,7 @@ def arn_of(mocks: RecordingMocks, resource: Any) -> str:
     physical = mocks.physical_name(resource.name)
     service = "pipes" if "pipes" in resource.typ else "firehose"
     kind = "pipe/" if service == "pipes" else "deliverystream/"
-    return f"arn:aws:{service}:ap-northeast-1:{ACCOUNT}:{kind}{physical}"
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{kind}{physical}"
 
 
 def schedule_input(mocks: RecordingMocks, name: str) -> dict[str, Any]:

@@ -133,9 +133,9 @@ class Exporter:
                 return events
             kwargs["nextToken"] = page["nextToken"]
 
-    def report(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The run report the Map wrote (its location is in the run's output, or in its
-        cause when it failed): every table's result, ``succeeded`` and ``failed``."""
+    def _report_location(self, described: dict[str, Any]) -> tuple[str, str] | None:
+        """Bucket and folder of the run's report (in its output, or in its cause when
+        it failed); None when the run has none."""
         text = (
             described.get("output")
             if described["status"] == "SUCCEEDED"
@@ -144,33 +144,35 @@ class Exporter:
         try:
             location = json.loads(text or "{}")["report"]
         except (ValueError, KeyError, TypeError):
-            return {"succeeded": [], "failed": []}
+            return None
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
-        s3 = _like(self.sfn, "s3")
-        manifest = json.loads(
-            s3.get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"].read()
-        )
+        return bucket, prefix
+
+    def result_files(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The run report's manifest: each status's files with ``Key`` and ``Size``."""
+        found = self._report_location(described)
+        if found is None:
+            return {}
+        bucket, prefix = found
+        body = _like(self.sfn, "s3").get_object(Bucket=bucket, Key=f"{prefix}manifest.json")
+        return dict(json.loads(body["Body"].read())["ResultFiles"])
+
+    def report(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The run report the Map wrote: every table's result, ``succeeded`` and ``failed``."""
         found: dict[str, list[dict[str, Any]]] = {"succeeded": [], "failed": []}
-        for status, files in manifest["ResultFiles"].items():
+        location = self._report_location(described)
+        if location is None:
+            return found
+        s3 = _like(self.sfn, "s3")
+        for status, files in self.result_files(described).items():
             for entry in files:
-                body = s3.get_object(Bucket=bucket, Key=entry["Key"])["Body"].read()
+                body = s3.get_object(Bucket=location[0], Key=entry["Key"])["Body"].read()
                 for child in json.loads(body):
                     if status == "SUCCEEDED":
                         found["succeeded"].append(json.loads(child["Output"]))
                     elif status == "FAILED":
                         found["failed"].append(json.loads(child["Cause"]))
         return found
-
-    def s3(self) -> Any:
-        """An S3 client on the same emulator."""
-        return _like(self.sfn, "s3")
-
-    def result_files(self, described: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-        """The run report's manifest: each status's files with ``Key`` and ``Size``."""
-        text = described.get("output") if described["status"] == "SUCCEEDED" else described.get("cause")
-        bucket, _, prefix = json.loads(text or "{}")["report"].removeprefix("s3://").partition("/")
-        body = _like(self.sfn, "s3").get_object(Bucket=bucket, Key=f"{prefix}manifest.json")["Body"]
-        return dict(json.loads(body.read())["ResultFiles"])
 
     def results(self, described: dict[str, Any]) -> list[dict[str, Any]]:
         """Every table's result in the run's report, failed tables' records included."""

@@ -297,6 +297,9 @@ class ImportModel:
             return self._fail(imp, "S3NoSuchBucket", "The specified bucket does not exist")
         prefix = source.get("S3KeyPrefix") or ""
         keys = sorted(k for k in bucket.keys if k.startswith(prefix))
+        denied = self.read_denied(imp, bucket.name, prefix, keys, backend.region_name)
+        if denied is not None:
+            return self._fail(imp, *denied)
         if not keys:
             return self._fail(
                 imp, "NoObjectsFound", f"No objects found under s3://{bucket.name}/{prefix}"
@@ -311,6 +314,14 @@ class ImportModel:
             self._read_object(imp, table, key, raw, gzipped, schema, types)
         imp.imported = len(list(table.all_items()))
         imp.status = "COMPLETED"
+
+    def read_denied(
+        self, imp: Import, bucket: str, prefix: str, keys: list[str], region: str
+    ) -> tuple[str, str] | None:
+        """``(FailureCode, FailureMessage)`` when the import's caller may not read its
+        source (ImportTable reads as its caller), else None. Nothing is denied here; the
+        authorisation model (``authz_hooks``) decides."""
+        return None
 
     def _read_object(
         self,

@@ -788,25 +788,23 @@ class TableExporter(pulumi.ComponentResource):
         schedule, and its alarms fire when one is not running (``pipe_watch.py``)."""
         name = w.name
         scope = w.scope
-        pipes = pulumi.Output.all(
-            *[h.pipe.name for h in self.change_histories.values()]
+        inputs = pulumi.Output.all(
+            names=pulumi.Output.all(*[h.pipe.name for h in self.change_histories.values()]),
+            arns=pulumi.Output.all(*[h.pipe.arn for h in self.change_histories.values()]),
+            scope=scope,
         )
-        pipe_arns = pulumi.Output.all(*[h.pipe.arn for h in self.change_histories.values()])
-        spec = pipes.apply(
-            lambda names: PipeWatchSpec(pipe_names=sorted(names), partition="aws")
-        )
+
+        def spec(v: dict[str, Any]) -> PipeWatchSpec:
+            return PipeWatchSpec(pipe_names=sorted(v["names"]), partition=v["scope"].partition)
+
         watch = self._state_machine(
             name,
             "pipe-watch",
             scope,
-            policy=pulumi.Output.all(spec, pipe_arns).apply(
-                lambda v: json.dumps(pipe_watch_role_policy(v[0], pipe_arns=v[1]))
+            policy=inputs.apply(
+                lambda v: json.dumps(pipe_watch_role_policy(spec(v), pipe_arns=v["arns"]))
             ),
-            definition=pulumi.Output.all(spec, scope).apply(
-                lambda v: pipe_watch_definition(
-                    PipeWatchSpec(pipe_names=v[0].pipe_names, partition=v[1].partition)
-                )
-            ),
+            definition=inputs.apply(lambda v: pipe_watch_definition(spec(v))),
             log_group=w.log_group,
             tags=w.tags,
         )

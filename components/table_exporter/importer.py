@@ -68,6 +68,7 @@ from .asl import (
 )
 from .fragments import IMPORT_ENDED, import_polling
 from .iam import allow, document
+from .limits import importer_name_problem
 from .policies import scheduler_trust_policy, state_machine_arn, states_trust_policy
 from .polling import PollPolicy
 from .retries import error_name, retry_for
@@ -918,8 +919,6 @@ class TableImporter(pulumi.ComponentResource):
             kms_key_arn = settings.get("kms_key_arn", kms_key_arn)
             alarm_actions = settings.get("alarm_actions", alarm_actions)
             alarm_window_hours = settings.get("alarm_window_hours", alarm_window_hours)
-        from .limits import importer_name_problem
-
         problem = importer_name_problem(name)
         if problem:  # before anything is registered
             raise TableImporterArgsError(problem)

@@ -134,13 +134,8 @@ def pipe_watch_definition(spec: PipeWatchSpec) -> dict[str, Any]:
 
 def pipe_watch_role_policy(spec: PipeWatchSpec, *, pipe_arns: Sequence[str]) -> dict[str, Any]:
     """``pipes:DescribePipe`` on exactly the exporter's pipes (grants from the states)."""
-    resources = {"pipes": sorted(pipe_arns)}
-    return document(
-        *(
-            allow("DescribeTheExportersPipes", actions, resources[group])
-            for group, actions in sorted(pipe_watch_machine(spec).grants().items())
-        )
-    )
+    grants = pipe_watch_machine(spec).grants()
+    return document(allow("DescribeTheExportersPipes", grants["pipes"], sorted(pipe_arns)))
 
 
 def pipe_watch_alarm_specs() -> list[AlarmSpec]:

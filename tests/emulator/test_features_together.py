@@ -69,8 +69,9 @@ def _build(*, kms: bool, other_account: bool) -> Any:
             importer.role.arn,
         )
 
-    mocks = component_deploy.evaluate(build, TableMocks())
-    bucket_name, destination, importer_role = mocks.result  # type: ignore[attr-defined]
+    mocks, (bucket_name, destination, importer_role) = component_deploy.evaluate(
+        build, TableMocks()
+    )
     return mocks, bucket_name, destination, importer_role, key
 
 

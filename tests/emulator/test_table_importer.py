@@ -194,3 +194,36 @@ def test_the_newest_run_folder_wins_and_incremental_windows_are_never_imported(a
     result = run(aws, "newest")
     assert result["status"] == "SUCCEEDED", result
     assert json.loads(result["output"])["exportArn"] == newest["ExportArn"]
+
+
+def test_an_import_its_caller_may_not_read_fails_and_publishes_nothing(aws):
+    """ImportTable reads the source as its caller: a bucket policy that denies the
+    importer's role the data files fails the import itself (the machine may still read
+    the manifests), and the parameter keeps naming no table."""
+    from emulator.authorization import REGISTRY
+
+    export_now(aws)
+    role = harness.importer_role(SPEC)
+    REGISTRY.configure_bucket(
+        BUCKET,
+        owner=harness.ACCOUNT,
+        policy={
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Deny",
+                    "Principal": {"AWS": role},
+                    "Action": "s3:GetObject",
+                    "Resource": f"arn:aws:s3:::{BUCKET}/*/data/*",
+                }
+            ],
+        },
+    )
+
+    result = run(aws, "denied")
+
+    assert result["status"] == "FAILED" and result["error"] == "ImportFailed", result
+    (imported,) = import_model.MODEL.imports.values()
+    assert imported.failure_code == "S3AccessDenied"
+    assert "s3:GetObject" in imported.failure_message
+    assert copies(aws) == []
