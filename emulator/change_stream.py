@@ -4,7 +4,7 @@ EventBridge Pipe -> an Amazon Data Firehose buffer -> gzipped JSON lines in (mot
 moto has neither Pipes nor a Firehose that buffers, processes or partitions, and its
 DynamoDB streams are not fed by the change log's virtual time. This module is a model
 on top of ``change_log`` (every write, with virtual time) and moto's S3 and SQS, using
-the component's own builders (``table_exporter.history``: the input template, the
+the component's own builders (``table_exporter.history.spec``: the input template, the
 prefixes, the settings). What it does, and the AWS page each piece follows
 ("undocumented" where AWS says nothing and the model picks one behaviour):
 
@@ -86,7 +86,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from table_exporter.history import (
+from table_exporter.history.spec import (
     HistorySettings,
     errors_root,
     firehose_error_prefix,

@@ -13,23 +13,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from table_exporter import policies
-from table_exporter.polling import PollPolicy
-from table_exporter.run_machine import (
+from table_exporter.export import policies as export_policies
+from table_exporter.export.run_machine import (
     MAP_LABEL,
     REPORT_PREFIX,
     RunSpec,
     run_definition,
     run_machine,
 )
-from table_exporter.table_export_machine import (
+from table_exporter.export.table_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_definition,
     table_export_machine,
 )
-from table_exporter.targets import AwsScope, ExportTarget
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.targets import AwsScope, ExportTarget
 
 from . import clock
 from .authorization import REGISTRY
@@ -320,14 +320,14 @@ def role_policies(
     *, name: str = "exporter", table_access: str = "exact", **options: Any
 ) -> dict[str, dict[str, Any]]:
     """Each machine's role policy, from the builders the component uses
-    (``policies.table_export_role_policy``, ``policies.run_role_policy``) and the same
+    (``export_policies.table_export_role_policy``, ``export_policies.run_role_policy``) and the same
     specs as the definitions; with the exporter's key, the run role gets it too, as the
     component gives it (its report is written with the bucket's default encryption)."""
     table, run = specs(name=name, **options)
     destination = table.destination
     state_table = SCOPE.arn("dynamodb", f"table/{name}-state") if table.incremental else None
     return {
-        f"{name}-table-export": policies.table_export_role_policy(
+        f"{name}-table-export": export_policies.table_export_role_policy(
             SCOPE,
             grants=table_export_machine(table).grants(),
             targets=run.targets,
@@ -338,7 +338,7 @@ def role_policies(
             athena_workgroup=table.athena_workgroup,
             table_access=table_access,  # type: ignore[arg-type]
         ),
-        f"{name}-run": policies.run_role_policy(
+        f"{name}-run": export_policies.run_role_policy(
             SCOPE,
             grants=run_machine(run).grants(),
             run_machine_name=f"{name}-run",
@@ -381,7 +381,7 @@ def deploy_definitions(
 def drill_role(spec: Any, table_arns: Sequence[str], kms_key_arn: str | None = None) -> str:
     """A role for the restore drill machine of ``spec`` (a ``DrillSpec``) holding the
     policy the component generates (``drill_role_policy``); returns its ARN."""
-    from table_exporter.drill_machine import drill_role_policy
+    from table_exporter.drill.machine import drill_role_policy
 
     role = role_arn(f"drill-{spec.table_prefix}")
     REGISTRY.put_role_policy(
@@ -400,7 +400,7 @@ def drill_role(spec: Any, table_arns: Sequence[str], kms_key_arn: str | None = N
 def importer_role(spec: Any, kms_key_arn: str | None = None) -> str:
     """A role for the importer machine of ``spec`` (an ``ImporterSpec``) holding the
     policy ``TableImporter`` generates (``importer_role_policy``); returns its ARN."""
-    from table_exporter.importer import importer_role_policy
+    from table_exporter.importer.machine import importer_role_policy
 
     role = role_arn(f"import-{spec.table_prefix}")
     REGISTRY.put_role_policy(
@@ -425,7 +425,7 @@ def history_path(
     """A change-history path (``change_stream.ChangePath``) whose pipe and delivery stream
     act as roles holding the policies ``ChangeHistory`` generates (``pipe_role_policy``,
     ``firehose_role_policy``)."""
-    from table_exporter.history import firehose_role_policy, pipe_role_policy
+    from table_exporter.history.spec import firehose_role_policy, pipe_role_policy
 
     from .change_stream import ChangePath
 

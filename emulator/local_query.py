@@ -1,5 +1,5 @@
 """SQL over exports in S3 on this machine, through DuckDB, with the column mapping
-Athena's Glue tables use (``table_exporter.schema``), so a query gives here what it
+Athena's Glue tables use (``table_exporter.catalog.schema``), so a query gives here what it
 gives in Athena.
 
 An export is named by the location the exporter reports,
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from table_exporter.schema import (
+from table_exporter.catalog.schema import (
     Column,
     duckdb_changes_select,
     duckdb_current_state_sql,

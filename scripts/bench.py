@@ -22,12 +22,12 @@ from collections.abc import Callable
 from typing import Any
 
 from moto import mock_aws
-from table_exporter.polling import PollPolicy
-from table_exporter.table_export_machine import (
+from table_exporter.export.table_machine import (
     Destination,
     TableExportSpec,
     table_export_definition,
 )
+from table_exporter.kernel.polling import PollPolicy
 
 import emulator
 from emulator import clock, export_model, harness

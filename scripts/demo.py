@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from table_exporter import history
-from table_exporter.drill_machine import DrillSpec, drill_definition
-from table_exporter.schema import Column, columns_from
+from table_exporter.catalog.schema import Column, columns_from
+from table_exporter.drill.machine import DrillSpec, drill_definition
+from table_exporter.history import spec as history
 
 from emulator import change_stream, clock, component_deploy, export_model, replay
 from emulator.authorization import REGISTRY

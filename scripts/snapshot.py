@@ -47,7 +47,8 @@ def combined() -> dict[str, Any]:
     importer: every resource and the destination account's policies."""
     import pulumi
     from table_exporter import TableExporter
-    from table_exporter.importer import ImporterSpec, KeyAttribute, TableImporter
+    from table_exporter.importer.args import ImporterSpec, KeyAttribute
+    from table_exporter.importer.component import TableImporter
 
     from tests.test_history import TableMocks
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, Shape, StructureShape
-from table_exporter import retries
+from table_exporter.kernel import retries
 
 BOTOCORE_SERVICE = {"sfn": "stepfunctions"}
 """Resource service names Step Functions spells differently from botocore."""

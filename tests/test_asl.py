@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from table_exporter.asl import (
+from table_exporter.kernel.asl import (
     AslError,
     Catch,
     Choice,

@@ -11,9 +11,10 @@ from typing import Any
 import pulumi
 import pytest
 import tzdata
-from table_exporter import TableExporter, TableExporterArgsError, rules, time_zones
+from table_exporter import TableExporter, TableExporterArgsError, rules
 from table_exporter import args as args_module
 from table_exporter.args import resolve
+from table_exporter.kernel import time_zones
 
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
 

@@ -413,8 +413,8 @@ def test_catalog_can_be_turned_off(mocks: RecordingMocks):
 
 @pulumi.runtime.test
 def test_a_dashboard_shows_published_metrics_and_every_alarm(mocks: RecordingMocks):
-    from table_exporter.dashboard import plotted_metrics
-    from table_exporter.metrics import is_published
+    from table_exporter.export.dashboard import plotted_metrics
+    from table_exporter.kernel.metrics import is_published
 
     def check(m: RecordingMocks) -> None:
         dashboard = _one(m, "aws:cloudwatch/dashboard:Dashboard").inputs
@@ -448,7 +448,7 @@ def test_a_dashboard_shows_published_metrics_and_every_alarm(mocks: RecordingMoc
 
 @pulumi.runtime.test
 def test_every_alarm_watches_a_published_metric(mocks: RecordingMocks):
-    from table_exporter.metrics import is_published
+    from table_exporter.kernel.metrics import is_published
 
     def check(m: RecordingMocks) -> None:
         alarms = m.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
@@ -503,8 +503,8 @@ def test_the_dashboard_can_be_turned_off(mocks: RecordingMocks):
 
 
 def test_change_history_is_wired_per_table_with_its_alarms_on_the_dashboard() -> None:
-    from table_exporter.dashboard import plotted_metrics
-    from table_exporter.metrics import is_published
+    from table_exporter.export.dashboard import plotted_metrics
+    from table_exporter.kernel.metrics import is_published
 
     from tests.test_history import TableMocks
 
@@ -551,7 +551,7 @@ def test_change_history_is_wired_per_table_with_its_alarms_on_the_dashboard() ->
 def test_restore_drills_get_a_machine_a_schedule_per_table_and_their_alarms(
     mocks: RecordingMocks,
 ):
-    from table_exporter.metrics import is_published
+    from table_exporter.kernel.metrics import is_published
 
     def check(m: RecordingMocks) -> None:
         machines = {r.name: r for r in m.of_type("aws:sfn/stateMachine:StateMachine")}

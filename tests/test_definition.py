@@ -10,20 +10,22 @@ from typing import Any
 
 import botocore.session
 import pytest
-from table_exporter.alarms import STATES_EXECUTION_METRICS, alarm_specs
-from table_exporter.drill_machine import DrillSpec, drill_definition
-from table_exporter.importer import ImporterSpec, KeyAttribute, import_definition
-from table_exporter.pipe_watch import PipeWatchSpec, pipe_watch_definition
-from table_exporter.polling import PollPolicy
-from table_exporter.retries import transient_errors
-from table_exporter.run_machine import RunSpec, run_definition, schedule_input
-from table_exporter.table_export_machine import (
+from table_exporter.drill.machine import DrillSpec, drill_definition
+from table_exporter.export.alarms import alarm_specs
+from table_exporter.export.run_machine import RunSpec, run_definition, schedule_input
+from table_exporter.export.table_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_definition,
 )
-from table_exporter.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
+from table_exporter.history.pipe_watch import PipeWatchSpec, pipe_watch_definition
+from table_exporter.importer.args import ImporterSpec, KeyAttribute
+from table_exporter.importer.machine import import_definition
+from table_exporter.kernel.alarms import STATES_EXECUTION_METRICS
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.retries import transient_errors
+from table_exporter.kernel.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 ROOT = Path(__file__).resolve().parents[1]
 SCOPE = AwsScope("aws", "ap-northeast-1", "123456789012")

@@ -16,10 +16,10 @@ import pulumi
 import pytest
 from pydantic_core import PydanticUndefined
 from table_exporter import args as component_args
-from table_exporter import history
-from table_exporter.alarms import alarm_specs
-from table_exporter.drill_machine import drill_alarm_specs
-from table_exporter.pipe_watch import pipe_watch_alarm_specs
+from table_exporter.drill.machine import drill_alarm_specs
+from table_exporter.export.alarms import alarm_specs
+from table_exporter.history import spec as history
+from table_exporter.history.pipe_watch import pipe_watch_alarm_specs
 
 from emulator.pulumi_mocks import RecordingMocks
 from program.settings import DevSettings, ExporterSettings, PrdSettings, TableSetting

@@ -10,28 +10,19 @@ from typing import Any
 import parliament
 import pulumi
 import pytest
-from table_exporter import cross_account
-from table_exporter.drill_machine import (
-    GRANT_GROUPS as DRILL_GROUPS,
-)
-from table_exporter.drill_machine import (
+from table_exporter.destination import account_policies as cross_account
+from table_exporter.drill.machine import GRANT_GROUPS as DRILL_GROUPS
+from table_exporter.drill.machine import (
     DrillSpec,
     drill_alarm_specs,
     drill_definition,
     drill_machine,
     drill_role_policy,
 )
-from table_exporter.importer import (
-    GRANT_GROUPS as IMPORT_GROUPS,
-)
-from table_exporter.importer import (
-    ImporterSpec,
-    KeyAttribute,
-    TableImporter,
-    import_definition,
-    import_machine,
-    importer_role_policy,
-)
+from table_exporter.importer.args import ImporterSpec, KeyAttribute
+from table_exporter.importer.component import TableImporter
+from table_exporter.importer.machine import GRANT_GROUPS as IMPORT_GROUPS
+from table_exporter.importer.machine import import_definition, import_machine, importer_role_policy
 
 from emulator.iam_eval import allowed
 from emulator.pulumi_mocks import RecordingMocks
@@ -302,8 +293,8 @@ def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarm
 
 def test_the_importer_policy_refuses_a_grant_group_it_cannot_resolve(monkeypatch) -> None:
     """A state asking for a group no statement resolves must not be dropped silently."""
-    from table_exporter import importer as importer_module
-    from table_exporter.asl import Grant
+    from table_exporter.importer import machine as importer_module
+    from table_exporter.kernel.asl import Grant
 
     machine = importer_module.import_machine(IMPORTER)
     machine.tasks()[0].grants = (*machine.tasks()[0].grants, Grant("mystery", ("s3:GetObject",)))
@@ -349,7 +340,7 @@ def test_the_drill_role_may_encrypt_its_report_into_an_sse_kms_bucket(s3_arn: st
 def test_the_drill_role_fits_iams_inline_policy_limit_and_still_reaches_every_table(
     count: int,
 ) -> None:
-    from table_exporter.policies import INLINE_POLICY_LIMIT
+    from table_exporter.kernel.policies import INLINE_POLICY_LIMIT
 
     tables = [
         f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/tenant-{i:04d}-orders-by-customer-2024"

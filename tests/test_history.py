@@ -11,8 +11,9 @@ from typing import Any
 import parliament
 import pulumi
 import pytest
-from table_exporter import history
-from table_exporter.change_history import (
+from table_exporter.catalog.schema import Column
+from table_exporter.history import spec as history
+from table_exporter.history.component import (
     TYPE_TOKEN,
     ChangeHistory,
     ChangeHistoryArgs,
@@ -20,8 +21,7 @@ from table_exporter.change_history import (
     check_stream,
     key_columns_from,
 )
-from table_exporter.history import DEFAULT_START_DAY, HistorySettings, glue_table_input
-from table_exporter.schema import Column
+from table_exporter.history.spec import DEFAULT_START_DAY, HistorySettings, glue_table_input
 
 from emulator import change_stream
 from emulator.iam_eval import allowed, service_may_assume

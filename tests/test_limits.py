@@ -21,8 +21,10 @@ from typing import Any
 import botocore.session
 import pulumi
 import pytest
-from table_exporter import TableExporter, TableExporterArgs, TableExporterArgsError, limits
-from table_exporter.importer import ImporterSpec, KeyAttribute, TableImporter
+from table_exporter import TableExporter, TableExporterArgs, TableExporterArgsError
+from table_exporter.importer.args import ImporterSpec, KeyAttribute
+from table_exporter.importer.component import TableImporter
+from table_exporter.kernel import limits
 
 from emulator.pulumi_mocks import ACCOUNT, REGION, RecordingMocks
 
@@ -404,7 +406,7 @@ def test_configuration_deploys_within_every_aws_limit(case: str) -> None:
 
 
 def test_dashboard_of_1000_change_histories_keeps_to_cloudwatch_widget_limits() -> None:
-    from table_exporter.dashboard import DashboardSpec, dashboard_body
+    from table_exporter.export.dashboard import DashboardSpec, dashboard_body
 
     streams = [f"nightly-history-{i:04d}-delivery-aaaaaaa" for i in range(1000)]
     pipes = [f"nightly-history-{i:04d}-pipe-aaaaaaa" for i in range(1000)]
@@ -521,7 +523,8 @@ def test_program_config_beyond_iams_policy_limit_is_refused_with_one_line() -> N
 
 
 def test_an_importer_name_too_long_for_its_childrens_names_is_refused_in_one_line() -> None:
-    from table_exporter.importer import ImporterSpec, KeyAttribute, TableImporter
+    from table_exporter.importer.args import ImporterSpec, KeyAttribute
+    from table_exporter.importer.component import TableImporter
 
     spec = ImporterSpec(
         source_bucket="b",

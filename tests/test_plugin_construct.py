@@ -35,7 +35,7 @@ from table_exporter import (
     TableImporter,
     TableImporterArgsError,
 )
-from table_exporter.polling import PollPolicy
+from table_exporter.kernel.polling import PollPolicy
 from table_exporter.provider import COMPONENTS, PACKAGE_NAME, TableExporterProvider
 
 from emulator.pulumi_mocks import RecordingMocks

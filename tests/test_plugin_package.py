@@ -122,7 +122,7 @@ def test_pip_install_still_installs_only_the_python_package(tmp_path: Path) -> N
     )  # fmt: skip
     (wheel,) = tmp_path.glob("table_exporter-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "table_exporter/provider.py" in names and "table_exporter/component.py" in names
+    assert "table_exporter/provider.py" in names and "table_exporter/exporter.py" in names and "table_exporter/kernel/asl.py" in names
     assert all(
         name.startswith(("table_exporter/", "table_exporter-")) for name in names
     ), [n for n in names if not n.startswith("table_exporter")]

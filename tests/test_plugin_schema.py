@@ -25,14 +25,14 @@ from table_exporter import (
     rules,
 )
 from table_exporter import args as component_args
-from table_exporter.importer import (
+from table_exporter.importer.args import (
     ImporterSpec,
     KeyAttribute,
     KeyAttributeArgs,
     PollPolicyArgs,
     TableImporterArgs,
 )
-from table_exporter.polling import PollPolicy
+from table_exporter.kernel.polling import PollPolicy
 from table_exporter.provider import PACKAGE_NAME
 
 from tests.plugin_schema import PACKAGE_RULES, reference_problems, schema

@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 import jsonata
 import parliament
 import pytest
-from table_exporter import policies
-from table_exporter.run_machine import (
+from table_exporter.export import policies as export_policies
+from table_exporter.export.run_machine import (
     MAP_LABEL,
     REPORT_PREFIX,
     SCHEDULED_TIME_PLACEHOLDER,
@@ -37,13 +37,14 @@ from table_exporter.run_machine import (
     run_machine,
     schedule_input,
 )
-from table_exporter.table_export_machine import (
+from table_exporter.export.table_machine import (
     Destination,
     TableExportSpec,
     table_export_definition,
     table_export_machine,
 )
-from table_exporter.targets import AwsScope, ExportTarget, table_arn
+from table_exporter.kernel import policies
+from table_exporter.kernel.targets import AwsScope, ExportTarget, table_arn
 
 from emulator.iam_eval import allowed, resource_matches, resource_policy_denies, service_may_assume
 
@@ -193,7 +194,7 @@ class Exporter:
 
     def policy(self, role: str) -> dict[str, Any]:
         if role == TABLE_EXPORT:
-            return policies.table_export_role_policy(
+            return export_policies.table_export_role_policy(
                 self.scope,
                 grants=self.grants(role),
                 targets=self.targets,
@@ -203,7 +204,7 @@ class Exporter:
                 logging=self.logging,
                 tracing=self.tracing,
             )
-        return policies.run_role_policy(
+        return export_policies.run_role_policy(
             self.scope,
             grants=self.grants(role),
             run_machine_name=RUN_MACHINE_PATTERN,
@@ -231,7 +232,7 @@ def run_policy(**options: Any) -> dict[str, Any]:
 
 
 def scheduler_policy() -> dict[str, Any]:
-    return policies.scheduler_role_policy(
+    return export_policies.scheduler_role_policy(
         run_machine_arn=RUN_MACHINE, dead_letter_queue_arn=DEAD_LETTER_QUEUE
     )
 

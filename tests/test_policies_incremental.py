@@ -6,15 +6,16 @@ import json
 
 import parliament
 import pytest
-from table_exporter.metrics import METRIC_NAMESPACE
-from table_exporter.policies import Grants, table_export_role_policy
-from table_exporter.table_export_machine import (
+from table_exporter.export.policies import table_export_role_policy
+from table_exporter.export.table_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_machine,
 )
-from table_exporter.targets import AwsScope, ExportTarget, table_arn
+from table_exporter.kernel.metrics import METRIC_NAMESPACE
+from table_exporter.kernel.policies import Grants
+from table_exporter.kernel.targets import AwsScope, ExportTarget, table_arn
 
 from emulator.iam_eval import allowed
 

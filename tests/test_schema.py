@@ -4,8 +4,8 @@ SQL written for Athena and DuckDB (DuckDB runs it in ``emulator/test_local_query
 from __future__ import annotations
 
 import pytest
-from table_exporter import schema
-from table_exporter.schema import Column
+from table_exporter.catalog import schema
+from table_exporter.catalog.schema import Column
 
 EVERY_TYPE = [
     Column("name", "string"),

@@ -13,15 +13,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from table_exporter import retries
-from table_exporter.run_machine import RunSpec, run_definition
-from table_exporter.table_export_machine import (
+from table_exporter.export.run_machine import RunSpec, run_definition
+from table_exporter.export.table_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_definition,
 )
-from table_exporter.targets import ExportTarget
+from table_exporter.kernel import retries
+from table_exporter.kernel.targets import ExportTarget
 
 from emulator.harness import definitions as harness_definitions
 from emulator.stack import capture_stack

@@ -1,16 +1,16 @@
 """Scheduled, Lambda-free exports of DynamoDB tables to S3, as a Pulumi component."""
 
-from .args import TableArgs, TableExporterArgs, TableExporterArgsError
-from .component import TYPE_TOKEN, TableExporter
-from .importer import (
+from table_exporter.args import TableArgs, TableExporterArgs, TableExporterArgsError
+from table_exporter.exporter import TYPE_TOKEN, TableExporter
+from table_exporter.importer.args import (
     ImporterSpec,
     KeyAttribute,
     KeyAttributeArgs,
     PollPolicyArgs,
-    TableImporter,
     TableImporterArgs,
     TableImporterArgsError,
 )
+from table_exporter.importer.component import TableImporter
 
 __all__ = [
     "TYPE_TOKEN",

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pulumi
 
-from . import limits, rules
-from .rules import LOG_LEVELS, LOG_RETENTION_DAYS
+from table_exporter import rules
+from table_exporter.kernel import limits
+from table_exporter.rules import LOG_LEVELS, LOG_RETENTION_DAYS
 
 if sys.version_info >= (3, 11):
     from typing import Required

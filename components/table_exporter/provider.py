@@ -24,8 +24,8 @@ import pulumi.provider
 from pulumi.provider.experimental.analyzer import PropertyDefinition, PropertyType
 from pulumi.provider.experimental.component import ComponentProvider
 
-from .component import TableExporter
-from .importer import TableImporter
+from table_exporter.exporter import TableExporter
+from table_exporter.importer.component import TableImporter
 
 PACKAGE_NAME = "table-exporter"
 """The package's name: the first part of every type token (``table-exporter:index:...``)

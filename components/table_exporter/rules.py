@@ -26,11 +26,11 @@ from typing import Any
 
 import pulumi
 
-from . import time_zones
-from .limits import MAX_CONCURRENT_EXPORTS
-from .policies import INLINE_POLICY_LIMIT, exact_policy_estimate
-from .schema import columns_from, glue_table_name
-from .targets import EXPORT_FORMATS, REPORT_PREFIX, SSE_ALGORITHMS
+from table_exporter.catalog.schema import columns_from, glue_table_name
+from table_exporter.kernel import time_zones
+from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
+from table_exporter.kernel.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
+from table_exporter.kernel.targets import EXPORT_FORMATS, REPORT_PREFIX, SSE_ALGORITHMS
 
 Path = tuple[str | int, ...]
 Ref = Callable[[str], str]

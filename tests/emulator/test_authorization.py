@@ -9,9 +9,9 @@ import json
 from typing import Any
 
 import pytest
-from table_exporter import cross_account
-from table_exporter.history import firehose_role_policy
-from table_exporter.table_export_machine import Destination
+from table_exporter.destination import account_policies as cross_account
+from table_exporter.export.table_machine import Destination
+from table_exporter.history.spec import firehose_role_policy
 
 from emulator import authorization, harness
 from emulator.authorization import REGISTRY, Request

@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from table_exporter.catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
+from table_exporter.catalog.tables import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 
 from emulator import clock, harness
 from emulator.export_model import MODEL

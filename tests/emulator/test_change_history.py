@@ -17,9 +17,9 @@ from typing import Any
 import boto3
 import duckdb
 import pytest
-from table_exporter import history
-from table_exporter.history import HistorySettings
-from table_exporter.schema import Column
+from table_exporter.catalog.schema import Column
+from table_exporter.history import spec as history
+from table_exporter.history.spec import HistorySettings
 
 from emulator import change_log, change_stream, clock, harness, replay
 from emulator.change_stream import ChangePath, Faults

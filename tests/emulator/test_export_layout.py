@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 import pytest
-from table_exporter.schema import Column
+from table_exporter.catalog.schema import Column
 
 from emulator import clock, export_model, harness, local_query, replay
 

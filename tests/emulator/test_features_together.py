@@ -18,8 +18,10 @@ from typing import Any
 
 import pulumi
 import pytest
-from table_exporter import TableExporter, cross_account
-from table_exporter.importer import ImporterSpec, KeyAttribute, TableImporter
+from table_exporter import TableExporter
+from table_exporter.destination import account_policies as cross_account
+from table_exporter.importer.args import ImporterSpec, KeyAttribute
+from table_exporter.importer.component import TableImporter
 
 from emulator import change_stream, clock, component_deploy, harness, import_model
 from emulator.authorization import REGISTRY

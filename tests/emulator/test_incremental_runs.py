@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 import pytest
-from table_exporter.incremental import MAX_WINDOW_MS, MIN_WINDOW_MS
+from table_exporter.export.incremental import MAX_WINDOW_MS, MIN_WINDOW_MS
 
 from emulator import change_log, clock, export_model, harness, replay
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from table_exporter.schema import (
+from table_exporter.catalog.schema import (
     Column,
     columns_from,
     duckdb_select,

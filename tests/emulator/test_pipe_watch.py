@@ -12,7 +12,11 @@ import json
 from typing import Any
 
 import boto3
-from table_exporter.pipe_watch import PipeWatchSpec, pipe_watch_definition, pipe_watch_role_policy
+from table_exporter.history.pipe_watch import (
+    PipeWatchSpec,
+    pipe_watch_definition,
+    pipe_watch_role_policy,
+)
 
 from emulator import harness
 from emulator.authorization import REGISTRY

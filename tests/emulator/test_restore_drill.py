@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from table_exporter.drill_machine import DrillSpec, drill_definition
-from table_exporter.polling import PollPolicy
+from table_exporter.drill.machine import DrillSpec, drill_definition
+from table_exporter.kernel.polling import PollPolicy
 
 from emulator import clock, harness, import_model
 
@@ -271,7 +271,7 @@ def test_no_export_fails_the_drill_with_a_report(aws, imports):
 
 
 def test_the_drill_alarm_specs_watch_failures_and_staleness():
-    from table_exporter.drill_machine import drill_alarm_specs
+    from table_exporter.drill.machine import drill_alarm_specs
 
     specs = {s.role: s for s in drill_alarm_specs(window_hours=120)}
     assert specs["drill-failed"].metric_name == "ExecutionsFailed"

@@ -10,9 +10,9 @@ import json
 from typing import Any
 
 import pytest
-from table_exporter.polling import PollPolicy
-from table_exporter.retries import retry_for
-from table_exporter.run_machine import READABLE_FAILURES_BYTES
+from table_exporter.export.run_machine import READABLE_FAILURES_BYTES
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.retries import retry_for
 
 from emulator import export_model, harness
 

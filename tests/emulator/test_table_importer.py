@@ -9,8 +9,9 @@ from typing import Any
 
 import boto3
 import pytest
-from table_exporter.importer import ImporterSpec, KeyAttribute, import_definition
-from table_exporter.polling import PollPolicy
+from table_exporter.importer.args import ImporterSpec, KeyAttribute
+from table_exporter.importer.machine import import_definition
+from table_exporter.kernel.polling import PollPolicy
 
 from emulator import clock, harness, import_model
 

@@ -44,8 +44,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .alarms import WINDOW_LIMIT_HOURS, AlarmSpec, any_in_five_minutes, none_succeeded_within
-from .asl import (
+from table_exporter.kernel.alarms import (
+    WINDOW_LIMIT_HOURS,
+    AlarmSpec,
+    any_in_five_minutes,
+    none_succeeded_within,
+)
+from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
@@ -62,12 +67,17 @@ from .asl import (
     next_page_token,
     paged_arguments,
 )
-from .fragments import IMPORT_ENDED, import_polling
-from .iam import document
-from .policies import INLINE_POLICY_LIMIT, TableAccess, policy_size, table_scope
-from .polling import PollPolicy
-from .retries import Backoff, error_name, retry_for
-from .targets import ExportTarget
+from table_exporter.kernel.fragments import IMPORT_ENDED, import_polling
+from table_exporter.kernel.iam import document
+from table_exporter.kernel.policies import (
+    INLINE_POLICY_LIMIT,
+    TableAccess,
+    policy_size,
+    table_scope,
+)
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.retries import Backoff, error_name, retry_for
+from table_exporter.kernel.targets import ExportTarget
 
 REPORT_PREFIX = "drill-reports"
 """Where in the bucket every drill's report goes (next to ``run-reports/``)."""

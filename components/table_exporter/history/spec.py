@@ -33,11 +33,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
-from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, QUERY_NAME_LIMIT, SERDE
-from .iam import Document, allow, document
-from .schema import DECIMAL, Column, glue_table_name, quote_identifier
-from .targets import normalise_prefix
+from table_exporter.catalog.schema import DECIMAL, Column, glue_table_name, quote_identifier
+from table_exporter.catalog.tables import (
+    INPUT_FORMAT,
+    OUTPUT_FORMAT,
+    QUERY_NAME_LIMIT,
+    SERDE,
+)
+from table_exporter.kernel.alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
+from table_exporter.kernel.iam import Document, allow, document
+from table_exporter.kernel.targets import normalise_prefix
 
 HISTORY_FOLDER = "history"
 ERRORS_FOLDER = "history-errors"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .metrics import LAG_METRIC, METRIC_NAMESPACE, STATES_EXECUTION_METRICS
+from table_exporter.kernel.metrics import STATES_EXECUTION_METRICS
 
 Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill", "pipe_watch"]
 
@@ -23,6 +23,7 @@ DIMENSION_OF: dict[Subject, str] = {
     "drill": "StateMachineArn",
     "pipe_watch": "StateMachineArn",
 }
+
 """The dimension each alarm subject's metrics carry."""
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "STATES_EXECUTION_METRICS",
     "WINDOW_LIMIT_HOURS",
     "AlarmSpec",
-    "alarm_specs",
     "any_in_five_minutes",
     "messages_waiting",
     "none_succeeded_within",
@@ -62,6 +62,7 @@ class AlarmSpec:
 
 
 WINDOW_LIMIT_HOURS = 168
+
 """CloudWatch: Period x EvaluationPeriods may not exceed 7 days ("PutMetricAlarm")."""
 
 
@@ -132,81 +133,3 @@ def messages_waiting(role: str, description: str) -> AlarmSpec:
         treat_missing_data="notBreaching",
         description=description,
     )
-
-
-def alarm_specs(
-    *,
-    staleness_hours: int,
-    schedule_enabled: bool,
-    incremental: bool = False,
-    watermark_lag_hours: int = 30,
-) -> list[AlarmSpec]:
-    specs = [
-        any_in_five_minutes(
-            "run-failed",
-            "run",
-            "ExecutionsFailed",
-            "A DynamoDB export run failed: its error cause names every failed table.",
-        ),
-        any_in_five_minutes(
-            "run-timed-out",
-            "run",
-            "ExecutionsTimedOut",
-            "A DynamoDB export run exceeded its timeout.",
-        ),
-        any_in_five_minutes(
-            "run-aborted",
-            "run",
-            "ExecutionsAborted",
-            "A DynamoDB export run was stopped before it finished.",
-        ),
-        any_in_five_minutes(
-            "run-throttled",
-            "run",
-            "ExecutionThrottled",
-            "Step Functions throttled a DynamoDB export run.",
-        ),
-        any_in_five_minutes(
-            "table-export-throttled",
-            "table_export",
-            "ExecutionThrottled",
-            "Step Functions throttled table export executions.",
-        ),
-        messages_waiting(
-            "dead-letters",
-            "The scheduler could not start an export run; the event is in the dead-letter queue.",
-        ),
-    ]
-    if schedule_enabled:
-        # Hourly sums of successful runs; staleness_hours consecutive empty hours alarm.
-        # Missing data is breaching: no datapoint means no successful run in that hour.
-        specs.append(
-            none_succeeded_within(
-                "stale",
-                "run",
-                staleness_hours,
-                f"No DynamoDB export run succeeded in the last {staleness_hours} hours.",
-            )
-        )
-    if incremental:
-        # Published by each incremental table export at its end. No datapoint means no
-        # run, which the staleness alarm reports; here missing data is not a breach.
-        specs.append(
-            AlarmSpec(
-                role="watermark-lag",
-                subject="exporter",
-                namespace=METRIC_NAMESPACE,
-                metric_name=LAG_METRIC,
-                statistic="Maximum",
-                period_seconds=3600,
-                evaluation_periods=1,
-                comparison="GreaterThanThreshold",
-                threshold=watermark_lag_hours * 3600,
-                treat_missing_data="notBreaching",
-                description=(
-                    f"An incremental table's watermark is more than {watermark_lag_hours} hours "
-                    "behind: its changes are not reaching S3."
-                ),
-            )
-        )
-    return specs

@@ -39,18 +39,12 @@ No ``from __future__ import annotations``: Pulumi's schema analyzer reads
 ``TableImporterArgs`` and the component's annotations as objects (``provider.py``).
 """
 
-import json
 import re
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import Any
 
-import pulumi
-import pulumi_aws as aws
-
-from .alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
-from .asl import (
+from table_exporter.importer.args import ImporterSpec
+from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
+from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
@@ -66,25 +60,14 @@ from .asl import (
     next_page_token,
     paged_arguments,
 )
-from .fragments import IMPORT_ENDED, import_polling
-from .iam import allow, document
-from .limits import importer_name_problem
-from .policies import scheduler_trust_policy, state_machine_arn, states_trust_policy
-from .polling import PollPolicy
-from .retries import error_name, retry_for
-from .targets import AwsScope
-
-if sys.version_info >= (3, 11):
-    from typing import Required
-else:  # pulumi itself depends on typing_extensions
-    from typing_extensions import Required
+from table_exporter.kernel.fragments import IMPORT_ENDED, import_polling
+from table_exporter.kernel.iam import document
+from table_exporter.kernel.retries import error_name, retry_for
 
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
-KEY_TYPES = ("S", "N", "B")
+
 RUN_FOLDERS = ("full/", "baseline/")
-"""Where the exporter puts a table's full exports (``full/<run date>/``, run machine)
-and incremental baselines (``baseline/<time>/``, table export machine) under its prefix
-for the table; each holds ``AWSDynamoDB/<ExportId>/``."""
+
 IMPORT_LOG_ACTIONS = (
     "logs:CreateLogGroup",
     "logs:CreateLogStream",
@@ -92,255 +75,6 @@ IMPORT_LOG_ACTIONS = (
     "logs:PutLogEvents",
     "logs:PutRetentionPolicy",
 )
-"""What ImportTable's caller needs to log import errors ("Requesting a table import in
-DynamoDB", Setting up IAM permissions), on ``log-group:/aws-dynamodb/*``; that page
-lists ``logs:DescribeLogGroups`` there too, which takes only ``"*"`` (Service
-Authorization Reference, as parliament ships it), so it is granted on ``"*"``."""
-
-
-@dataclass(frozen=True)
-class KeyAttribute:
-    name: str
-    attribute_type: str = "S"
-
-    def __post_init__(self) -> None:
-        if self.attribute_type not in KEY_TYPES:
-            raise ValueError(f"key attribute type must be one of {KEY_TYPES}")
-
-
-@dataclass(frozen=True)
-class ImporterSpec:
-    source_bucket: str
-    source_prefix: str
-    """The exporter's prefix for the table (``<prefix>/<table>``, e.g. ``exports/orders``):
-    its full exports and baselines are found in the run folders under it."""
-    table_prefix: str
-    """New tables are ``<table_prefix><YYYYMMDD>T<HHMMSS>`` (the export's time, UTC)."""
-    parameter_name: str
-    """SSM parameter that names the current table."""
-    partition_key: KeyAttribute
-    sort_key: KeyAttribute | None = None
-    keep: int = 3
-    source_bucket_owner: str | None = None
-    poll: PollPolicy = field(default_factory=PollPolicy)
-    import_timeout_seconds: int = 12 * 3600
-    partition: str = "aws"
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.keep <= 100:
-            raise ValueError("keep must be 1 to 100 tables")
-        if not 1 <= len(self.table_prefix) <= 200 or not re.fullmatch(
-            r"[A-Za-z0-9_.-]+", self.table_prefix
-        ):
-            raise ValueError("table prefix: 1 to 200 of letters, digits, '_', '.' and '-'")
-        if self.source_prefix.startswith("/") or self.source_prefix.endswith("/"):
-            raise ValueError("source prefix takes no leading or trailing '/'")
-        if not self.parameter_name.startswith("/"):
-            raise ValueError("parameter name must be a path starting with '/'")
-
-    @property
-    def timeout_seconds(self) -> int:
-        return self.import_timeout_seconds + 3600
-
-    @property
-    def source_root(self) -> str:
-        """The source prefix as a folder (``exports/orders/``; empty for the bucket root)."""
-        return f"{self.source_prefix}/" if self.source_prefix else ""
-
-
-class KeyAttributeArgs(TypedDict, total=False):
-    """A key attribute of the tables the importer creates (``KeyAttribute``)."""
-
-    name: Required[str]
-    """The attribute's name. Required."""
-    attribute_type: str
-    """``S``, ``N`` or ``B``. Default ``S``."""
-
-
-class PollPolicyArgs(TypedDict, total=False):
-    """Bounds of the import status polling back-off, in seconds (``PollPolicy``)."""
-
-    min_seconds: int
-    """Shortest wait between import status polls. Default 60."""
-    max_seconds: int
-    """Longest wait between import status polls, at most 86400. Default 3600."""
-    growth: float
-    """Each wait is this share of the time waited so far, within the bounds; in (0, 1].
-    Default 0.15."""
-
-
-class TableImporterArgs(TypedDict, total=False):
-    """``TableImporter``'s arguments as one mapping: the fields of ``ImporterSpec`` and
-    the component's keyword arguments. Every value is plain except ``alarm_actions``:
-    the machine's definition and policies are built from them at preview."""
-
-    source_bucket: Required[str]
-    """The bucket the exporter writes to. Required."""
-    source_prefix: Required[str]
-    """The exporter's prefix for the table (``<prefix>/<table>``, e.g.
-    ``exports/orders``): its full exports and baselines are found in the run folders
-    under it. Required; empty for the bucket's root."""
-    table_prefix: Required[str]
-    """New tables are ``<table_prefix><YYYYMMDD>T<HHMMSS>`` (the export's time, UTC).
-    Required."""
-    parameter_name: Required[str]
-    """SSM parameter that names the current table, a path starting with ``/``. Required."""
-    partition_key: Required[KeyAttributeArgs]
-    """The new tables' partition key. Required."""
-    sort_key: KeyAttributeArgs
-    """The new tables' sort key. Default: none."""
-    keep: int
-    """How many of the newest imported tables to keep, 1-100. Default 3."""
-    source_bucket_owner: str
-    """Account that owns ``source_bucket``, when it is another account. Default: none."""
-    poll: PollPolicyArgs
-    """How often the machine asks about a running import. Default: 60 to 3600 seconds,
-    growth 0.15."""
-    import_timeout_seconds: int
-    """How long one import may take. Default 43200 (12 hours)."""
-    partition: str
-    """The AWS partition (``aws``, ``aws-cn``, ``aws-us-gov``). Default ``aws``."""
-    schedule_expression: str
-    """When imports run (EventBridge Scheduler ``cron(...)`` or ``rate(...)``). Default
-    ``cron(0 6 * * ? *)``."""
-    schedule_timezone: str
-    """IANA time zone of the schedule. Default ``UTC``."""
-    kms_key_arn: str
-    """Customer-managed KMS key of the exports, which the import role may decrypt.
-    Default: none."""
-    alarm_actions: Sequence[pulumi.Input[str]]
-    """ARNs the alarms notify (SNS topics). Default none."""
-    alarm_window_hours: int
-    """Alarm when no import succeeded for this many hours, at most 168. Default 48."""
-
-
-if TYPE_CHECKING:
-    # Python programs may pass an ``ImporterSpec`` (and keyword arguments) as before; the
-    # schema analyzer reads one args type, the mapping every Pulumi language sends.
-    ImporterArgs = TableImporterArgs | ImporterSpec
-else:
-    ImporterArgs = TableImporterArgs
-
-
-class TableImporterArgsError(ValueError):
-    """Raised at construction, before anything is registered, for a bad
-    ``TableImporterArgs`` mapping: one line ``<argument>: <rule>`` per problem."""
-
-    def __init__(self, problems: Sequence[str] | str) -> None:
-        self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
-
-
-_SPEC_TEXTS = ("source_bucket", "source_prefix", "table_prefix", "parameter_name")
-_SPEC_OPTIONAL_TEXTS = ("source_bucket_owner", "partition")
-_SPEC_INTS = ("keep", "import_timeout_seconds")
-_SETTINGS = {
-    "schedule_expression": str,
-    "schedule_timezone": str,
-    "kms_key_arn": str,
-    "alarm_window_hours": int,
-}
-_KNOWN = frozenset(TableImporterArgs.__required_keys__ | TableImporterArgs.__optional_keys__)
-
-
-def _kind_problem(path: str, value: Any, kind: type) -> str | None:
-    if isinstance(value, pulumi.Output):
-        return f"{path}: must be a plain value, not an Output"
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        return f"{path}: must be a whole number, got {value!r}"
-    if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
-        return f"{path}: must be a number, got {value!r}"
-    if kind is str and not isinstance(value, str):
-        return f"{path}: must be text, got {value!r}"
-    return None
-
-
-def _key(path: str, value: Any, problems: list[str]) -> KeyAttribute | None:
-    if not isinstance(value, Mapping):
-        problems.append(f"{path}: must be a mapping with a 'name', got {value!r}")
-        return None
-    found = [
-        problem
-        for key, kind in (("name", str), ("attribute_type", str))
-        if key in value
-        and (problem := _kind_problem(f"{path}.{key}", value[key], kind)) is not None
-    ]
-    found += [
-        f"{path}.{key}: unknown argument" for key in value if key not in ("name", "attribute_type")
-    ]
-    if "name" not in value:
-        found.append(f"{path}.name: is required")
-    problems.extend(found)
-    if found:
-        return None
-    try:
-        return KeyAttribute(value["name"], value.get("attribute_type", "S"))
-    except ValueError as err:
-        problems.append(f"{path}.attribute_type: {err}")
-        return None
-
-
-def importer_settings(args: Mapping[str, Any]) -> tuple[ImporterSpec, dict[str, Any]]:
-    """The ``ImporterSpec`` and the keyword arguments a ``TableImporterArgs`` mapping
-    stands for. Raises ``TableImporterArgsError`` listing every problem."""
-    if not isinstance(args, Mapping):
-        raise TableImporterArgsError(f"args: must be a TableImporterArgs mapping, got {args!r}")
-    given = {key: value for key, value in args.items() if value is not None}
-    problems = [f"{key}: unknown argument" for key in given if key not in _KNOWN]
-    problems += [
-        f"{key}: is required"
-        for key in sorted(TableImporterArgs.__required_keys__)
-        if key not in given
-    ]
-    kinds: dict[str, type] = {
-        **dict.fromkeys(_SPEC_TEXTS + _SPEC_OPTIONAL_TEXTS, str),
-        **dict.fromkeys(_SPEC_INTS, int),
-        **_SETTINGS,
-    }
-    problems += [
-        problem
-        for key, kind in kinds.items()
-        if key in given and (problem := _kind_problem(key, given[key], kind)) is not None
-    ]
-    partition_key = (
-        _key("partition_key", given["partition_key"], problems)
-        if "partition_key" in given
-        else None
-    )
-    sort_key = _key("sort_key", given["sort_key"], problems) if "sort_key" in given else None
-    poll_args = given.get("poll", {})
-    if not isinstance(poll_args, Mapping):
-        problems.append(f"poll: must be a mapping, got {poll_args!r}")
-        poll_args = {}
-    poll_kinds = {"min_seconds": int, "max_seconds": int, "growth": float}
-    problems += [f"poll.{key}: unknown argument" for key in poll_args if key not in poll_kinds]
-    problems += [
-        problem
-        for key, kind in poll_kinds.items()
-        if key in poll_args
-        and (problem := _kind_problem(f"poll.{key}", poll_args[key], kind)) is not None
-    ]
-    actions = given.get("alarm_actions", [])
-    if isinstance(actions, str) or not isinstance(actions, Sequence):
-        problems.append(f"alarm_actions: must be a list of ARNs, got {actions!r}")
-    if problems or partition_key is None:
-        raise TableImporterArgsError(problems)
-    try:
-        poll = PollPolicy(**poll_args)
-        spec = ImporterSpec(
-            **{
-                key: given[key]
-                for key in (*_SPEC_TEXTS, *_SPEC_OPTIONAL_TEXTS, *_SPEC_INTS)
-                if key in given
-            },
-            partition_key=partition_key,
-            sort_key=sort_key,
-            poll=poll,
-        )
-    except ValueError as err:
-        raise TableImporterArgsError(str(err)) from None
-    settings = {key: given[key] for key in (*_SETTINGS, "alarm_actions") if key in given}
-    return spec, settings
 
 
 GRANT_GROUPS = {
@@ -648,9 +382,7 @@ class _Builder(StateBuilder):
             next=is_full,
         )
         completed = self.add(
-            Choice("ExportCompleted", default=drop).when(
-                jsonata("$summaryCount > 0"), read_summary
-            )
+            Choice("ExportCompleted", default=drop).when(jsonata("$summaryCount > 0"), read_summary)
         )
         summary_listed = self.task(
             "FindSummary",
@@ -833,7 +565,7 @@ def importer_role_policy(
 ) -> dict[str, Any]:
     """The import role's policy, every grant group resolved (``GRANT_GROUPS``); the
     source read access is ``cross_account.importer_read_statements``."""
-    from .cross_account import importer_read_statements
+    from table_exporter.destination.account_policies import importer_read_statements
 
     partition = spec.partition
     tables = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
@@ -864,175 +596,3 @@ def importer_role_policy(
         kms_key_arn=kms_key_arn,
     )
     return document(*statements)
-
-
-class TableImporter(pulumi.ComponentResource):
-    """Deployed in the destination account: imports the newest export on a schedule.
-
-    Publishes the current table's name in the SSM parameter ``spec.parameter_name``
-    (created here with a placeholder; the machine overwrites it). No Lambda.
-    """
-
-    # The outputs: the schema's, which every Pulumi language sees (``provider.py``).
-    state_machine_arn: pulumi.Output[str]
-    """ARN of the import state machine."""
-    state_machine_name: pulumi.Output[str]
-    """Name of the import state machine."""
-    parameter_name: pulumi.Output[str]
-    """The SSM parameter that names the current table."""
-    role_arn: pulumi.Output[str]
-    """ARN of the import machine's role: the role the exporter's account grants read
-    access to its exports (``destination_account_policies``)."""
-    schedule_arn: pulumi.Output[str]
-    """ARN of the schedule that starts the imports."""
-
-    if TYPE_CHECKING:
-        # Python-only fields: the child resources. Typed for type checkers only, so
-        # they are no schema outputs.
-        state_machine: aws.sfn.StateMachine
-        role: aws.iam.Role
-        parameter: aws.ssm.Parameter
-        schedule: aws.scheduler.Schedule
-        alarms: list[aws.cloudwatch.MetricAlarm]
-
-    def __init__(
-        self,
-        name: str,
-        args: ImporterArgs,
-        opts: pulumi.ResourceOptions | None = None,
-        *,
-        schedule_expression: str = "cron(0 6 * * ? *)",
-        schedule_timezone: str = "UTC",
-        kms_key_arn: str | None = None,
-        alarm_actions: Sequence[pulumi.Input[str]] | None = None,
-        alarm_window_hours: int = 48,
-    ) -> None:
-        """``args``: an ``ImporterSpec`` with the keyword arguments, or one
-        ``TableImporterArgs`` mapping (what other Pulumi languages send), whose keys
-        override the keyword arguments."""
-        if isinstance(args, ImporterSpec):
-            spec = args
-        else:
-            spec, settings = importer_settings(args)
-            schedule_expression = settings.get("schedule_expression", schedule_expression)
-            schedule_timezone = settings.get("schedule_timezone", schedule_timezone)
-            kms_key_arn = settings.get("kms_key_arn", kms_key_arn)
-            alarm_actions = settings.get("alarm_actions", alarm_actions)
-            alarm_window_hours = settings.get("alarm_window_hours", alarm_window_hours)
-        problem = importer_name_problem(name)
-        if problem:  # before anything is registered
-            raise TableImporterArgsError(problem)
-        super().__init__("table-exporter:index:TableImporter", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        identity = aws.get_caller_identity_output()
-        region = aws.get_region_output().region
-        machine_name = f"{name}-import"
-
-        def trust(values: list[str]) -> str:
-            """Step Functions, for this machine only (the exporter's machines' form)."""
-            account, reg = values
-            scope = AwsScope(partition=spec.partition, region=reg, account_id=account)
-            return json.dumps(
-                states_trust_policy(scope, state_machine_arn(scope, machine_name))
-            )
-
-        self.role = aws.iam.Role(
-            f"{name}-import-role",
-            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(trust),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-import-policy",
-            role=self.role.id,
-            policy=pulumi.Output.all(identity.account_id, region).apply(
-                lambda v: json.dumps(
-                    importer_role_policy(
-                        spec, region=v[1], account_id=v[0], kms_key_arn=kms_key_arn
-                    )
-                )
-            ),
-            opts=child,
-        )
-        self.parameter = aws.ssm.Parameter(
-            f"{name}-current-table",
-            name=spec.parameter_name,
-            type="String",
-            value="none",
-            description="The table the newest complete import created; set by the import machine.",
-            opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
-        )
-        self.state_machine = aws.sfn.StateMachine(
-            f"{name}-import",
-            name=machine_name,
-            role_arn=self.role.arn,
-            definition=json.dumps(import_definition(spec)),
-            opts=child,
-        )
-        # Scheduler acting for this account's default schedule group only, as the
-        # exporter's scheduler role (confused deputy: aws:SourceAccount and aws:SourceArn).
-        scheduler_role = aws.iam.Role(
-            f"{name}-import-scheduler",
-            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(
-                lambda v: json.dumps(
-                    scheduler_trust_policy(
-                        AwsScope(partition=spec.partition, region=v[1], account_id=v[0]),
-                        f"arn:{spec.partition}:scheduler:{v[1]}:{v[0]}:schedule-group/default",
-                    )
-                )
-            ),
-            opts=child,
-        )
-        aws.iam.RolePolicy(
-            f"{name}-import-scheduler-policy",
-            role=scheduler_role.id,
-            policy=self.state_machine.arn.apply(
-                lambda arn: json.dumps(
-                    document(allow("StartImports", ["states:StartExecution"], [arn]))
-                )
-            ),
-            opts=child,
-        )
-        self.schedule = aws.scheduler.Schedule(
-            f"{name}-import-schedule",
-            schedule_expression=schedule_expression,
-            schedule_expression_timezone=schedule_timezone,
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": self.state_machine.arn,
-                "role_arn": scheduler_role.arn,
-                "input": json.dumps({"scheduledTime": "<aws.scheduler.scheduled-time>"}),
-            },
-            opts=child,
-        )
-        self.alarms = [
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-alarm-{alarm.role}",
-                namespace=alarm.namespace,
-                metric_name=alarm.metric_name,
-                statistic=alarm.statistic,
-                period=alarm.period_seconds,
-                evaluation_periods=alarm.evaluation_periods,
-                comparison_operator=alarm.comparison,
-                threshold=alarm.threshold,
-                treat_missing_data=alarm.treat_missing_data,
-                alarm_description=alarm.description,
-                dimensions={"StateMachineArn": self.state_machine.arn},
-                alarm_actions=list(alarm_actions or []),
-                opts=child,
-            )
-            for alarm in importer_alarm_specs(window_hours=alarm_window_hours)
-        ]
-        self.state_machine_arn = self.state_machine.arn
-        self.state_machine_name = self.state_machine.name
-        self.parameter_name = self.parameter.name
-        self.role_arn = self.role.arn
-        self.schedule_arn = self.schedule.arn
-        self.register_outputs(
-            {
-                "stateMachineArn": self.state_machine_arn,
-                "stateMachineName": self.state_machine_name,
-                "parameterName": self.parameter_name,
-                "roleArn": self.role_arn,
-                "scheduleArn": self.schedule_arn,
-            }
-        )

@@ -19,12 +19,12 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from . import history
-from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
-from .history import HistorySettings
-from .limits import max_history_name
-from .policies import AUTONAME_SUFFIX
-from .schema import KEY_ATTRIBUTE_TYPES, Column
+from table_exporter.catalog.schema import KEY_ATTRIBUTE_TYPES, Column
+from table_exporter.catalog.tables import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
+from table_exporter.history import spec as history
+from table_exporter.history.spec import HistorySettings
+from table_exporter.kernel.limits import max_history_name
+from table_exporter.kernel.policies import AUTONAME_SUFFIX
 
 TYPE_TOKEN = "table-exporter:index:ChangeHistory"
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from .policies import tls_only_bucket_policy
+from table_exporter.kernel.policies import tls_only_bucket_policy
 
 
 class ExportBucket(pulumi.ComponentResource):

@@ -13,32 +13,53 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 import pulumi_aws as aws
 
-from . import cross_account, iam, limits, policies, rules
-from . import history as history_module
-from .alarms import AlarmSpec, alarm_specs
-from .args import NO_ARGS, TableExporterArgs, TableExporterArgsError, call_arguments, resolve
-from .change_history import ChangeHistory, ChangeHistoryArgs, key_columns_from
-from .dashboard import DashboardSpec, console_url, dashboard_body
-from .drill_machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
-from .drill_machine import DrillSpec, drill_alarm_specs, drill_definition, drill_role_policy
-from .pipe_watch import SCHEDULE as PIPE_WATCH_SCHEDULE
-from .pipe_watch import (
-    PipeWatchSpec,
-    pipe_watch_alarm_specs,
-    pipe_watch_definition,
-    pipe_watch_role_policy,
+from table_exporter import rules
+from table_exporter.args import (
+    NO_ARGS,
+    TableExporterArgs,
+    TableExporterArgsError,
+    call_arguments,
+    resolve,
 )
-from .polling import PollPolicy
-from .run_machine import MAP_LABEL, REPORT_PREFIX, RunSpec, run_machine, schedule_input
-from .schema import Column, columns_from, glue_member, glue_table_name
-from .storage import ExportBucket
-from .table_export_machine import (
+from table_exporter.catalog.schema import Column, columns_from, glue_member, glue_table_name
+from table_exporter.destination import account_policies as cross_account
+from table_exporter.destination.bucket import ExportBucket
+from table_exporter.drill.machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
+from table_exporter.drill.machine import (
+    DrillSpec,
+    drill_alarm_specs,
+    drill_definition,
+    drill_role_policy,
+)
+from table_exporter.export import policies as export_policies
+from table_exporter.export.alarms import alarm_specs
+from table_exporter.export.dashboard import DashboardSpec, console_url, dashboard_body
+from table_exporter.export.run_machine import (
+    MAP_LABEL,
+    REPORT_PREFIX,
+    RunSpec,
+    run_machine,
+    schedule_input,
+)
+from table_exporter.export.table_machine import (
     Destination,
     IncrementalSpec,
     TableExportSpec,
     table_export_machine,
 )
-from .targets import AwsScope, ExportTarget, normalise_prefix, table_arn
+from table_exporter.history import spec as history_module
+from table_exporter.history.component import ChangeHistory, ChangeHistoryArgs, key_columns_from
+from table_exporter.history.pipe_watch import SCHEDULE as PIPE_WATCH_SCHEDULE
+from table_exporter.history.pipe_watch import (
+    PipeWatchSpec,
+    pipe_watch_alarm_specs,
+    pipe_watch_definition,
+    pipe_watch_role_policy,
+)
+from table_exporter.kernel import iam, limits, policies
+from table_exporter.kernel.alarms import AlarmSpec
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 TYPE_TOKEN = "table-exporter:index:TableExporter"
 
@@ -452,7 +473,7 @@ class TableExporter(pulumi.ComponentResource):
 
         def table_policy(v: dict[str, Any]) -> str:
             spec = table_spec(v)
-            document = policies.table_export_role_policy(
+            document = export_policies.table_export_role_policy(
                 v["scope"],
                 grants=table_export_machine(spec).grants(),
                 targets=v["targets"],
@@ -508,7 +529,7 @@ class TableExporter(pulumi.ComponentResource):
 
         def run_policy(v: dict[str, Any]) -> str:
             return json.dumps(
-                policies.run_role_policy(
+                export_policies.run_role_policy(
                     v["scope"],
                     grants=run_machine(run_spec(v)).grants(),
                     run_machine_name=f"{name}-run{policies.AUTONAME_SUFFIX}",
@@ -631,7 +652,7 @@ class TableExporter(pulumi.ComponentResource):
                 drill_machine_arn=self.drill_state_machine.arn
                 if self.drill_state_machine is not None
                 else None,
-            ).apply(lambda v: json.dumps(policies.scheduler_role_policy(**v))),
+            ).apply(lambda v: json.dumps(export_policies.scheduler_role_policy(**v))),
             opts=child,
         )
         window = values["flexible_window_minutes"]
@@ -1040,7 +1061,7 @@ class TableExporter(pulumi.ComponentResource):
             policy=pulumi.Output.all(
                 machine=self.run_state_machine.arn, machine_name=self.run_state_machine.name
             ).apply(
-                lambda v: json.dumps(policies.start_run_policy(v["machine"], v["machine_name"]))
+                lambda v: json.dumps(export_policies.start_run_policy(v["machine"], v["machine_name"]))
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

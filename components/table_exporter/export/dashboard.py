@@ -18,8 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .limits import ALARM_WIDGET_LIMIT, WIDGET_METRICS_LIMIT
-from .metrics import LAG_METRIC, METRIC_NAMESPACE
+from table_exporter.kernel.limits import ALARM_WIDGET_LIMIT, WIDGET_METRICS_LIMIT
+from table_exporter.kernel.metrics import LAG_METRIC, METRIC_NAMESPACE
 
 STATES = "AWS/States"
 FINISHED = ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")

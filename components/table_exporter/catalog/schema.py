@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from .catalog import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
+from table_exporter.catalog.tables import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 
 ColumnType = Literal[
     "string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"

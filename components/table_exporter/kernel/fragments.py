@@ -4,8 +4,8 @@ the states the caller links on from."""
 
 from __future__ import annotations
 
-from .asl import Catch, Choice, Grant, StateBuilder, Task, Wait, jsonata
-from .polling import PollPolicy
+from table_exporter.kernel.asl import Catch, Choice, Grant, StateBuilder, Task, Wait, jsonata
+from table_exporter.kernel.polling import PollPolicy
 
 
 def import_polling(

@@ -27,8 +27,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import catalog
-from .asl import (
+from table_exporter.catalog import tables as catalog
+from table_exporter.export.incremental import (
+    MAX_WINDOW_MS,
+    MAX_WINDOWS_PER_RUN,
+    MIN_WINDOW_MS,
+    VIEW_TYPES,
+)
+from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
@@ -41,11 +47,10 @@ from .asl import (
     Wait,
     jsonata,
 )
-from .incremental import MAX_WINDOW_MS, MAX_WINDOWS_PER_RUN, MIN_WINDOW_MS, VIEW_TYPES
-from .metrics import LAG_METRIC, METRIC_NAMESPACE
-from .polling import PollPolicy
-from .retries import error_name
-from .targets import EXPORT_FORMATS, SSE_ALGORITHMS
+from table_exporter.kernel.metrics import LAG_METRIC, METRIC_NAMESPACE
+from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.retries import error_name
+from table_exporter.kernel.targets import EXPORT_FORMATS, SSE_ALGORITHMS
 
 INPUT = "$states.context.Execution.Input"
 TABLE_NAME = f"$substringAfter({INPUT}.tableArn, ':table/')"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import iam
+from table_exporter.kernel import iam
 
 Statement = dict[str, Any]
 

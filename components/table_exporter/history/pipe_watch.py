@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
-from .asl import (
+from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
+from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
@@ -33,8 +33,8 @@ from .asl import (
     Task,
     jsonata,
 )
-from .iam import allow, document
-from .retries import retry_for
+from table_exporter.kernel.iam import allow, document
+from table_exporter.kernel.retries import retry_for
 
 SCHEDULE = "rate(30 minutes)"
 """How often the watch runs: a stopped pipe is noticed within the hour, well inside the

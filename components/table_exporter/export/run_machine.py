@@ -32,10 +32,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .asl import Catch, Choice, Fail, Grant, Graph, Machine, Map, Pass, Succeed, Task, jsonata
-from .limits import MAX_CONCURRENT_EXPORTS
-from .retries import retry_for, start_execution_retry
-from .targets import REPORT_PREFIX, ExportTarget
+from table_exporter.kernel.asl import (
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Graph,
+    Machine,
+    Map,
+    Pass,
+    Succeed,
+    Task,
+    jsonata,
+)
+from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
+from table_exporter.kernel.retries import retry_for, start_execution_retry
+from table_exporter.kernel.targets import REPORT_PREFIX, ExportTarget
 
 NAMED_FAILURES = 50
 """Failed tables named one by one in a failed run's cause (all are in the report)."""

@@ -383,7 +383,7 @@ class StateBuilder:
     def task(
         self, name: str, service: str, action: str, *, grants: tuple[Grant, ...], **fields: Any
     ) -> Task:
-        from .retries import retry_for
+        from table_exporter.kernel.retries import retry_for
 
         fields.setdefault("output", {})
         fields.setdefault("retry", retry_for(service, action))

@@ -1,0 +1,1 @@
+"""The Glue tables an export is published as, and the one column mapping Athena and DuckDB share."""

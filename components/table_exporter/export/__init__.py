@@ -1,0 +1,1 @@
+"""Scheduled exports: the run machine, the per-table machine, their policies, alarms and dashboard."""

@@ -1,0 +1,1 @@
+"""What every feature builds on: ASL states and fragments, retries, polling, IAM documents, alarms, limits and names."""
