@@ -1,9 +1,5 @@
-"""Which CloudWatch alarms the exporter raises, as plain data.
-
-Metric names are the ones AWS documents for Step Functions (namespace ``AWS/States``,
-dimension ``StateMachineArn``): note ``ExecutionThrottled`` is singular; an alarm on a
-name that never reports would stay silent forever. Every alarm states how it treats
-missing data, because "no data" means different things per metric.
+"""The exporter's own alarms (runs, table exports, dead letters, staleness, watermark
+lag), as plain data built from the alarm shapes in ``kernel/alarms.py``.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
-"""IAM policy documents for the exporter, built from plain data.
-
-Each document grants exactly what the definitions call, on exactly the resources they
-touch; trust policies carry confused-deputy conditions. Size is checked here too,
-because a role with too many table ARNs fails at deployment, not at preview.
+"""The exporter's roles, as IAM documents built from plain data: the table export
+role, the run role and the scheduler role, each granting exactly what its machine's
+states call, on exactly the resources they touch. Size is checked here, because a role
+with too many table ARNs fails at deployment, not at preview.
 """
 
 from __future__ import annotations

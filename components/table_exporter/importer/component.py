@@ -1,39 +1,7 @@
 """``TableImporter``: in the destination account, the newest export becomes a table.
 
-On a schedule the import machine finds the newest full export under the exporter's
-prefix for a table, imports it into a new table named after the export's time, checks
-the import's counts against the export manifest, points an SSM parameter at the new
-table and keeps the ``keep`` newest tables under its prefix::
-
-    Begin ─▶ ListRunFolders ⟲ (full/, baseline/) ─▶ NewestRunFirst ─▶ NextRunFolder ─▶ ListExportFolders ⟲
-         ─▶ NewestExportFirst ─▶ NextCandidate ─▶ FindSummary ─▶ ReadSummary ─▶ IsFullExport ─▶ CheckTable
-             (none left in this run folder: the next older one; none left at all: NoExportFound)
-             (no summary yet, or an incremental export: the next older candidate)               │
-         ┌───────────────────── the table exists: its import, by ListImports ◀──────────────────┤
-         ▼                                                                                      ▼
-    DescribeImport ◀─ WaitForImport ◀────────────────────────────────────────────────── ImportTable
-         └▶ ImportFinished ─▶ Verdict ─┬▶ PublishTable (SSM) ─▶ ListTables ⟲ ─▶ DeleteOldTables ─▶ Imported
-                                       └▶ DeleteFailedTable ─▶ ImportFailed
-
-Finding exports without Lambda or a listing of the source account's DynamoDB: the
-exporter writes a table's full exports to ``<prefix>/<table>/full/<run date>/`` and its
-incremental baselines (full exports too) to ``<prefix>/<table>/baseline/<time>/``, and
-DynamoDB puts each export in ``AWSDynamoDB/<ExportId>/`` under that ``S3Prefix``. Run
-folder names sort by time, and an export ID starts with its start time in zero-padded
-milliseconds (observed, undocumented), so the machine walks run folders newest first
-and, in each, export folders newest first. A folder is usable once its
-``manifest-summary.json`` exists (written when the export completes: "DynamoDB table
-export output format"); the machine lists that key rather than reading it blind,
-because S3 answers a GetObject of a missing key with 403, not 404, unless the caller
-may list the whole bucket (GetObject, "Permissions"), and the role lists only the
-prefix. An incremental export's summary says ``INCREMENTAL_EXPORT`` and is skipped;
-incremental windows live outside the run folders anyway.
-
-A run is idempotent: the table name comes from the export's time and the
-``ClientToken`` from the table name, so a second run for the same export finds the
-table, follows its import (ListImports) and publishes it only once it has COMPLETED
-with the manifest's count. A table whose import failed is deleted; the parameter
-keeps naming the previous table.
+The component registers the import machine (``machine.py``), its role, schedule and
+alarms; its arguments are checked first (``args.py``).
 
 No ``from __future__ import annotations``: Pulumi's schema analyzer reads
 ``TableImporterArgs`` and the component's annotations as objects (``provider.py``).

@@ -34,9 +34,6 @@ A run is idempotent: the table name comes from the export's time and the
 table, follows its import (ListImports) and publishes it only once it has COMPLETED
 with the manifest's count. A table whose import failed is deleted; the parameter
 keeps naming the previous table.
-
-No ``from __future__ import annotations``: Pulumi's schema analyzer reads
-``TableImporterArgs`` and the component's annotations as objects (``provider.py``).
 """
 
 import re

@@ -1,4 +1,5 @@
-"""Which CloudWatch alarms the exporter raises, as plain data.
+"""Alarm shapes, as plain data: ``AlarmSpec`` and the patterns every feature's alarms
+use.
 
 Metric names are the ones AWS documents for Step Functions (namespace ``AWS/States``,
 dimension ``StateMachineArn``): note ``ExecutionThrottled`` is singular; an alarm on a

@@ -1,8 +1,7 @@
-"""IAM policy documents for the exporter, built from plain data.
-
-Each document grants exactly what the definitions call, on exactly the resources they
-touch; trust policies carry confused-deputy conditions. Size is checked here too,
-because a role with too many table ARNs fails at deployment, not at preview.
+"""IAM building blocks every feature shares: trust policies with confused-deputy
+conditions, state machine ARNs (with Pulumi's autoname suffix), log delivery and X-Ray
+statements, table scopes that fit IAM's policy size limit, and the TLS-only bucket
+policy.
 """
 
 from __future__ import annotations
