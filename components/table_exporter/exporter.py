@@ -1,4 +1,8 @@
-"""The ``TableExporter`` component: wires the pure builders to AWS resources.
+"""The ``TableExporter`` component: composes the features' builders.
+
+Each builder (``destination/``, ``export/``, ``catalog/``, ``drill/``, ``history/``,
+``kernel/resources.py``) takes the component, its name and exactly what it wires, and
+returns a frozen dataclass of what it made; ``__init__`` calls them in data-flow order.
 
 No ``from __future__ import annotations``: Pulumi's schema analyzer reads the class's
 annotations and ``__init__``'s ``args`` as objects (``provider.py``).

@@ -1,5 +1,6 @@
-"""The destination bucket, when the exporter creates it: private, owner-enforced,
-encrypted, versioned, TLS-only, with lifecycle rules."""
+"""Where exports and run reports go (``destination``), and the bucket the exporter
+creates when none is given: private, owner-enforced, encrypted, versioned, TLS-only,
+with lifecycle rules."""
 
 from __future__ import annotations
 
