@@ -1,13 +1,14 @@
-"""The ``TableExporter`` component: wires the pure builders to AWS resources.
+"""The ``TableExporter`` component: composes the features' builders.
+
+Each builder (``destination/``, ``export/``, ``catalog/``, ``drill/``, ``history/``,
+``kernel/resources.py``) takes the component, its name and exactly what it wires, and
+returns a frozen dataclass of what it made; ``__init__`` calls them in data-flow order.
 
 No ``from __future__ import annotations``: Pulumi's schema analyzer reads the class's
 annotations and ``__init__``'s ``args`` as objects (``provider.py``).
 """
 
 import json
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -21,44 +22,32 @@ from table_exporter.args import (
     call_arguments,
     resolve,
 )
-from table_exporter.catalog.schema import Column, columns_from, glue_member, glue_table_name
+from table_exporter.catalog.resources import NO_CATALOG, catalog
+from table_exporter.catalog.schema import columns_from, glue_member
 from table_exporter.destination import account_policies as cross_account
 from table_exporter.destination.bucket import ExportBucket
+from table_exporter.destination.bucket import destination as destination_buckets
 from table_exporter.drill.machine import REPORT_PREFIX as DRILL_REPORT_PREFIX
-from table_exporter.drill.machine import (
-    DrillSpec,
-    drill_alarm_specs,
-    drill_definition,
-    drill_role_policy,
-)
+from table_exporter.drill.machine import drill_alarm_specs
+from table_exporter.drill.resources import DrillSettings, drill_machine, drill_schedules
 from table_exporter.export import policies as export_policies
 from table_exporter.export.alarms import alarm_specs
-from table_exporter.export.dashboard import DashboardSpec, console_url, dashboard_body
-from table_exporter.export.run_machine import (
-    MAP_LABEL,
-    REPORT_PREFIX,
-    RunSpec,
-    run_machine,
-    schedule_input,
-)
-from table_exporter.export.table_machine import (
-    Destination,
-    IncrementalSpec,
-    TableExportSpec,
-    table_export_machine,
+from table_exporter.export.resources import (
+    ExportSettings,
+    alarm_topic,
+    dashboard,
+    dashboard_name_of,
+    described,
+    export_machines,
+    run_schedule,
+    watermarks,
 )
 from table_exporter.history import spec as history_module
-from table_exporter.history.component import ChangeHistory, ChangeHistoryArgs, key_columns_from
-from table_exporter.history.pipe_watch import SCHEDULE as PIPE_WATCH_SCHEDULE
-from table_exporter.history.pipe_watch import (
-    PipeWatchSpec,
-    pipe_watch_alarm_specs,
-    pipe_watch_definition,
-    pipe_watch_role_policy,
-)
-from table_exporter.kernel import iam, limits, policies
+from table_exporter.history.component import ChangeHistory
+from table_exporter.history.resources import change_histories, pipe_watch
 from table_exporter.kernel.alarms import AlarmSpec
 from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.resources import machine_logs, metric_alarms, scheduler
 from table_exporter.kernel.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
 
 TYPE_TOKEN = "table-exporter:index:TableExporter"
@@ -104,68 +93,6 @@ def _targets(
                 f"tables[{index}]); a name and an ARN of the same table count as the same"
             )
     return targets
-
-
-def _key_columns(attributes: list[dict[str, str]] | None) -> list[Column] | None:
-    """A table entry's ``key_attributes`` (partition key first) as history key columns."""
-    if not attributes:
-        return None
-    names = [attribute["name"] for attribute in attributes]
-    return key_columns_from(names[0], names[1] if len(names) > 1 else None, attributes)
-
-
-def _drill_input(index: int) -> Callable[[list[ExportTarget]], str]:
-    """A drill schedule's input: the table it drills."""
-
-    def text(targets: list[ExportTarget]) -> str:
-        return json.dumps({"tableArn": targets[index].table_arn})
-
-    return text
-
-
-def _described(spec: AlarmSpec, dashboard_name: str) -> Callable[[AwsScope], str]:
-    """An alarm's description: what happened, where to look, and what to do."""
-
-    def text(scope: AwsScope) -> str:
-        return (
-            f"{spec.description} Dashboard: {console_url(scope.region, dashboard_name)} "
-            f"Runbook: {spec.runbook}"
-        )
-
-    return text
-
-
-@dataclass
-class _Wiring:
-    """What the builders below share: the component's name, its resolved arguments and
-    scope, and what each builder made that a later one wires to."""
-
-    name: str
-    values: dict[str, Any]
-    tags: dict[str, str]
-    child: pulumi.ResourceOptions
-    scope: pulumi.Output[AwsScope]
-    targets: pulumi.Output[list[ExportTarget]]
-    logging: bool
-    tracing: bool
-    bucket_name: pulumi.Output[str] = field(init=False)
-    report_bucket_name: pulumi.Output[str] = field(init=False)
-    report_kms_key_arn: str | None = field(init=False)
-    log_group: aws.cloudwatch.LogGroup = field(init=False)
-    incremental: pulumi.Output[IncrementalSpec | None] = field(init=False)
-    state_table_arn: pulumi.Input[str | None] = field(init=False)
-    catalog_database: str | None = field(init=False)
-    workgroup_name: pulumi.Input[str | None] = field(init=False)
-    poll: PollPolicy = field(init=False)
-    kms_key_arn: str | None = field(init=False)
-    table_machine: aws.sfn.StateMachine = field(init=False)
-    run: aws.sfn.StateMachine = field(init=False)
-    dead_letters: aws.sqs.Queue = field(init=False)
-    scheduler_role: aws.iam.Role = field(init=False)
-    schedule_group: aws.scheduler.ScheduleGroup = field(init=False)
-    input_text: str = field(init=False)
-    topic_arn: pulumi.Input[str] | None = field(init=False)
-    dashboard_name: str = field(init=False)
 
 
 class TableExporter(pulumi.ComponentResource):
@@ -253,15 +180,9 @@ class TableExporter(pulumi.ComponentResource):
         values = resolve(call_arguments(args, keywords), name)
         super().__init__(TYPE_TOKEN, name, None, opts)
         self._name = name
-        child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOutputOptions(parent=self)
         tags = dict(values["tags"])
-        logging = values["log_level"] != "OFF"
-        tracing = bool(values["tracing_enabled"])
-        self._log_level = values["log_level"]
-        self._include_execution_data = bool(values["include_execution_data"])
-        self._tracing = tracing
-        self._roles: dict[str, aws.iam.Role] = {}
+        kms_key_arn: str | None = values.get("kms_key_arn")
 
         scope: pulumi.Output[AwsScope] = pulumi.Output.all(
             partition=aws.get_partition_output(opts=invoke).partition,
@@ -276,678 +197,270 @@ class TableExporter(pulumi.ComponentResource):
             )
         )
 
-        self._scope, self._targets = scope, targets
-        self._kms_key_arn: str | None = values.get("kms_key_arn")
-        w = _Wiring(
-            name=name,
-            values=values,
+        # Each builder takes what it wires and returns what it made: the order below is
+        # the data flow.
+        destination = destination_buckets(
+            self,
+            name,
+            bucket_name=values.get("bucket_name"),
+            bucket_owner=values.get("bucket_owner"),
+            sse_algorithm=values["sse_algorithm"],
+            kms_key_arn=kms_key_arn,
+            noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
+            expiration_days=values.get("expiration_days"),
             tags=tags,
-            child=child,
-            scope=scope,
-            targets=targets,
-            logging=logging,
-            tracing=tracing,
         )
-        self._destination(w)
-        self._logs(w)
-        self._watermarks(w)
-        self._catalog(w)
-        self._machines(w)
-        self._restore_drills(w)
-        self._schedules(w)
-        self._alarms(w)
-        self._change_history(w)
-        self._dashboard(w)
-        self._outputs(w)
-
-    def _destination(self, w: _Wiring) -> None:
-        """Destination bucket."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        if values.get("bucket_name") is None:
-            self.bucket = ExportBucket(
-                f"{name}-bucket",
+        logs = machine_logs(
+            self,
+            name,
+            retention_days=values["log_retention_days"],
+            level=values["log_level"],
+            include_execution_data=bool(values["include_execution_data"]),
+            tracing=bool(values["tracing_enabled"]),
+            tags=tags,
+        )
+        state = watermarks(
+            self,
+            name,
+            needed=any(
+                (t.get("export_type") or values["export_type"]) == "INCREMENTAL_EXPORT"
+                for t in values["tables"]
+            ),
+            view_type=values["export_view_type"],
+            tags=tags,
+        )
+        athena = (
+            catalog(
+                self,
+                name,
+                database_name=values.get("catalog_database_name"),
+                bucket_name=destination.bucket_name,
                 sse_algorithm=values["sse_algorithm"],
-                kms_key_arn=values.get("kms_key_arn"),
-                noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
-                expiration_days=values.get("expiration_days"),
+                kms_key_arn=kms_key_arn,
                 tags=tags,
-                opts=child,
             )
-            bucket_name: pulumi.Output[str] = self.bucket.bucket.bucket
-        else:
-            self.bucket = None
-            bucket_name = pulumi.Output.from_input(values["bucket_name"])
-        w.bucket_name = bucket_name
-        # "ResultWriter" (Step Functions developer guide): the bucket must be in the state
-        # machine's own account and Region, else the run fails States.ResultWriterFailed.
-        self.report_bucket = None
-        w.report_bucket_name = bucket_name
-        w.report_kms_key_arn = values.get("kms_key_arn")
-        if values.get("bucket_owner") is not None:
-            self.report_bucket = ExportBucket(
-                f"{name}-reports",
-                sse_algorithm="AES256",
-                kms_key_arn=None,
-                noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
-                expiration_days=values.get("expiration_days"),
-                tags=tags,
-                opts=child,
-            )
-            w.report_bucket_name = self.report_bucket.bucket.bucket
-            w.report_kms_key_arn = None
-
-    def _logs(self, w: _Wiring) -> None:
-        """Logs shared by the state machines."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name_prefix=f"/aws/vendedlogs/states/{name}-",
-            retention_in_days=values["log_retention_days"],
-            tags=tags,
-            opts=child,
+            if values["catalog_enabled"]
+            else NO_CATALOG
         )
-        w.log_group = log_group
-
-    def _watermarks(self, w: _Wiring) -> None:
-        """Watermarks of incremental tables, when there are any."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        self.state_table = None
-        incremental: pulumi.Output[IncrementalSpec | None] = pulumi.Output.from_input(None)
-        state_table_arn: pulumi.Input[str | None] = None
-        if any(
-            (t.get("export_type") or values["export_type"]) == "INCREMENTAL_EXPORT"
-            for t in values["tables"]
-        ):
-            self.state_table = aws.dynamodb.Table(
-                f"{name}-state",
-                billing_mode="PAY_PER_REQUEST",
-                hash_key="pk",
-                attributes=[{"name": "pk", "type": "S"}],
-                point_in_time_recovery={"enabled": True},
-                server_side_encryption={"enabled": True},
-                tags=tags,
-                opts=child,
-            )
-            state_table_arn = self.state_table.arn
-            incremental = self.state_table.name.apply(
-                lambda table: IncrementalSpec(
-                    state_table=table, exporter_name=name, view_type=values["export_view_type"]
-                )
-            )
-        w.incremental = incremental
-        w.state_table_arn = state_table_arn
-
-    def _catalog(self, w: _Wiring) -> None:
-        """Athena: a Glue database the machines keep current, and a workgroup to query it."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        bucket_name = w.bucket_name
-        self.catalog_database = None
-        self.workgroup = None
-        catalog_database: str | None = None
-        workgroup_name: pulumi.Input[str | None] = None
-        if values["catalog_enabled"]:
-            catalog_database = values.get("catalog_database_name") or glue_table_name(
-                f"{name}_dynamodb_exports"
-            )
-            self.catalog_database = aws.glue.CatalogDatabase(
-                f"{name}-catalog",
-                name=catalog_database,
-                description="Tables over the newest completed DynamoDB exports",
-                opts=child,
-            )
-            self.workgroup = aws.athena.Workgroup(
-                f"{name}-athena",
-                force_destroy=False,
-                configuration={
-                    "enforce_workgroup_configuration": True,
-                    "publish_cloudwatch_metrics_enabled": True,
-                    "result_configuration": {
-                        "output_location": bucket_name.apply(lambda b: f"s3://{b}/athena-results/"),
-                        "encryption_configuration": (
-                            {
-                                "encryption_option": "SSE_KMS",
-                                "kms_key_arn": values.get("kms_key_arn"),
-                            }
-                            if values["sse_algorithm"] == "KMS"
-                            else {"encryption_option": "SSE_S3"}
-                        ),
-                    },
-                },
-                tags=tags,
-                opts=child,
-            )
-            workgroup_name = self.workgroup.name
-        w.catalog_database = catalog_database
-        w.workgroup_name = workgroup_name
-
-    def _machines(self, w: _Wiring) -> None:
-        """The two machines, run -> table export, each with its own role, whose policy is
-        collected from the states of the machine it serves."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        scope = w.scope
-        targets = w.targets
-        logging = w.logging
-        tracing = w.tracing
-        bucket_name = w.bucket_name
-        log_group = w.log_group
-        incremental = w.incremental
-        state_table_arn = w.state_table_arn
-        catalog_database = w.catalog_database
-        workgroup_name = w.workgroup_name
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
-        table_access = values["table_access"]
-        kms_key_arn = values.get("kms_key_arn")
-
-        def table_spec(v: dict[str, Any]) -> TableExportSpec:
-            return TableExportSpec(
-                destination=Destination(
-                    bucket=v["bucket"],
-                    export_format=values["export_format"],
-                    sse_algorithm=values["sse_algorithm"],
-                    kms_key_arn=v["key"],
-                    bucket_owner=v["owner"],
-                ),
+        machines = export_machines(
+            self,
+            name,
+            ExportSettings(
+                export_format=values["export_format"],
+                sse_algorithm=values["sse_algorithm"],
+                kms_key_arn=kms_key_arn,
+                bucket_owner=values.get("bucket_owner"),
+                table_access=values["table_access"],
                 poll=poll,
-                timeout_seconds=values["export_timeout_hours"] * 3600,
-                partition=v["scope"].partition,
-                incremental=v["incremental"],
-                catalog_database=catalog_database,
-                athena_workgroup=v["workgroup"] if v["incremental"] else None,
-            )
-
-        def table_policy(v: dict[str, Any]) -> str:
-            spec = table_spec(v)
-            document = export_policies.table_export_role_policy(
-                v["scope"],
-                grants=table_export_machine(spec).grants(),
-                targets=v["targets"],
-                bucket=v["bucket"],
-                kms_key_arn=v["key"],
-                logging=logging,
-                tracing=tracing,
-                table_access=table_access,
-                state_table_arn=v["state"],
-                catalog_database=catalog_database,
-                athena_workgroup=spec.athena_workgroup,
-            )
-            granted = policies.granted_tables(document)
-            if granted != policies.exact_table_resources(v["targets"]):
-                shown = ", ".join(granted[:3]) + (" ..." if len(granted) > 3 else "")
-                pulumi.log.warn(
-                    f"{name}: {len(v['targets'])} tables cannot be named one by one within IAM's "
-                    f"policy size limit, so the table export role is granted by pattern "
-                    f"({table_access}): {shown}. Tables matching these patterns can be exported too.",
-                    resource=self,
-                )
-            return json.dumps(document)
-
-        table_inputs = pulumi.Output.all(
-            scope=scope,
-            targets=targets,
-            bucket=bucket_name,
-            owner=values.get("bucket_owner"),
-            key=kms_key_arn,
-            state=state_table_arn,
-            incremental=incremental,
-            workgroup=workgroup_name,
-        )
-        table_machine = self._state_machine(
-            name,
-            "table-export",
-            scope,
-            policy=table_inputs.apply(table_policy),
-            definition=table_inputs.apply(lambda v: table_export_machine(table_spec(v)).render()),
-            log_group=log_group,
-            tags=tags,
-        )
-
-        def run_spec(v: dict[str, Any]) -> RunSpec:
-            return RunSpec(
-                table_machine_arn=v["table_arn"],
-                bucket=v["bucket"],
-                targets=v["targets"],
+                export_timeout_hours=values["export_timeout_hours"],
+                run_timeout_hours=values["run_timeout_hours"],
                 max_concurrency=values["max_concurrency"],
-                timeout_seconds=values["run_timeout_hours"] * 3600,
-                partition=v["scope"].partition,
-            )
-
-        def run_policy(v: dict[str, Any]) -> str:
-            return json.dumps(
-                export_policies.run_role_policy(
-                    v["scope"],
-                    grants=run_machine(run_spec(v)).grants(),
-                    run_machine_name=f"{name}-run{policies.AUTONAME_SUFFIX}",
-                    table_machine_arn=v["table_arn"],
-                    table_machine_name=v["table_name"],
-                    bucket=v["bucket"],
-                    report_prefix=REPORT_PREFIX,
-                    map_label=MAP_LABEL,
-                    kms_key_arn=v["key"],
-                    logging=logging,
-                    tracing=tracing,
-                )
-            )
-
-        run_inputs = pulumi.Output.all(
+            ),
             scope=scope,
             targets=targets,
-            bucket=w.report_bucket_name,
-            key=w.report_kms_key_arn,
-            table_arn=table_machine.arn,
-            table_name=table_machine.name,
-        )
-        run = self._state_machine(
-            name,
-            "run",
-            scope,
-            policy=run_inputs.apply(run_policy),
-            definition=run_inputs.apply(lambda v: run_machine(run_spec(v)).render()),
-            log_group=log_group,
+            bucket_name=destination.bucket_name,
+            report_bucket_name=destination.report_bucket_name,
+            report_kms_key_arn=destination.report_kms_key_arn,
+            logs=logs,
+            watermarks=state,
+            catalog_database=athena.database_name,
+            athena_workgroup=athena.workgroup_name,
             tags=tags,
         )
-        self.table_export_state_machine = table_machine
-        self.run_state_machine = run
-        w.poll = poll
-        w.kms_key_arn = kms_key_arn
-        w.table_machine = table_machine
-        w.run = run
-
-    def _restore_drills(self, w: _Wiring) -> None:
-        """Restore drills, when on: one machine, one schedule per table (below)."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        scope = w.scope
-        targets = w.targets
-        bucket_name = w.bucket_name
-        log_group = w.log_group
-        poll = w.poll
-        kms_key_arn = w.kms_key_arn
-        self.drill_state_machine = None
-        if values["restore_drill_enabled"]:
-
-            def drill_spec(v: dict[str, Any]) -> DrillSpec:
-                return DrillSpec(
-                    bucket=v["bucket"],
-                    table_prefix=re.sub(r"[^A-Za-z0-9_.-]", "-", f"{name}-drill-")[:100],
-                    bucket_owner=v["owner"],
-                    poll=poll,
-                    partition=v["scope"].partition,
-                )
-
-            drill_inputs = pulumi.Output.all(
-                scope=scope,
-                bucket=bucket_name,
-                owner=values.get("bucket_owner"),
-                key=kms_key_arn,
-                targets=targets,
-            )
-            self.drill_state_machine = self._state_machine(
+        drill = (
+            drill_machine(
+                self,
                 name,
-                "drill",
-                scope,
-                policy=drill_inputs.apply(
-                    lambda v: json.dumps(
-                        drill_role_policy(
-                            drill_spec(v),
-                            region=v["scope"].region,
-                            account_id=v["scope"].account_id,
-                            table_arns=[t.table_arn for t in v["targets"]],
-                            kms_key_arn=v["key"],
-                            table_access=values["table_access"],
-                        )
-                    )
+                DrillSettings(
+                    bucket_owner=values.get("bucket_owner"),
+                    kms_key_arn=kms_key_arn,
+                    poll=poll,
+                    table_access=values["table_access"],
                 ),
-                definition=drill_inputs.apply(lambda v: drill_definition(drill_spec(v))),
-                log_group=log_group,
+                scope=scope,
+                targets=targets,
+                bucket_name=destination.bucket_name,
+                logs=logs,
                 tags=tags,
             )
-
-    def _schedules(self, w: _Wiring) -> None:
-        """Schedule, its role and dead-letter queue."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        scope = w.scope
-        targets = w.targets
-        dead_letters = aws.sqs.Queue(
-            f"{name}-dlq",
-            message_retention_seconds=14 * 24 * 3600,
-            sqs_managed_sse_enabled=True,
-            tags=tags,
-            opts=child,
+            if values["restore_drill_enabled"]
+            else None
         )
-        group = aws.scheduler.ScheduleGroup(f"{name}-schedules", tags=tags, opts=child)
-        scheduler_role = aws.iam.Role(
-            f"{name}-scheduler-role",
-            assume_role_policy=pulumi.Output.all(scope=scope, group=group.arn).apply(
-                lambda v: json.dumps(policies.scheduler_trust_policy(v["scope"], v["group"]))
-            ),
-            tags=tags,
-            opts=child,
-        )
-        scheduler_policy = aws.iam.RolePolicy(
-            f"{name}-scheduler-policy",
-            role=scheduler_role.id,
-            policy=pulumi.Output.all(
-                run_machine_arn=self.run_state_machine.arn,
-                dead_letter_queue_arn=dead_letters.arn,
-                drill_machine_arn=self.drill_state_machine.arn
-                if self.drill_state_machine is not None
-                else None,
-            ).apply(lambda v: json.dumps(export_policies.scheduler_role_policy(**v))),
-            opts=child,
-        )
-        window = values["flexible_window_minutes"]
-        input_text = json.dumps(schedule_input())
-        self.schedule = aws.scheduler.Schedule(
-            f"{name}-schedule",
-            group_name=group.name,
-            description=f"Exports DynamoDB tables to S3 ({name})",
-            schedule_expression=values["schedule_expression"],
-            schedule_expression_timezone=values["schedule_timezone"],
-            state="ENABLED" if values["schedule_enabled"] else "DISABLED",
-            flexible_time_window=(
-                {"mode": "FLEXIBLE", "maximum_window_in_minutes": window}
-                if window
-                else {"mode": "OFF"}
-            ),
-            target={
-                "arn": self.run_state_machine.arn,
-                "role_arn": scheduler_role.arn,
-                "input": input_text,
-                # Redelivery is safe: the run is keyed by its scheduled time.
-                "retry_policy": {
-                    "maximum_event_age_in_seconds": 6 * 3600,
-                    "maximum_retry_attempts": 20,
-                },
-                "dead_letter_config": {"arn": dead_letters.arn},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
-        )
-        self.drill_schedules = []
-        if self.drill_state_machine is not None:
-            for index in range(len(values["tables"])):
-                self.drill_schedules.append(
-                    aws.scheduler.Schedule(
-                        f"{name}-drill-schedule-{index}",
-                        group_name=group.name,
-                        description=f"Restore drill of table {index} ({name})",
-                        schedule_expression=values["restore_drill_schedule"],
-                        schedule_expression_timezone=values["schedule_timezone"],
-                        state="ENABLED",
-                        # Spread the drills over an hour: each imports a whole table.
-                        flexible_time_window={"mode": "FLEXIBLE", "maximum_window_in_minutes": 60},
-                        target={
-                            "arn": self.drill_state_machine.arn,
-                            "role_arn": scheduler_role.arn,
-                            "input": targets.apply(_drill_input(index)),
-                            "retry_policy": {
-                                "maximum_event_age_in_seconds": 6 * 3600,
-                                "maximum_retry_attempts": 20,
-                            },
-                            "dead_letter_config": {"arn": dead_letters.arn},
-                        },
-                        opts=pulumi.ResourceOptions(parent=self, depends_on=[scheduler_policy]),
-                    )
-                )
-        w.dead_letters = dead_letters
-        w.scheduler_role = scheduler_role
-        w.schedule_group = group
-        w.input_text = input_text
-
-    def _alarms(self, w: _Wiring) -> None:
-        """Alarms."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        scope = w.scope
-        dead_letters = w.dead_letters
-        dashboard_name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{name}-table-exporter")[:255]
-        self.topic = None
-        self.alarms = {}
-        topic_arn: pulumi.Input[str] | None = values.get("alarm_topic_arn")
-        if values["alarms_enabled"]:
-            if topic_arn is None:
-                self.topic = aws.sns.Topic(f"{name}-alarms", tags=tags, opts=child)
-                for index, email in enumerate(values["alarm_emails"]):
-                    aws.sns.TopicSubscription(
-                        f"{name}-alarm-email-{index}",
-                        topic=self.topic.arn,
-                        protocol="email",
-                        endpoint=email,
-                        opts=child,
-                    )
-                topic_arn = self.topic.arn
-            dimensions: dict[str, Mapping[str, pulumi.Input[str]]] = {
-                "run": {"StateMachineArn": self.run_state_machine.arn},
-                "table_export": {"StateMachineArn": self.table_export_state_machine.arn},
-                "dead_letter_queue": {"QueueName": dead_letters.name},
-                "exporter": {"Exporter": name},
-            }
-            specs = alarm_specs(
-                staleness_hours=values["staleness_hours"],
-                schedule_enabled=values["schedule_enabled"],
-                incremental=self.state_table is not None,
-                watermark_lag_hours=values["watermark_lag_alarm_hours"],
-            )
-            if self.drill_state_machine is not None:
-                dimensions["drill"] = {"StateMachineArn": self.drill_state_machine.arn}
-                specs += drill_alarm_specs(window_hours=values["restore_drill_window_hours"])
-            for spec in specs:
-                description = scope.apply(_described(spec, dashboard_name))
-                self.alarms[spec.role] = self._alarm(
-                    name, spec, dimensions[spec.subject], topic_arn, tags, description
-                )
-        w.topic_arn = topic_arn
-        w.dashboard_name = dashboard_name
-
-    def _change_history(self, w: _Wiring) -> None:
-        """Change history, per table that has it on: stream -> Pipes -> Firehose -> S3."""
-        name = w.name
-        values = w.values
-        tags = w.tags
-        child = w.child
-        scope = w.scope
-        bucket_name = w.bucket_name
-        kms_key_arn = w.kms_key_arn
-        catalog_database = w.catalog_database
-        topic_arn = w.topic_arn
-        self.change_histories = {}
-        self._history_prefixes: dict[str, str] = {}
-        entries = [
-            (str(entry["table"]).split(":table/")[-1], entry)
-            for entry in values["tables"]
-            if entry.get("change_history", values["change_history"])
-        ]
-        history_names = limits.history_names(name, [table for table, _ in entries])
-        for table, entry in entries:
-            self._history_prefixes[table] = normalise_prefix(entry.get("prefix") or values["prefix"])
-            self.change_histories[table] = ChangeHistory(
-                history_names[table],
-                ChangeHistoryArgs(
-                    table_name=table,
-                    bucket_name=bucket_name,
-                    bucket_arn=pulumi.Output.all(scope=scope, bucket=bucket_name).apply(
-                        lambda v: f"arn:{v['scope'].partition}:s3:::{v['bucket']}"
-                    ),
-                    prefix=normalise_prefix(entry.get("prefix") or values["prefix"]),
-                    kms_key_arn=kms_key_arn,
-                    glue_database=catalog_database,
-                    athena_workgroup=self.workgroup.name if self.workgroup else None,
-                    alarm_topic_arn=topic_arn if values["alarms_enabled"] else None,
-                    stream_arn=entry.get("stream_arn"),
-                    key_columns=_key_columns(entry.get("key_attributes")),
-                    tags=tags,
-                ),
-                opts=child,
-            )
-        self.pipe_watch_state_machine = None
-        if self.change_histories:
-            self._pipe_watch(w)
-
-    def _pipe_watch(self, w: _Wiring) -> None:
-        """A stopped pipe publishes no metrics: a watch asks each pipe its state on a
-        schedule, and its alarms fire when one is not running (``pipe_watch.py``)."""
-        name = w.name
-        scope = w.scope
-        inputs = pulumi.Output.all(
-            names=pulumi.Output.all(*[h.pipe.name for h in self.change_histories.values()]),
-            arns=pulumi.Output.all(*[h.pipe.arn for h in self.change_histories.values()]),
-            scope=scope,
-        )
-
-        def spec(v: dict[str, Any]) -> PipeWatchSpec:
-            return PipeWatchSpec(pipe_names=sorted(v["names"]), partition=v["scope"].partition)
-
-        watch = self._state_machine(
+        schedules = scheduler(self, name, scope=scope, tags=tags)
+        run_starts = run_schedule(
+            self,
             name,
-            "pipe-watch",
-            scope,
-            policy=inputs.apply(
-                lambda v: json.dumps(pipe_watch_role_policy(spec(v), pipe_arns=v["arns"]))
-            ),
-            definition=inputs.apply(lambda v: pipe_watch_definition(spec(v))),
-            log_group=w.log_group,
-            tags=w.tags,
+            scheduler=schedules,
+            run_machine_arn=machines.run.machine.arn,
+            drill_machine_arn=drill.machine.arn if drill is not None else None,
+            expression=values["schedule_expression"],
+            timezone=values["schedule_timezone"],
+            enabled=values["schedule_enabled"],
+            window_minutes=values["flexible_window_minutes"],
         )
-        self.pipe_watch_state_machine = watch
-        start = aws.iam.RolePolicy(
-            f"{name}-scheduler-pipe-watch-policy",
-            role=w.scheduler_role.id,
-            policy=watch.arn.apply(
-                lambda arn: json.dumps(
-                    iam.document(iam.allow("StartPipeWatches", ["states:StartExecution"], [arn]))
-                )
-            ),
-            opts=w.child,
-        )
-        self.pipe_watch_schedule = aws.scheduler.Schedule(
-            f"{name}-pipe-watch",
-            group_name=w.schedule_group.name,
-            description=f"Checks that the change-history pipes are running ({name})",
-            schedule_expression=PIPE_WATCH_SCHEDULE,
-            state="ENABLED",
-            flexible_time_window={"mode": "OFF"},
-            target={
-                "arn": watch.arn,
-                "role_arn": w.scheduler_role.arn,
-                "input": "{}",
-                "retry_policy": {"maximum_event_age_in_seconds": 1800, "maximum_retry_attempts": 5},
-                "dead_letter_config": {"arn": w.dead_letters.arn},
-            },
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[start]),
-        )
-        if w.values["alarms_enabled"] and w.topic_arn is not None:
-            for alarm in pipe_watch_alarm_specs():
-                description = scope.apply(_described(alarm, w.dashboard_name))
-                self.alarms[alarm.role] = self._alarm(
-                    name, alarm, {"StateMachineArn": watch.arn}, w.topic_arn, w.tags, description
-                )
-
-    def _dashboard(self, w: _Wiring) -> None:
-        """One dashboard for on-call, with the alarms on it."""
-        name = w.name
-        values = w.values
-        child = w.child
-        scope = w.scope
-        dashboard_name = w.dashboard_name
-        run = w.run
-        table_machine = w.table_machine
-        dead_letters = w.dead_letters
-        self.dashboard = None
-        if values["dashboard_enabled"]:
-            self.dashboard = aws.cloudwatch.Dashboard(
-                f"{name}-dashboard",
-                dashboard_name=dashboard_name,
-                dashboard_body=pulumi.Output.all(
-                    scope=scope,
-                    run=run.arn,
-                    table=table_machine.arn,
-                    queue=dead_letters.name,
-                    alarms=[alarm.arn for alarm in self.alarms.values()]
-                    + [
-                        alarm.arn
-                        for history in self.change_histories.values()
-                        for alarm in history.alarms.values()
-                    ],
-                    deliveries=[h.delivery_stream.name for h in self.change_histories.values()],
-                    pipes=[h.pipe.name for h in self.change_histories.values()],
-                ).apply(
-                    lambda v: json.dumps(
-                        dashboard_body(
-                            DashboardSpec(
-                                region=v["scope"].region,
-                                run_machine_arn=v["run"],
-                                table_machine_arn=v["table"],
-                                dead_letter_queue=v["queue"],
-                                exporter=name,
-                                alarm_arns=v["alarms"],
-                                incremental=self.state_table is not None,
-                                delivery_streams=v["deliveries"],
-                                pipes=v["pipes"],
-                            )
-                        )
-                    )
-                ),
-                opts=child,
+        drill_starts = (
+            drill_schedules(
+                self,
+                name,
+                machine=drill,
+                scheduler=schedules,
+                start_policy=run_starts.policy,
+                targets=targets,
+                table_count=len(values["tables"]),
+                expression=values["restore_drill_schedule"],
+                timezone=values["schedule_timezone"],
             )
+            if drill is not None
+            else []
+        )
+        dashboard_name = dashboard_name_of(name)
 
-    def _outputs(self, w: _Wiring) -> None:
-        bucket_name = w.bucket_name
-        scheduler_role = w.scheduler_role
-        topic_arn = w.topic_arn
-        dead_letters = w.dead_letters
-        input_text = w.input_text
-        dashboard_name = w.dashboard_name
-        log_group = w.log_group
+        def describe(spec: AlarmSpec) -> pulumi.Output[str]:
+            return scope.apply(described(spec, dashboard_name))
+
+        topic = alarm_topic(
+            self,
+            name,
+            given_arn=values.get("alarm_topic_arn"),
+            create=values["alarms_enabled"],
+            emails=values["alarm_emails"],
+            tags=tags,
+        )
+        # Alarms notify only when they are on, the topic given or not.
+        notify = topic.arn if values["alarms_enabled"] else None
+        specs = alarm_specs(
+            staleness_hours=values["staleness_hours"],
+            schedule_enabled=values["schedule_enabled"],
+            incremental=state.table is not None,
+            watermark_lag_hours=values["watermark_lag_alarm_hours"],
+        )
+        if drill is not None:
+            specs += drill_alarm_specs(window_hours=values["restore_drill_window_hours"])
+        alarms = (
+            metric_alarms(
+                self,
+                name,
+                specs,
+                dimensions={
+                    "run": {"StateMachineArn": machines.run.machine.arn},
+                    "table_export": {"StateMachineArn": machines.table_export.machine.arn},
+                    "dead_letter_queue": {"QueueName": schedules.dead_letters.name},
+                    "exporter": {"Exporter": name},
+                    **({"drill": {"StateMachineArn": drill.machine.arn}} if drill else {}),
+                },
+                topic_arn=notify,
+                describe=describe,
+                tags=tags,
+            )
+            if notify is not None
+            else {}
+        )
+        histories = change_histories(
+            self,
+            name,
+            tables=values["tables"],
+            default_on=values["change_history"],
+            default_prefix=values["prefix"],
+            scope=scope,
+            bucket_name=destination.bucket_name,
+            kms_key_arn=kms_key_arn,
+            glue_database=athena.database_name,
+            athena_workgroup=athena.workgroup_name,
+            alarm_topic_arn=notify,
+            tags=tags,
+        )
+        watch = (
+            pipe_watch(
+                self,
+                name,
+                histories=histories,
+                scope=scope,
+                scheduler=schedules,
+                logs=logs,
+                alarm_topic_arn=notify,
+                describe=describe,
+                tags=tags,
+            )
+            if histories.by_table
+            else None
+        )
+        if watch is not None:
+            alarms = {**alarms, **watch.alarms}
+        board = (
+            dashboard(
+                self,
+                name,
+                dashboard_name=dashboard_name,
+                scope=scope,
+                machines=machines,
+                dead_letters=schedules.dead_letters,
+                alarm_arns=[alarm.arn for alarm in alarms.values()]
+                + [
+                    alarm.arn
+                    for history in histories.by_table.values()
+                    for alarm in history.alarms.values()
+                ],
+                delivery_streams=[h.delivery_stream.name for h in histories.by_table.values()],
+                pipes=[h.pipe.name for h in histories.by_table.values()],
+                incremental=state.table is not None,
+            )
+            if values["dashboard_enabled"]
+            else None
+        )
+
+        # What destination_account_policies reads.
+        self._scope, self._targets, self._kms_key_arn = scope, targets, kms_key_arn
+        self._drill_role = drill.role if drill is not None else None
+        self._history_prefixes = histories.prefixes
+
+        # The Python-only fields: the children.
+        self.bucket = destination.bucket
+        self.report_bucket = destination.report_bucket
+        self.log_group = logs.group
+        self.state_table = state.table
+        self.catalog_database = athena.database
+        self.workgroup = athena.workgroup
+        self.table_export_state_machine = machines.table_export.machine
+        self.table_export_role = machines.table_export.role
+        self.run_state_machine = machines.run.machine
+        self.run_role = machines.run.role
+        self.drill_state_machine = drill.machine if drill is not None else None
+        self.dead_letter_queue = schedules.dead_letters
+        self.scheduler_role = schedules.role
+        self.schedule = run_starts.schedule
+        self.drill_schedules = drill_starts
+        self.topic = topic.topic
+        self.alarms = alarms
+        self.change_histories = histories.by_table
+        self.pipe_watch_state_machine = watch.machine.machine if watch is not None else None
+        if watch is not None:
+            self.pipe_watch_schedule = watch.schedule
+        self.dashboard = board
+
+        # The outputs.
         self.run_state_machine_arn = self.run_state_machine.arn
         self.run_state_machine_name = self.run_state_machine.name
         self.table_export_state_machine_arn = self.table_export_state_machine.arn
-        self.schedule_arn = self.schedule.arn
-        self.bucket_name = bucket_name
-        self.run_role_arn = self._roles["run"].arn
-        self.table_export_role_arn = self._roles["table-export"].arn
-        self.scheduler_role_arn = scheduler_role.arn
-        self.alarm_arns = (
-            pulumi.Output.all(**{role: alarm.arn for role, alarm in self.alarms.items()})
-            if self.alarms
-            else pulumi.Output.from_input({})
-        )
-        self.alarm_topic_arn = (
-            pulumi.Output.from_input(topic_arn)
-            if topic_arn is not None
-            else pulumi.Output.from_input(None)
-        )
-        self.dead_letter_queue_arn = dead_letters.arn
-        self.schedule_input = pulumi.Output.from_input(input_text)
-        self.log_group = log_group
-        self.dead_letter_queue = dead_letters
-        self.run_role = self._roles["run"]
-        self.table_export_role = self._roles["table-export"]
-        self.scheduler_role = scheduler_role
         self.table_export_state_machine_name = self.table_export_state_machine.name
         self.dashboard_name = pulumi.Output.from_input(
-            dashboard_name if self.dashboard is not None else None
+            dashboard_name if board is not None else None
         )
+        self.schedule_arn = self.schedule.arn
+        self.bucket_name = destination.bucket_name
+        self.run_role_arn = self.run_role.arn
+        self.table_export_role_arn = self.table_export_role.arn
+        self.scheduler_role_arn = self.scheduler_role.arn
+        self.alarm_arns = (
+            pulumi.Output.all(**{role: alarm.arn for role, alarm in alarms.items()})
+            if alarms
+            else pulumi.Output.from_input({})
+        )
+        self.alarm_topic_arn = pulumi.Output.from_input(topic.arn)
+        self.dead_letter_queue_arn = self.dead_letter_queue.arn
+        self.schedule_input = pulumi.Output.from_input(run_starts.input_text)
         self.register_outputs(
             {
                 "run_state_machine_arn": self.run_state_machine_arn,
@@ -978,7 +491,7 @@ class TableExporter(pulumi.ComponentResource):
         documents (``bucket_policy``, ``key_policy`` or None, ``importer_policy`` or
         None) to export from this stack and apply in the other (``docs/restore.md``)."""
         kms_key_arn = self._kms_key_arn
-        drill_role = self._roles.get("drill")
+        drill_role = self._drill_role
         history_roles = {
             table: history.firehose_role.arn for table, history in self.change_histories.items()
         }
@@ -1063,82 +576,5 @@ class TableExporter(pulumi.ComponentResource):
             ).apply(
                 lambda v: json.dumps(export_policies.start_run_policy(v["machine"], v["machine_name"]))
             ),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-
-    def _state_machine(
-        self,
-        name: str,
-        role: str,
-        scope: pulumi.Output[AwsScope],
-        *,
-        policy: pulumi.Input[str],
-        definition: pulumi.Output[dict[str, Any]],
-        log_group: aws.cloudwatch.LogGroup,
-        tags: dict[str, str],
-    ) -> aws.sfn.StateMachine:
-        """A STANDARD state machine named ``<name>-<role>`` and the role only it can assume."""
-        base = f"{name}-{role}"
-        execution_role = aws.iam.Role(
-            f"{base}-role",
-            assume_role_policy=scope.apply(
-                lambda s: json.dumps(
-                    policies.states_trust_policy(
-                        s, policies.state_machine_arn(s, base + policies.AUTONAME_SUFFIX)
-                    )
-                )
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        role_policy = aws.iam.RolePolicy(
-            f"{base}-policy",
-            role=execution_role.id,
-            policy=policy,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self._roles[role] = execution_role
-        return aws.sfn.StateMachine(
-            base,
-            type="STANDARD",
-            role_arn=execution_role.arn,
-            definition=definition.apply(json.dumps),
-            logging_configuration=aws.sfn.StateMachineLoggingConfigurationArgs(
-                level=self._log_level,
-                include_execution_data=self._include_execution_data,
-                log_destination=log_group.arn.apply(lambda arn: f"{arn}:*"),
-            ),
-            tracing_configuration=aws.sfn.StateMachineTracingConfigurationArgs(
-                enabled=self._tracing
-            ),
-            tags=tags,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
-        )
-
-    def _alarm(
-        self,
-        name: str,
-        spec: AlarmSpec,
-        dimensions: Mapping[str, pulumi.Input[str]],
-        topic_arn: pulumi.Input[str],
-        tags: dict[str, str],
-        description: pulumi.Input[str],
-    ) -> aws.cloudwatch.MetricAlarm:
-        return aws.cloudwatch.MetricAlarm(
-            f"{name}-alarm-{spec.role}",
-            alarm_description=description,
-            namespace=spec.namespace,
-            metric_name=spec.metric_name,
-            dimensions=dimensions,
-            statistic=spec.statistic,
-            period=spec.period_seconds,
-            evaluation_periods=spec.evaluation_periods,
-            datapoints_to_alarm=spec.evaluation_periods,
-            comparison_operator=spec.comparison,
-            threshold=spec.threshold,
-            treat_missing_data=spec.treat_missing_data,
-            alarm_actions=[topic_arn],
-            ok_actions=[topic_arn],
-            tags=tags,
             opts=pulumi.ResourceOptions(parent=self),
         )

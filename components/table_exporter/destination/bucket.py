@@ -1,9 +1,11 @@
-"""The destination bucket, when the exporter creates it: private, owner-enforced,
-encrypted, versioned, TLS-only, with lifecycle rules."""
+"""Where exports and run reports go (``destination``), and the bucket the exporter
+creates when none is given: private, owner-enforced, encrypted, versioned, TLS-only,
+with lifecycle rules."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -91,3 +93,74 @@ class ExportBucket(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         self.register_outputs({"bucket_name": self.bucket.bucket})
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where exports and run reports go. ``report_*``: the run reports' bucket and key,
+    which are the destination's unless that bucket is another account's."""
+
+    bucket: ExportBucket | None
+    """The destination bucket when the exporter created it."""
+    bucket_name: pulumi.Output[str]
+    report_bucket: ExportBucket | None
+    """The run reports' bucket, created when the destination is another account's."""
+    report_bucket_name: pulumi.Output[str]
+    report_kms_key_arn: str | None
+
+
+def destination(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    bucket_name: pulumi.Input[str] | None,
+    bucket_owner: str | None,
+    sse_algorithm: str,
+    kms_key_arn: str | None,
+    noncurrent_version_expiration_days: int,
+    expiration_days: int | None,
+    tags: dict[str, str],
+) -> Destination:
+    """The bucket given, or ``<name>-bucket``; and, when ``bucket_owner`` says the
+    destination is another account's, ``<name>-reports`` for the run reports: a
+    Distributed Map's ResultWriter writes only in the machine's own account and Region
+    ("ResultWriter", else the run fails States.ResultWriterFailed)."""
+    child = pulumi.ResourceOptions(parent=parent)
+    bucket = None
+    if bucket_name is None:
+        bucket = ExportBucket(
+            f"{name}-bucket",
+            sse_algorithm=sse_algorithm,
+            kms_key_arn=kms_key_arn,
+            noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+            expiration_days=expiration_days,
+            tags=tags,
+            opts=child,
+        )
+        name_of_bucket: pulumi.Output[str] = bucket.bucket.bucket
+    else:
+        name_of_bucket = pulumi.Output.from_input(bucket_name)
+    if bucket_owner is None:
+        return Destination(
+            bucket=bucket,
+            bucket_name=name_of_bucket,
+            report_bucket=None,
+            report_bucket_name=name_of_bucket,
+            report_kms_key_arn=kms_key_arn,
+        )
+    reports = ExportBucket(
+        f"{name}-reports",
+        sse_algorithm="AES256",
+        kms_key_arn=None,
+        noncurrent_version_expiration_days=noncurrent_version_expiration_days,
+        expiration_days=expiration_days,
+        tags=tags,
+        opts=child,
+    )
+    return Destination(
+        bucket=bucket,
+        bucket_name=name_of_bucket,
+        report_bucket=reports,
+        report_bucket_name=reports.bucket.bucket,
+        report_kms_key_arn=None,
+    )

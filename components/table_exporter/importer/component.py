@@ -27,11 +27,8 @@ from table_exporter.importer.machine import (
 )
 from table_exporter.kernel.iam import allow, document
 from table_exporter.kernel.limits import importer_name_problem
-from table_exporter.kernel.policies import (
-    scheduler_trust_policy,
-    state_machine_arn,
-    states_trust_policy,
-)
+from table_exporter.kernel.policies import scheduler_trust_policy
+from table_exporter.kernel.resources import metric_alarm, state_machine
 from table_exporter.kernel.targets import AwsScope
 
 """Where the exporter puts a table's full exports (``full/<run date>/``, run machine)
@@ -104,31 +101,26 @@ class TableImporter(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         identity = aws.get_caller_identity_output()
         region = aws.get_region_output().region
-        machine_name = f"{name}-import"
-
-        def trust(values: list[str]) -> str:
-            """Step Functions, for this machine only (the exporter's machines' form)."""
-            account, reg = values
-            scope = AwsScope(partition=spec.partition, region=reg, account_id=account)
-            return json.dumps(states_trust_policy(scope, state_machine_arn(scope, machine_name)))
-
-        self.role = aws.iam.Role(
-            f"{name}-import-role",
-            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(trust),
-            opts=child,
+        scope = pulumi.Output.all(identity.account_id, region).apply(
+            lambda v: AwsScope(partition=spec.partition, region=v[1], account_id=v[0])
         )
-        aws.iam.RolePolicy(
-            f"{name}-import-policy",
-            role=self.role.id,
-            policy=pulumi.Output.all(identity.account_id, region).apply(
-                lambda v: json.dumps(
+        # Step Functions may assume the role for this machine only (the exporter's form).
+        machine = state_machine(
+            self,
+            f"{name}-import",
+            scope=scope,
+            policy=scope.apply(
+                lambda s: json.dumps(
                     importer_role_policy(
-                        spec, region=v[1], account_id=v[0], kms_key_arn=kms_key_arn
+                        spec, region=s.region, account_id=s.account_id, kms_key_arn=kms_key_arn
                     )
                 )
             ),
-            opts=child,
+            definition=json.dumps(import_definition(spec)),
+            named=True,
         )
+        self.role = machine.role
+        self.state_machine = machine.machine
         self.parameter = aws.ssm.Parameter(
             f"{name}-current-table",
             name=spec.parameter_name,
@@ -137,23 +129,13 @@ class TableImporter(pulumi.ComponentResource):
             description="The table the newest complete import created; set by the import machine.",
             opts=pulumi.ResourceOptions(parent=self, ignore_changes=["value"]),
         )
-        self.state_machine = aws.sfn.StateMachine(
-            f"{name}-import",
-            name=machine_name,
-            role_arn=self.role.arn,
-            definition=json.dumps(import_definition(spec)),
-            opts=child,
-        )
         # Scheduler acting for this account's default schedule group only, as the
         # exporter's scheduler role (confused deputy: aws:SourceAccount and aws:SourceArn).
         scheduler_role = aws.iam.Role(
             f"{name}-import-scheduler",
-            assume_role_policy=pulumi.Output.all(identity.account_id, region).apply(
-                lambda v: json.dumps(
-                    scheduler_trust_policy(
-                        AwsScope(partition=spec.partition, region=v[1], account_id=v[0]),
-                        f"arn:{spec.partition}:scheduler:{v[1]}:{v[0]}:schedule-group/default",
-                    )
+            assume_role_policy=scope.apply(
+                lambda s: json.dumps(
+                    scheduler_trust_policy(s, s.arn("scheduler", "schedule-group/default"))
                 )
             ),
             opts=child,
@@ -181,20 +163,13 @@ class TableImporter(pulumi.ComponentResource):
             opts=child,
         )
         self.alarms = [
-            aws.cloudwatch.MetricAlarm(
-                f"{name}-alarm-{alarm.role}",
-                namespace=alarm.namespace,
-                metric_name=alarm.metric_name,
-                statistic=alarm.statistic,
-                period=alarm.period_seconds,
-                evaluation_periods=alarm.evaluation_periods,
-                comparison_operator=alarm.comparison,
-                threshold=alarm.threshold,
-                treat_missing_data=alarm.treat_missing_data,
-                alarm_description=alarm.description,
+            metric_alarm(
+                self,
+                name,
+                alarm,
                 dimensions={"StateMachineArn": self.state_machine.arn},
+                description=alarm.description,
                 alarm_actions=list(alarm_actions or []),
-                opts=child,
             )
             for alarm in importer_alarm_specs(window_hours=alarm_window_hours)
         ]
