@@ -187,7 +187,7 @@ def parse(sql: str) -> exp.Expression:
     statement = statements[0]
     if isinstance(statement, exp.Command):
         raise QueryFailed(f"line 1:1: cannot parse statement starting {statement.name!r}")
-    return statement
+    return statement  # type: ignore[return-value]
 
 
 # -- Glue types and the JSON SerDe --------------------------------------------------------------
@@ -297,7 +297,10 @@ def _projected_files(
     head, _, tail = template.partition("${" + key + "}")
     bucket = head.removeprefix("s3://").split("/", 1)[0]
     pattern = re.compile(
-        re.escape(head.removeprefix(f"s3://{bucket}/")) + "(?P<value>[^/]+)" + re.escape(tail) + ".+"
+        re.escape(head.removeprefix(f"s3://{bucket}/"))
+        + "(?P<value>[^/]+)"
+        + re.escape(tail)
+        + ".+"
     )
     out = []
     for name, body in _s3_objects(account, head):
@@ -351,7 +354,9 @@ def _external_view(
                 if not ignore_malformed:
                     raise QueryFailed(f"HIVE_BAD_DATA: malformed JSON in {name}") from None
                 record = {}
-            lowered = {str(k).lower(): v for k, v in record.items()} if isinstance(record, dict) else {}
+            lowered = (
+                {str(k).lower(): v for k, v in record.items()} if isinstance(record, dict) else {}
+            )
             row = {n: _serde_value(lowered.get(n), kind) for n, kind in columns}
             row.update(values)
             rows.append(row)
@@ -384,14 +389,16 @@ def _pinned_values(table: exp.Table, key: str) -> set[str] | None:
             column, literal = conjunct.this, conjunct.expression
             if isinstance(literal, exp.Column):
                 column, literal = literal, column
-            if isinstance(column, exp.Column) and column.name.lower() == key:
-                if isinstance(literal, exp.Literal):
-                    values = {literal.name}
-        elif isinstance(conjunct, exp.In) and isinstance(conjunct.this, exp.Column):
-            if conjunct.this.name.lower() == key and all(
-                isinstance(e, exp.Literal) for e in conjunct.expressions
-            ):
-                values = {e.name for e in conjunct.expressions}
+            named = isinstance(column, exp.Column) and column.name.lower() == key
+            if named and isinstance(literal, exp.Literal):
+                values = {literal.name}
+        elif (
+            isinstance(conjunct, exp.In)
+            and isinstance(conjunct.this, exp.Column)
+            and conjunct.this.name.lower() == key
+            and all(isinstance(e, exp.Literal) for e in conjunct.expressions)
+        ):
+            values = {e.name for e in conjunct.expressions}
         if values is not None:
             pinned = values if pinned is None else pinned & values
     return pinned
@@ -413,7 +420,9 @@ def _fix_transform_values(node: exp.Expression) -> exp.Expression:
 
     def bind(inner: exp.Expression) -> exp.Expression:
         # Lambda parameters appear as bare identifiers (or columns) in the body.
-        bare = isinstance(inner, exp.Identifier) and not isinstance(inner.parent, exp.Column | exp.Dot)
+        bare = isinstance(inner, exp.Identifier) and not isinstance(
+            inner.parent, exp.Column | exp.Dot
+        )
         column = isinstance(inner, exp.Column) and not inner.table
         if (bare or column) and inner.name in (key_name, value_name):
             member = "key" if inner.name == key_name else "value"
@@ -423,7 +432,10 @@ def _fix_transform_values(node: exp.Expression) -> exp.Expression:
     body = function.this.copy().transform(bind)
     pair = exp.Struct(
         expressions=[
-            exp.PropertyEQ(this=exp.to_identifier("key"), expression=exp.Dot(this=exp.column(entry), expression=exp.to_identifier("key"))),
+            exp.PropertyEQ(
+                this=exp.to_identifier("key"),
+                expression=exp.Dot(this=exp.column(entry), expression=exp.to_identifier("key")),
+            ),
             exp.PropertyEQ(this=exp.to_identifier("value"), expression=body),
         ]
     )
@@ -594,7 +606,9 @@ class _Run:
             },
         )
         self.db.execute(f"DROP TABLE IF EXISTS {_q(database)}.{_q(name)}")
-        self._iceberg_table(database, name, _glue_table(self.account, self.region, database, name) or {})
+        self._iceberg_table(
+            database, name, _glue_table(self.account, self.region, database, name) or {}
+        )
 
     def drop(self, statement: exp.Drop) -> None:
         if statement.kind != "TABLE":
@@ -635,7 +649,9 @@ class _Run:
                 "than one source row"
             )
 
-    def execute(self, statement: exp.Expression) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+    def execute(
+        self, statement: exp.Expression
+    ) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
         if isinstance(statement, exp.Create):
             self.create(statement)
             return [], []
@@ -648,7 +664,11 @@ class _Run:
         refs = _table_refs(statement, self.database)
         target: tuple[str, str] | None = None
         if isinstance(statement, writes):
-            ref = statement.this if isinstance(statement.this, exp.Table) else statement.find(exp.Table)
+            ref = (
+                statement.this
+                if isinstance(statement.this, exp.Table)
+                else statement.find(exp.Table)
+            )
             assert isinstance(ref, exp.Table)
             target = _name(ref)
             found = self._glue_or_fail(*target)
@@ -767,7 +787,7 @@ def install() -> None:
             statistics["TotalExecutionTimeInMillis"] = outcome.engine_millis
         return json.dumps(answer)
 
-    models.AthenaBackend.start_query_execution = start_query_execution  # type: ignore[method-assign]
+    models.AthenaBackend.start_query_execution = start_query_execution  # type: ignore[method-assign,assignment]
     responses.AthenaResponse.get_query_execution = get_query_execution  # type: ignore[method-assign]
     _install_step_functions()
     _installed = True
@@ -836,7 +856,7 @@ def _athena_service() -> Any:
 
     class StateTaskServiceAthena(StateTaskServiceCallback):  # type: ignore[misc]
         def __init__(self) -> None:
-            super().__init__(supported_integration_patterns={ResourceCondition.Sync})
+            super().__init__(supported_integration_patterns={ResourceCondition.Sync})  # type: ignore[arg-type]
 
         def _get_supported_parameters(self) -> set[str] | None:
             return _API_ACTIONS.get(self.resource.api_action.lower())
@@ -845,18 +865,24 @@ def _athena_service() -> Any:
             super()._validate_service_integration_is_supported()
             sync = self.resource.condition == ResourceCondition.Sync
             if sync and self.resource.api_action.lower() != "startqueryexecution":
-                raise ValueError(f"{self.resource.resource_arn}: only startQueryExecution has .sync")
+                raise ValueError(
+                    f"{self.resource.resource_arn}: only startQueryExecution has .sync"
+                )
 
         def _client(self, runtime: Any, credentials: Any) -> Any:
             return validating_client(runtime.region, "athena", credentials)
 
-        def _eval_service_task(self, env: Any, runtime: Any, parameters: dict, credentials: Any) -> None:  # type: ignore[type-arg]
+        def _eval_service_task(
+            self, env: Any, runtime: Any, parameters: dict[str, Any], credentials: Any
+        ) -> None:
             client = self._client(runtime, credentials)
             response = getattr(client, self._get_boto_service_action())(**parameters)
             response.pop("ResponseMetadata", None)
             env.stack.append(_timestamps_to_text(response))
 
-        def _build_sync_resolver(self, env: Any, runtime: Any, parameters: dict, credentials: Any) -> Any:  # type: ignore[type-arg]
+        def _build_sync_resolver(
+            self, env: Any, runtime: Any, parameters: dict[str, Any], credentials: Any
+        ) -> Any:
             started = env.stack.pop()
             client = self._client(runtime, credentials)
             execution_id = started["QueryExecutionId"]
@@ -876,7 +902,7 @@ def _athena_service() -> Any:
                         env=env,
                         error_name=StatesErrorName(typ=failed),
                         event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
+                        event_details=EventDetails(  # type: ignore[typeddict-item]
                             taskFailedEventDetails=TaskFailedEventDetails(
                                 resource=self._get_sfn_resource(),
                                 resourceType=self._get_sfn_resource_type(),

@@ -34,7 +34,9 @@ TARGET = CurrentTable(
     columns=(Column("qty", "number"),),
     location=f"s3://{BUCKET}/exports/{TABLE}/current/",
 )
-ROWS = [{"pk": {"S": f"o-{i}"}, "qty": {"N": str(i)}, "note": {"S": f"row {i}"}} for i in range(1, 4)]
+ROWS = [
+    {"pk": {"S": f"o-{i}"}, "qty": {"N": str(i)}, "note": {"S": f"row {i}"}} for i in range(1, 4)
+]
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -74,7 +76,9 @@ class Chain:
 
     def ok(self, sql: str) -> dict[str, Any]:
         execution = self.query(sql)
-        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get("StateChangeReason")
+        assert execution["Status"]["State"] == "SUCCEEDED", execution["Status"].get(
+            "StateChangeReason"
+        )
         return execution
 
     def apply(self, export: dict[str, Any]) -> dict[str, Any]:
@@ -335,7 +339,7 @@ def test_a_merge_whose_target_row_matches_two_source_rows_fails_as_athena_does(
     baseline(chain)
     before = rows()
     execution = chain.query(
-        'MERGE INTO "orders_current" AS t USING (SELECT \'o-1\' AS pk UNION ALL SELECT \'o-1\') AS s '
+        "MERGE INTO \"orders_current\" AS t USING (SELECT 'o-1' AS pk UNION ALL SELECT 'o-1') AS s "
         "ON t.pk = s.pk WHEN MATCHED THEN DELETE"
     )
     assert execution["Status"]["State"] == "FAILED"
@@ -372,9 +376,7 @@ def test_create_table_registers_an_iceberg_table_in_glue(chain: Chain) -> None:
 
 def test_select_results_come_back_through_get_query_results(chain: Chain) -> None:
     baseline(chain)
-    execution = chain.ok(
-        'SELECT pk, qty FROM "orders_current" WHERE NOT deleted ORDER BY pk'
-    )
+    execution = chain.ok('SELECT pk, qty FROM "orders_current" WHERE NOT deleted ORDER BY pk')
     results = chain.athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])
     data = [[c.get("VarCharValue") for c in r["Data"]] for r in results["ResultSet"]["Rows"]]
     assert data[0] == ["pk", "qty"]
@@ -393,7 +395,7 @@ def _value(sql: str) -> Any:
 def test_transform_values_which_duckdb_lacks_rebuilds_the_map(aws: dict[str, Any]) -> None:
     sql = (
         "SELECT json_format(CAST(transform_values(MAP(ARRAY['a', 'b'], "
-        "ARRAY['{\"S\":\"x\"}', '{\"N\":\"1\"}']), (k, v) -> json_parse(v)) AS JSON))"
+        'ARRAY[\'{"S":"x"}\', \'{"N":"1"}\']), (k, v) -> json_parse(v)) AS JSON))'
     )
     assert json.loads(_value(sql)) == {"a": {"S": "x"}, "b": {"N": "1"}}
 

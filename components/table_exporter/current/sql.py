@@ -223,9 +223,7 @@ def _newer() -> str:
 
 def _update_set(table: CurrentTable) -> str:
     names = [*(c.field for c in table.non_keys), *EXTRA_COLUMNS]
-    return ",\n    ".join(
-        f"{quote_identifier(n)} = {_SOURCE}.{quote_identifier(n)}" for n in names
-    )
+    return ",\n    ".join(f"{quote_identifier(n)} = {_SOURCE}.{quote_identifier(n)}" for n in names)
 
 
 def _insert(table: CurrentTable) -> str:
@@ -287,8 +285,8 @@ def _changes_source(table: CurrentTable, window: Window) -> str:
         f"ORDER BY {quote_identifier(WRITE_TIMESTAMP)} DESC) AS {rank}\n"
         "  FROM (\n"
         f"{_indent(records)}\n"
-        "  ) AS \"records\"\n"
-        ") AS \"ranked\"\n"
+        '  ) AS "records"\n'
+        ') AS "ranked"\n'
         f"WHERE {rank} = 1"
     )
 
