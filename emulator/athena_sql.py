@@ -813,6 +813,7 @@ def _install_step_functions() -> None:
 
 
 _TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+_SYNC_POLL_SECONDS = 0.02
 _API_ACTIONS = {
     "startqueryexecution": {
         "QueryString",
@@ -873,18 +874,46 @@ def _athena_service() -> Any:
             return validating_client(runtime.region, "athena", credentials)
 
         def _eval_service_task(
-            self, env: Any, runtime: Any, parameters: dict[str, Any], credentials: Any
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
+            state_credentials: Any,
         ) -> None:
-            client = self._client(runtime, credentials)
-            response = getattr(client, self._get_boto_service_action())(**parameters)
+            client = self._client(resource_runtime_part, state_credentials)
+            action = getattr(client, self._get_boto_service_action())
+            response = action(**normalised_parameters)
             response.pop("ResponseMetadata", None)
             env.stack.append(_timestamps_to_text(response))
 
+        def _eval_integration_pattern(
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
+            state_credentials: Any,
+        ) -> None:
+            # moto's own loop assumes a task-token endpoint that only waitForTaskToken
+            # integrations have (it fails with 'NoneType ... interrupt_all'): poll here.
+            resolve = self._build_sync_resolver(
+                env, resource_runtime_part, normalised_parameters, state_credentials
+            )
+            while env.is_running():
+                outcome = resolve()
+                if outcome is not None:
+                    env.stack.append(outcome)
+                    return
+                time.sleep(_SYNC_POLL_SECONDS)
+
         def _build_sync_resolver(
-            self, env: Any, runtime: Any, parameters: dict[str, Any], credentials: Any
+            self,
+            env: Any,
+            resource_runtime_part: Any,
+            normalised_parameters: dict[str, Any],
+            state_credentials: Any,
         ) -> Any:
             started = env.stack.pop()
-            client = self._client(runtime, credentials)
+            client = self._client(resource_runtime_part, state_credentials)
             execution_id = started["QueryExecutionId"]
 
             def resolve() -> Any:

@@ -403,3 +403,82 @@ def test_transform_values_which_duckdb_lacks_rebuilds_the_map(aws: dict[str, Any
 def test_json_extract_scalar_of_an_object_is_null_as_in_trino(aws: dict[str, Any]) -> None:
     assert _value("SELECT json_extract_scalar('{\"L\":[1]}', '$.L')") is None
     assert _value("SELECT json_extract_scalar('{\"S\":\"x\"}', '$.S')") == "x"
+
+
+# -- the states that run them, in the emulator's Step Functions ---------------------------------
+
+
+def _machine(sfn: Any, name: str, first_query: str) -> str:
+    from table_exporter.asl import Succeed
+    from table_exporter.current import states
+
+    done, failed = Succeed("Done"), states.failure()
+
+    def task(state: str, query: str, then: Any) -> Any:
+        return states.query_task(
+            state, query, workgroup=WORKGROUP, database=DATABASE, failed=failed, next_state=then
+        )
+
+    merge = task(
+        "MergeWindow",
+        states.merge_window_query(
+            TARGET, "$states.context.Execution.Input.from", "$states.context.Execution.Input.to"
+        ),
+        done,
+    )
+    replace = task(
+        "Replace", states.replace_query(TARGET, "$states.context.Execution.Input.baseline"), merge
+    )
+    create = task("Create", first_query, replace)
+    definition = {
+        "QueryLanguage": "JSONata",
+        "StartAt": "Create",
+        "States": {s.name: s.render() for s in (create, replace, merge, done, failed)},
+    }
+    return str(
+        sfn.create_state_machine(
+            name=name, definition=json.dumps(definition), roleArn=harness.ROLE_ARN
+        )["stateMachineArn"]
+    )
+
+
+def test_the_states_run_exactly_the_statements_sql_builds_through_athena_sync(
+    aws: dict[str, Any], chain: Chain
+) -> None:
+    from moto.athena.models import athena_backends
+    from table_exporter.current import states
+
+    (base,) = chain.run()
+    chain.put("o-6", 6)
+    chain.delete("o-1")
+    clock.advance(2 * HOUR)
+    (export,) = chain.run()
+    arn = _machine(aws["stepfunctions"], "current", states.create_query(TARGET))
+
+    payload = {"baseline": base["to"], "from": export["from"], "to": export["to"]}
+    described = harness.execute(aws["stepfunctions"], arn, "apply", payload)
+
+    assert described["status"] == "SUCCEEDED", described.get("cause")
+    assert_current_is_live(chain)
+    executed = [
+        e.query for e in athena_backends[harness.ACCOUNT][harness.REGION].executions.values()
+    ]
+    assert executed[-3:] == [
+        create_sql(TARGET),
+        replace_from_baseline_sql(TARGET, micros(base["to"])),
+        merge_window_sql(TARGET, window(export)),
+    ]
+
+
+def test_a_failed_query_fails_the_execution_with_the_query_error(
+    aws: dict[str, Any], chain: Chain
+) -> None:
+    arn = _machine(aws["stepfunctions"], "broken", '"CREATE TABLE oops ("')
+
+    described = harness.execute(aws["stepfunctions"], arn, "broken", {})
+
+    assert described["status"] == "FAILED"
+    assert described["error"] == "CurrentTable.States.TaskFailed"
+    cause = json.loads(described["cause"])
+    assert cause["QueryExecution"]["Status"]["State"] == "FAILED"
+    assert cause["QueryExecution"]["Status"]["StateChangeReason"].startswith("line 1:")
