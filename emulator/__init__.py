@@ -14,6 +14,8 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 - ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls and error
   names, and injected faults;
 - ``glue_fidelity``: table versions archived unless ``SkipArchive``;
+- ``athena_sql``: Athena runs the SQL it is given (sqlglot to DuckDB) over Glue tables
+  and moto's S3, Iceberg tables included, also from Step Functions' Athena integration;
 - ``clock``: virtual time for Wait states, retry back-off, ``$millis()`` and ``$now()``;
 - ``change_log``: every table write stamped with virtual time, and point-in-time
   recovery windows, so exports can be "as of" a time or incremental;
@@ -30,6 +32,7 @@ infallible. ``install()`` closes those gaps without changing what a definition s
 from __future__ import annotations
 
 from . import (
+    athena_sql,
     authorization,
     authz_hooks,
     change_log,
@@ -54,6 +57,7 @@ def install() -> None:
     jsonata_engine.install()
     sfn_fidelity.install()
     glue_fidelity.install()
+    athena_sql.install()
     clock.install()
     change_log.install()
     export_model.install()
