@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import sqlglot
 from sqlglot import exp
+from table_exporter.catalog.schema import COLUMN_TYPES, Column
 from table_exporter.current.sql import (
     CurrentTable,
     Window,
@@ -14,7 +15,6 @@ from table_exporter.current.sql import (
     replace_from_baseline_sql,
     statements,
 )
-from table_exporter.schema import COLUMN_TYPES, Column
 
 T = 1_767_585_300_000_000  # 2026-01-05T03:55:00Z
 KEYS = (Column("pk", "string"), Column("sk", "number"))

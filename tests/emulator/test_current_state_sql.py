@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from table_exporter.catalog.schema import Column
 from table_exporter.current.sql import (
     CurrentTable,
     Window,
@@ -18,7 +19,6 @@ from table_exporter.current.sql import (
     merge_window_sql,
     replace_from_baseline_sql,
 )
-from table_exporter.schema import Column
 
 from emulator import athena_sql, change_log, clock, harness
 
@@ -409,8 +409,8 @@ def test_json_extract_scalar_of_an_object_is_null_as_in_trino(aws: dict[str, Any
 
 
 def _machine(sfn: Any, name: str, first_query: str) -> str:
-    from table_exporter.asl import Succeed
     from table_exporter.current import states
+    from table_exporter.kernel.asl import Succeed
 
     done, failed = Succeed("Done"), states.failure()
 

@@ -4,7 +4,7 @@ builds their text; ``states`` the states that run them)."""
 
 from __future__ import annotations
 
-from .sql import (
+from table_exporter.current.sql import (
     CurrentTable,
     Window,
     create_sql,

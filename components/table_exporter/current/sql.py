@@ -35,7 +35,7 @@ Values are read from the SerDe's ``map<string,string>`` columns (``keys``,
 ``newimage`` of ``<table>_changes``; ``item`` of ``<table>_latest_raw``), where each
 attribute is its typed JSON text, e.g. ``{"N":"2"}``: ``json_extract_scalar`` of the
 descriptor gives the value, and an attribute held under another type reads as NULL, as
-in ``schema.py``. Statements are plain text for Athena engine v3 (Trino); DDL uses
+in ``catalog/schema.py``. Statements are plain text for Athena engine v3 (Trino); DDL uses
 Hive's backtick quoting, DML double quotes.
 """
 
@@ -45,7 +45,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from table_exporter.schema import (
+from table_exporter.catalog.schema import (
     DECIMAL,
     DELETED,
     ITEM_RAW,
@@ -62,7 +62,7 @@ CURRENT_SUFFIX = "_current"
 CHANGES_SUFFIX = "_changes"
 BASELINE_SUFFIX = "_latest_raw"
 """The baseline's items: ``<table>_latest_raw`` points at the newest baseline's
-``data/`` folder once it has COMPLETED (``catalog.py``), every attribute as typed JSON."""
+``data/`` folder once it has COMPLETED (``catalog/tables.py``), every attribute as typed JSON."""
 
 TABLE_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("table_type", "ICEBERG"),

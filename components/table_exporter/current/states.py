@@ -11,8 +11,14 @@ reads them from DescribeTable at run time renders this per key schema.
 
 from __future__ import annotations
 
-from ..asl import Catch, Fail, Grant, State, Task, jsonata
-from .sql import CurrentTable, Window, create_sql, merge_window_sql, replace_from_baseline_sql
+from table_exporter.current.sql import (
+    CurrentTable,
+    Window,
+    create_sql,
+    merge_window_sql,
+    replace_from_baseline_sql,
+)
+from table_exporter.kernel.asl import Catch, Fail, Grant, State, Task, jsonata
 
 START_QUERY_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
 GRANTS = (
