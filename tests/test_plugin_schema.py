@@ -22,6 +22,7 @@ from table_exporter import (
     TableExporter,
     TableExporterArgs,
     TableImporter,
+    config,
     rules,
 )
 from table_exporter import args as component_args
@@ -138,10 +139,9 @@ def test_every_exporter_argument_is_an_input_and_nothing_else() -> None:
 def test_exporter_input_types_are_the_ones_the_validation_accepts() -> None:
     inputs = _inputs(EXPORTER)
     expected: dict[str, Any] = {
-        **dict.fromkeys(rules.BOOLS, "boolean"),
-        **dict.fromkeys(rules.INTS, "integer"),
-        **dict.fromkeys(rules.CHOICES, "string"),
-        **dict.fromkeys(rules.TEXTS, "string"),
+        **{a.name: "boolean" for a in config.ARGUMENTS if a.kind is config.FLAG},
+        **{a.name: "integer" for a in config.ARGUMENTS if a.kind is config.WHOLE},
+        **{a.name: "string" for a in config.ARGUMENTS if a.kind in (config.CHOICE, config.TEXT)},
         "tables": ["TableArgs"],
         "alarm_emails": ["string"],
         "tags": ("map", "string"),
