@@ -23,7 +23,6 @@ from table_exporter import (
     TableExporterArgs,
     TableImporter,
     config,
-    rules,
 )
 from table_exporter import args as component_args
 from table_exporter.importer.args import (
@@ -232,13 +231,13 @@ def test_every_choice_is_named_in_its_description() -> None:
     table = schema()["types"][f"{PACKAGE_NAME}:index:TableArgs"]["properties"]
     unnamed = [
         (key, choice)
-        for key, choices in rules.CHOICES.items()
+        for key, choices in config.CHOICES.items()
         for choice in choices
         if f"``{choice}``" not in inputs[camel_case(key)]["description"]
     ]
     unnamed += [
         ("tables[].export_type", choice)
-        for choice in rules.EXPORT_TYPES
+        for choice in config.EXPORT_TYPES
         if f"``{choice}``" not in table["exportType"]["description"]
     ]
     assert unnamed == []

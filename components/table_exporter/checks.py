@@ -487,7 +487,6 @@ def check_columns(columns: Mapping[str, str]) -> Mapping[str, str]:
     return columns
 
 
-
 def check_flag(value: Any, *, from_config: bool = False) -> bool:
     """A boolean. In stack config (``from_config``), also the text ``true`` or ``false``,
     which is how the Pulumi CLI passes a boolean, and nothing else: ``yes``, ``on`` or
@@ -551,4 +550,3 @@ def check_stream_arn(arn: str, table: str | None = None) -> str:
             f"is the stream of table {match['name']!r}, not of {table_name_of(table)!r}"
         )
     return arn
-

@@ -56,7 +56,6 @@ from table_exporter.checks import (  # noqa: F401  (the checks, where they used 
     shown,
     table_name_of,
 )
-from table_exporter.config import CHOICES, EXPORT_TYPES, RANGES  # noqa: F401
 from table_exporter.kernel.policies import INLINE_POLICY_LIMIT, exact_policy_estimate
 
 Path = tuple[str | int, ...]
@@ -204,8 +203,11 @@ def _table_type_problems(
         if value is not None and not isinstance(value, str) and not _is_output(value):
             bad(key, f"must be text, got {shown(value)}")
     kind = entry.get("export_type")
-    if kind is not None and kind not in EXPORT_TYPES:
-        bad("export_type", f"must be one of {EXPORT_TYPES} (a plain value), got {shown(kind)}")
+    if kind is not None and kind not in config.EXPORT_TYPES:
+        bad(
+            "export_type",
+            f"must be one of {config.EXPORT_TYPES} (a plain value), got {shown(kind)}",
+        )
     history = entry.get("change_history")
     if history is not None and not isinstance(history, bool):
         bad("change_history", f"must be true or false (a plain value), got {shown(history)}")
