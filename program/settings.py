@@ -247,18 +247,22 @@ ExporterSettings = create_model(
 )
 
 
-def _environment(stack: str, name: str) -> type[Settings]:
+def _environment(stack: str) -> type[Settings]:
+    """The settings class of one stack: ``ExporterSettings`` with its environment's defaults."""
     arguments = {a.setting_name: a for a in config.ARGUMENTS if a.setting_name}
     defaults = ENVIRONMENTS[stack]
     fields: dict[str, Any] = {key: _field(arguments[key], value) for key, value in defaults.items()}
     return create_model(
-        name,
+        f"{stack.capitalize()}Settings",
         __base__=ExporterSettings,
         __module__=__name__,
-        __doc__=f"The settings of the {stack} stack: ``ENVIRONMENTS[{stack!r}]``'s defaults.",
+        __doc__=f"The {stack} stack's settings: the defaults of ``ENVIRONMENTS[{stack!r}]``.",
         **fields,
     )
 
 
-DevSettings = _environment("dev", "DevSettings")
-PrdSettings = _environment("prd", "PrdSettings")
+SETTINGS_BY_STACK: dict[str, type[Settings]] = {
+    stack: _environment(stack) for stack in ENVIRONMENTS
+}
+DevSettings = SETTINGS_BY_STACK["dev"]
+PrdSettings = SETTINGS_BY_STACK["prd"]

@@ -21,10 +21,9 @@ from table_exporter import rules
 
 from program.settings import (
     NAMESPACE,
+    SETTINGS_BY_STACK,
     CrossFieldError,
-    DevSettings,
     ExporterSettings,
-    PrdSettings,
     Settings,
     TableEntry,
     TableSetting,
@@ -38,8 +37,6 @@ __all__ = [
     "parse_settings",
     "settings_class_for",
 ]
-
-SETTINGS_BY_STACK: dict[str, type[Settings]] = {"dev": DevSettings, "prd": PrdSettings}
 
 
 class SettingsError(ValueError):

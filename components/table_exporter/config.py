@@ -34,7 +34,7 @@ from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
 from table_exporter.kernel.targets import EXPORT_FORMATS, SSE_ALGORITHMS
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kind:
     """What type of value an argument takes, and how a wrong one is reported."""
 
@@ -77,7 +77,7 @@ KIND_ORDER = (FLAG, WHOLE, CHOICE, TEXT, EMAILS, TAGS)
 """The order type problems of top-level arguments are reported in."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Arg:
     """One argument of ``TableExporter`` (or key of a table entry).
 
