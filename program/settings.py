@@ -1,14 +1,18 @@
 """Typed exporter settings: every setting on one base model, defaults per environment.
 
 The stack config is the program's only input, so all of it is declared and checked
-here, before any resource is registered. ``DevSettings`` and ``PrdSettings`` differ
-only in their defaults, the way typed dev/prd context classes do in a CDK app.
+here, before any resource is registered. Each setting is a component argument, declared
+once in ``table_exporter.config`` (kind, default, rule, the setting's name): the fields
+of ``ExporterSettings`` and ``TableSetting`` are built from those records, so pydantic
+applies the component's own checks to each setting, and the component's cross-field
+rules (``table_exporter.rules``) run over the settings as a whole.
 
-The rules are the component's (``table_exporter.rules``): pydantic applies its value
-checks to each setting, and the component's cross-field rules run over the settings as
-a whole. This module adds types and defaults, and names each problem by its config key.
+What is the program's own is written here: the defaults of each environment
+(``ENVIRONMENTS``; ``DevSettings`` and ``PrdSettings`` differ only in them, the way
+typed dev/prd context classes do in a CDK app), and each problem named by its config key.
 """
 
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
@@ -93,7 +97,7 @@ def _setting_type(arg: config.Arg) -> Any:
         typ = list[TableSetting]  # type: ignore[valid-type]  # a model built below
     else:
         raise TypeError(f"{arg.name}: no setting type for {kind.name}")
-    return typ if arg.required or arg.default is not None else typ | None
+    return typ
 
 
 _COMPONENT: Any = object()  # the component's default
@@ -101,14 +105,18 @@ _COMPONENT: Any = object()  # the component's default
 
 def _field(arg: config.Arg, default: Any = _COMPONENT, required: bool = False) -> tuple[Any, Any]:
     """``(type, default)`` of an argument's setting for ``pydantic.create_model``:
-    ``default``, else the component's (``config``)."""
-    if required or arg.required:
-        return _setting_type(arg), ...
+    ``default``, else the component's (``config``); ``required``: no default at all."""
     value = arg.default if default is _COMPONENT else default
-    if isinstance(value, list | tuple | dict):
-        factory = dict if isinstance(value, dict) else list
-        return _setting_type(arg), Field(default_factory=factory)
-    return _setting_type(arg), value
+    typ = _setting_type(arg)
+    if not arg.required and (value is None or arg.default is None):
+        typ = typ | None  # null clears an environment's default
+    if required or arg.required:
+        return typ, ...
+    if isinstance(value, dict):
+        return typ, Field(default_factory=partial(dict, value))
+    if isinstance(value, list | tuple):
+        return typ, Field(default_factory=partial(list, value))
+    return typ, value
 
 
 _CAMEL = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
