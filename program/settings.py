@@ -1,15 +1,19 @@
 """Typed exporter settings: every setting on one base model, defaults per environment.
 
 The stack config is the program's only input, so all of it is declared and checked
-here, before any resource is registered. ``DevSettings`` and ``PrdSettings`` differ
-only in their defaults, the way typed dev/prd context classes do in a CDK app.
+here, before any resource is registered. Each setting is a component argument, declared
+once in ``table_exporter.config`` (kind, default, rule, the setting's name): the fields
+of ``ExporterSettings`` and ``TableSetting`` are built from those records, so pydantic
+applies the component's own checks to each setting, and the component's cross-field
+rules (``table_exporter.rules``) run over the settings as a whole.
 
-The rules are the component's (``table_exporter.rules``): pydantic applies its value
-checks to each setting, and the component's cross-field rules run over the settings as
-a whole. This module adds types and defaults, and names each problem by its config key.
+What is the program's own is written here: the defaults of each environment
+(``ENVIRONMENTS``; ``DevSettings`` and ``PrdSettings`` differ only in them, the way
+typed dev/prd context classes do in a CDK app), and each problem named by its config key.
 """
 
-from typing import Annotated, Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -18,16 +22,16 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationInfo,
-    field_validator,
+    create_model,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from table_exporter import rules
+from table_exporter import checks, config, rules
 
 NAMESPACE = "exporter"
 
 
-SETTING_OF_ARGUMENT = {"catalog_database_name": "catalog_database"}
+SETTING_OF_ARGUMENT = config.SETTING_OF_ARGUMENT
 """Component arguments whose setting is spelled otherwise; the rest are spelled alike."""
 
 
@@ -61,45 +65,59 @@ class CrossFieldError(ValueError):
         super().__init__("\n".join(f"{key}: {rule}" for key, rule in problems))
 
 
-def _range(argument: str) -> AfterValidator:
-    return AfterValidator(lambda value: rules.check_named_range(argument, value))
-
-
-ScheduleExpression = Annotated[str, AfterValidator(rules.check_schedule_expression)]
-TimeZone = Annotated[str, AfterValidator(rules.check_time_zone)]
-BucketName = Annotated[str, AfterValidator(rules.check_bucket_name)]
-AccountId = Annotated[str, AfterValidator(rules.check_account_id)]
-Prefix = Annotated[str, AfterValidator(rules.check_prefix)]
-TableRef = Annotated[str, AfterValidator(rules.check_table_ref)]
-Email = Annotated[str, AfterValidator(rules.check_email)]
-KmsKeyArn = Annotated[str, AfterValidator(rules.check_kms_key_arn)]
-SnsTopicArn = Annotated[str, AfterValidator(rules.check_sns_topic_arn)]
-FlexibleWindow = Annotated[int, AfterValidator(rules.check_flexible_window)]
-MaxConcurrency = Annotated[int, _range("max_concurrency")]
-StalenessHours = Annotated[int, _range("staleness_hours")]
-LogRetentionDays = Annotated[int, AfterValidator(rules.check_log_retention_days)]
-TimeoutHours = Annotated[int, _range("export_timeout_hours")]
-RunTimeoutHours = Annotated[int, _range("run_timeout_hours")]
-NoncurrentDays = Annotated[int, _range("noncurrent_version_expiration_days")]
-LifecycleDays = Annotated[int, _range("expiration_days")]
-LagHours = Annotated[int, _range("watermark_lag_alarm_hours")]
-GlueDatabase = Annotated[str, AfterValidator(rules.check_glue_database)]
-
-
 def _flag(value: Any) -> Any:
-    return None if value is None else rules.check_flag(value, from_config=True)
+    return None if value is None else checks.check_flag(value, from_config=True)
 
 
-# true/false (or the text "true"/"false" the CLI passes), not pydantic's yes/on/1.
-Flag = Annotated[bool, BeforeValidator(_flag)]
-OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
-# The choices are the component's (rules.CHOICES); a test keeps these types in step.
-LogLevel = Literal["ALL", "ERROR", "FATAL", "OFF"]
-ExportFormat = Literal["DYNAMODB_JSON", "ION"]
-ExportType = Literal["FULL_EXPORT", "INCREMENTAL_EXPORT"]
-ExportViewType = Literal["NEW_IMAGE", "NEW_AND_OLD_IMAGES"]
-SseAlgorithm = Literal["AES256", "KMS"]
-TableAccess = Literal["exact", "prefix", "all"]
+def _literal(choices: tuple[str, ...]) -> Any:
+    return Literal[choices]  # Literal["a", "b"]: pydantic names the choices in its errors
+
+
+def _setting_type(arg: config.Arg) -> Any:
+    """The pydantic type of one argument's setting: its kind, with its check."""
+    checked = (AfterValidator(arg.check),) if arg.check is not None else ()
+    kind = arg.kind
+    typ: Any
+    if kind is config.FLAG:
+        # true/false (or the text "true"/"false" the CLI passes), not pydantic's yes/on/1.
+        typ = Annotated[bool, BeforeValidator(_flag)]
+    elif kind is config.WHOLE:
+        typ = Annotated[(int, *checked)]
+    elif kind is config.TEXT:
+        typ = Annotated[(str, *checked)]
+    elif kind is config.CHOICE:
+        typ = _literal(arg.choices)
+    elif kind is config.EMAILS:
+        typ = list[Annotated[(str, *checked)]]  # type: ignore[misc]
+    elif kind is config.TAGS:
+        typ = Annotated[(dict[str, str], *checked)]
+    elif kind is config.COLUMNS:  # the rules Glue and the SerDe put on attribute names
+        typ = Annotated[(dict[str, _literal(arg.choices)], *checked)]  # type: ignore[misc]
+    elif kind is config.TABLES:
+        typ = list[TableSetting]  # type: ignore[valid-type]  # a model built below
+    else:
+        raise TypeError(f"{arg.name}: no setting type for {kind.name}")
+    return typ
+
+
+_COMPONENT: Any = object()  # the component's default
+
+
+def _field(arg: config.Arg, default: Any = _COMPONENT, required: bool = False) -> tuple[Any, Any]:
+    """``(type, default)`` of an argument's setting for ``pydantic.create_model``:
+    ``default``, else the component's (``config``); ``required``: no default at all."""
+    value = arg.default if default is _COMPONENT else default
+    typ = _setting_type(arg)
+    if not arg.required and (value is None or arg.default is None):
+        typ = typ | None  # null clears an environment's default
+    if required or arg.required:
+        return typ, ...
+    if isinstance(value, dict):
+        return typ, Field(default_factory=partial(dict, value))
+    if isinstance(value, list | tuple):
+        return typ, Field(default_factory=partial(list, value))
+    return typ, value
+
 
 _CAMEL = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 # A table entry comes only from the stack config: its keys are camelCase, and
@@ -108,19 +126,13 @@ _CAMEL_ONLY = ConfigDict(extra="forbid", alias_generator=to_camel, frozen=True)
 MAX_TABLES = rules.MAX_TABLES
 
 
-class TableSetting(BaseModel):
-    """One table to export: a name (in the stack's account and region) or an ARN."""
+class TableEntry(BaseModel):
+    """One table to export: a name (in the stack's account and region) or an ARN. Its
+    fields are the table entry's (``config.TABLE_ENTRY``) that are settings."""
 
     model_config = _CAMEL_ONLY
-
-    table: TableRef
-    prefix: Prefix | None = None
-    export_type: ExportType | None = None
-    change_history: OptionalFlag = None
-    columns: dict[
-        str,
-        Literal["string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"],
-    ] = Field(default_factory=dict)
+    if TYPE_CHECKING:
+        table: str
 
     @model_validator(mode="before")
     @classmethod
@@ -128,71 +140,32 @@ class TableSetting(BaseModel):
         """Accept ``"orders"`` as shorthand for ``{"table": "orders"}``."""
         return {"table": data} if isinstance(data, str) else data
 
-    @field_validator("columns")
-    @classmethod
-    def _columns(cls, columns: dict[str, str]) -> dict[str, str]:
-        rules.check_columns(columns)  # the rules Glue and the SerDe put on attribute names
-        return columns
-
     @property
     def table_name(self) -> str:
-        return rules.table_name_of(self.table)
+        return checks.table_name_of(self.table)
 
     @property
     def is_arn(self) -> bool:
         return self.table.startswith("arn:")
 
 
+_ENTRY_FIELDS: dict[str, Any] = {
+    a.setting_name: _field(a) for a in config.TABLE_ENTRY if a.setting_name
+}
+TableSetting = create_model(
+    "TableSetting", __base__=TableEntry, __module__=__name__, **_ENTRY_FIELDS
+)
+
+
 def _given(data: dict[str, Any], field: str) -> bool:
     return data.get(to_camel(field), data.get(field)) is not None
 
 
-class ExporterSettings(BaseModel):
-    """Every exporter setting; a subclass per environment supplies the defaults."""
+class Settings(BaseModel):
+    """What every environment's settings do; the fields come from ``config.ARGUMENTS``
+    (``ExporterSettings``), their defaults per environment from ``ENVIRONMENTS``."""
 
     model_config = _CAMEL
-
-    tables: list[TableSetting]
-    bucket_name: BucketName | None = None
-    bucket_owner: AccountId | None = None
-    prefix: Prefix = "dynamodb-exports"
-    export_format: ExportFormat = "DYNAMODB_JSON"
-    export_type: ExportType = "FULL_EXPORT"
-    sse_algorithm: SseAlgorithm = "AES256"
-    kms_key_arn: KmsKeyArn | None = None
-    schedule_expression: ScheduleExpression
-    schedule_timezone: TimeZone = "UTC"
-    schedule_enabled: Flag
-    flexible_window_minutes: FlexibleWindow = 0
-    max_concurrency: MaxConcurrency
-    alarms_enabled: Flag = True
-    dashboard_enabled: Flag = True
-    change_history: Flag = False
-    restore_drill_enabled: Flag = False
-    restore_drill_schedule: ScheduleExpression = "cron(0 5 ? * SUN *)"
-    restore_drill_window_hours: Annotated[int, _range("restore_drill_window_hours")] = 168
-    alarm_emails: list[Email] = Field(default_factory=list)
-    alarm_topic_arn: SnsTopicArn | None = None
-    staleness_hours: StalenessHours
-    log_level: LogLevel = "ERROR"
-    log_retention_days: LogRetentionDays
-    tracing_enabled: Flag = False
-    export_timeout_hours: TimeoutHours = 24
-    run_timeout_hours: RunTimeoutHours = 48
-    noncurrent_version_expiration_days: NoncurrentDays = 30
-    expiration_days: LifecycleDays | None = None
-    tags: dict[str, str] = Field(default_factory=dict)
-    table_access: TableAccess = "exact"
-    export_view_type: ExportViewType = "NEW_AND_OLD_IMAGES"
-    watermark_lag_alarm_hours: LagHours = 30
-    catalog_enabled: Flag = True
-    catalog_database: GlueDatabase | None = None
-
-    @field_validator("tags")
-    @classmethod
-    def _tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        rules.check_tags(tags)
-        return tags
 
     @model_validator(mode="before")
     @classmethod
@@ -207,22 +180,16 @@ class ExporterSettings(BaseModel):
         """The settings as the component's arguments, spelled as ``rules`` expects them
         (no defaults of the program's own added; see ``exporter_args`` for those)."""
         values: dict[str, Any] = {
-            name: getattr(self, name) for name in type(self).model_fields if name != "tables"
+            a.name: getattr(self, a.setting_name) for a in config.ARGUMENTS if a.setting_name
         }
-        values["catalog_database_name"] = values.pop("catalog_database")
         values["tables"] = [
-            {
-                "table": t.table,
-                "prefix": t.prefix,
-                "export_type": t.export_type,
-                "columns": t.columns,
-            }
-            for t in self.tables
+            {a.name: getattr(t, a.setting_name) for a in config.TABLE_ENTRY if a.setting_name}
+            for t in values["tables"]
         ]
         return values
 
     @model_validator(mode="after")
-    def _consistent(self, info: ValidationInfo) -> "ExporterSettings":
+    def _consistent(self, info: ValidationInfo) -> "Settings":
         """The component's cross-field rules (and, given the stack's ``aws:region`` as the
         validation context's ``region``, its region rules), named by config key. Warnings
         are left to the component, which logs them once when it is constructed."""
@@ -242,30 +209,68 @@ class ExporterSettings(BaseModel):
 
 DAILY_0400 = "cron(0 4 * * ? *)"
 
+ENVIRONMENTS: dict[str, dict[str, Any]] = {
+    # Development: the schedule starts disabled, logs are verbose and short-lived, and
+    # exports expire after 30 days.
+    "dev": {
+        "schedule_expression": DAILY_0400,
+        "schedule_timezone": "Asia/Tokyo",
+        "schedule_enabled": False,
+        "max_concurrency": 5,
+        "staleness_hours": 26,
+        "log_level": "ALL",
+        "log_retention_days": 7,
+        "expiration_days": 30,
+    },
+    # Production: exports daily at 04:00 Tokyo time, logs errors only for a year, and
+    # keeps exports until someone decides otherwise.
+    "prd": {
+        "schedule_expression": DAILY_0400,
+        "schedule_timezone": "Asia/Tokyo",
+        "schedule_enabled": True,
+        "max_concurrency": 50,
+        "staleness_hours": 26,
+        "log_level": "ERROR",
+        "log_retention_days": 365,
+        "expiration_days": None,
+    },
+}
+"""The program's defaults per stack, by setting. Every environment decides the same
+settings (``ExporterSettings`` requires them); the rest keep the component's defaults
+(``config``)."""
 
-class DevSettings(ExporterSettings):
-    """Development: the schedule starts disabled, logs are verbose and short-lived,
-    and exports expire after 30 days."""
+DECIDED_PER_ENVIRONMENT = tuple(ENVIRONMENTS["dev"])
 
-    schedule_expression: ScheduleExpression = DAILY_0400
-    schedule_timezone: TimeZone = "Asia/Tokyo"
-    schedule_enabled: Flag = False
-    max_concurrency: MaxConcurrency = 5
-    staleness_hours: StalenessHours = 26
-    log_level: LogLevel = "ALL"
-    log_retention_days: LogRetentionDays = 7
-    expiration_days: LifecycleDays | None = 30
+_FIELDS: dict[str, Any] = {
+    a.setting_name: _field(a, required=a.setting_name in DECIDED_PER_ENVIRONMENT)
+    for a in config.ARGUMENTS
+    if a.setting_name
+}
+ExporterSettings = create_model(
+    "ExporterSettings",
+    __base__=Settings,
+    __module__=__name__,
+    __doc__="Every exporter setting; a subclass per environment supplies the defaults.",
+    **_FIELDS,
+)
 
 
-class PrdSettings(ExporterSettings):
-    """Production: exports daily at 04:00 Tokyo time, logs errors only for a year,
-    and keeps exports until someone decides otherwise."""
+def _environment(stack: str) -> type[Settings]:
+    """The settings class of one stack: ``ExporterSettings`` with its environment's defaults."""
+    arguments = {a.setting_name: a for a in config.ARGUMENTS if a.setting_name}
+    defaults = ENVIRONMENTS[stack]
+    fields: dict[str, Any] = {key: _field(arguments[key], value) for key, value in defaults.items()}
+    return create_model(
+        f"{stack.capitalize()}Settings",
+        __base__=ExporterSettings,
+        __module__=__name__,
+        __doc__=f"The {stack} stack's settings: the defaults of ``ENVIRONMENTS[{stack!r}]``.",
+        **fields,
+    )
 
-    schedule_expression: ScheduleExpression = DAILY_0400
-    schedule_timezone: TimeZone = "Asia/Tokyo"
-    schedule_enabled: Flag = True
-    max_concurrency: MaxConcurrency = 50
-    staleness_hours: StalenessHours = 26
-    log_level: LogLevel = "ERROR"
-    log_retention_days: LogRetentionDays = 365
-    expiration_days: LifecycleDays | None = None
+
+SETTINGS_BY_STACK: dict[str, type[Settings]] = {
+    stack: _environment(stack) for stack in ENVIRONMENTS
+}
+DevSettings = SETTINGS_BY_STACK["dev"]
+PrdSettings = SETTINGS_BY_STACK["prd"]

@@ -21,10 +21,11 @@ from table_exporter import rules
 
 from program.settings import (
     NAMESPACE,
+    SETTINGS_BY_STACK,
     CrossFieldError,
-    DevSettings,
     ExporterSettings,
-    PrdSettings,
+    Settings,
+    TableEntry,
     TableSetting,
 )
 
@@ -37,8 +38,6 @@ __all__ = [
     "settings_class_for",
 ]
 
-SETTINGS_BY_STACK: dict[str, type[ExporterSettings]] = {"dev": DevSettings, "prd": PrdSettings}
-
 
 class SettingsError(ValueError):
     """A stack config the exporter cannot use; one line per problem."""
@@ -48,7 +47,7 @@ class SettingsError(ValueError):
         super().__init__("\n".join(self.problems))
 
 
-def settings_class_for(stack: str) -> type[ExporterSettings]:
+def settings_class_for(stack: str) -> type[Settings]:
     """The settings class (and so the defaults) of a stack."""
     try:
         return SETTINGS_BY_STACK[stack]
@@ -57,11 +56,11 @@ def settings_class_for(stack: str) -> type[ExporterSettings]:
         raise SettingsError([f"unknown stack {stack!r}: expected one of {known}"]) from None
 
 
-def _known_keys(model: type[ExporterSettings] | type[TableSetting]) -> list[str]:
+def _known_keys(model: type[Settings] | type[TableEntry]) -> list[str]:
     return sorted(info.alias or name for name, info in model.model_fields.items())
 
 
-def _fits(model: type[ExporterSettings] | type[TableSetting], key: str, value: Any) -> bool:
+def _fits(model: type[Settings] | type[TableEntry], key: str, value: Any) -> bool:
     """Whether setting ``key`` of ``model`` would take ``value`` (to rank suggestions for
     a misspelt key: ``exporter:scheduel`` with a cron expression is scheduleExpression)."""
     field = next(
@@ -69,7 +68,9 @@ def _fits(model: type[ExporterSettings] | type[TableSetting], key: str, value: A
     )
     if field is None:
         return False
-    typ: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    typ: Any = (
+        Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    )
     try:
         TypeAdapter(typ).validate_python(_decode(key, value))
     except (ValidationError, SettingsError, ValueError):
@@ -163,7 +164,7 @@ def _problems(err: ValidationError, undecodable: set[str]) -> list[str]:
     return lines
 
 
-def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
+def parse_settings(stack: str, raw: Mapping[str, Any]) -> Settings:
     """Validate the ``exporter:`` part of a flat Pulumi config map for ``stack``.
 
     Keys of other namespaces are ignored, but for ``aws:region``: the exporter's region,
@@ -199,7 +200,7 @@ def parse_settings(stack: str, raw: Mapping[str, Any]) -> ExporterSettings:
 
 
 def _rules_over_the_rest(
-    model: type[ExporterSettings],
+    model: type[Settings],
     values: dict[str, Any],
     raw: Mapping[str, Any],
     err: ValidationError,
@@ -244,7 +245,7 @@ def _config_map() -> dict[str, Any]:
     return {**pulumi_config.get_config_env(), **pulumi_config.CONFIG.get()}
 
 
-def load_settings() -> ExporterSettings:
+def load_settings() -> Settings:
     """The current stack's settings; a bad config fails the run before any resource."""
     try:
         return parse_settings(pulumi.get_stack(), _config_map())

@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pytest
 import tzdata
-from table_exporter import TableExporter, TableExporterArgsError, rules
+from table_exporter import TableExporter, TableExporterArgsError, checks, rules
 from table_exporter import args as args_module
 from table_exporter.args import resolve
 from table_exporter.kernel import time_zones
@@ -476,10 +476,10 @@ def test_a_fifo_alarm_topic_is_refused_saying_alarms_cannot_use_fifo_topics(
 @pytest.fixture
 def no_zone_database(monkeypatch: pytest.MonkeyPatch) -> Any:
     """Python with neither a system zoneinfo nor tzdata (Windows without tzdata)."""
-    monkeypatch.setattr(rules.zoneinfo, "available_timezones", set)
-    rules._time_zones.cache_clear()
+    monkeypatch.setattr(checks.zoneinfo, "available_timezones", set)
+    checks._time_zones.cache_clear()
     yield
-    rules._time_zones.cache_clear()
+    checks._time_zones.cache_clear()
 
 
 @pytest.mark.usefixtures("no_zone_database")

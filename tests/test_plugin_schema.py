@@ -22,7 +22,7 @@ from table_exporter import (
     TableExporter,
     TableExporterArgs,
     TableImporter,
-    rules,
+    config,
 )
 from table_exporter import args as component_args
 from table_exporter.importer.args import (
@@ -138,10 +138,9 @@ def test_every_exporter_argument_is_an_input_and_nothing_else() -> None:
 def test_exporter_input_types_are_the_ones_the_validation_accepts() -> None:
     inputs = _inputs(EXPORTER)
     expected: dict[str, Any] = {
-        **dict.fromkeys(rules.BOOLS, "boolean"),
-        **dict.fromkeys(rules.INTS, "integer"),
-        **dict.fromkeys(rules.CHOICES, "string"),
-        **dict.fromkeys(rules.TEXTS, "string"),
+        **{a.name: "boolean" for a in config.ARGUMENTS if a.kind is config.FLAG},
+        **{a.name: "integer" for a in config.ARGUMENTS if a.kind is config.WHOLE},
+        **{a.name: "string" for a in config.ARGUMENTS if a.kind in (config.CHOICE, config.TEXT)},
         "tables": ["TableArgs"],
         "alarm_emails": ["string"],
         "tags": ("map", "string"),
@@ -232,13 +231,13 @@ def test_every_choice_is_named_in_its_description() -> None:
     table = schema()["types"][f"{PACKAGE_NAME}:index:TableArgs"]["properties"]
     unnamed = [
         (key, choice)
-        for key, choices in rules.CHOICES.items()
+        for key, choices in config.CHOICES.items()
         for choice in choices
         if f"``{choice}``" not in inputs[camel_case(key)]["description"]
     ]
     unnamed += [
         ("tables[].export_type", choice)
-        for choice in rules.EXPORT_TYPES
+        for choice in config.EXPORT_TYPES
         if f"``{choice}``" not in table["exportType"]["description"]
     ]
     assert unnamed == []

@@ -8,6 +8,7 @@ import pulumi
 import pytest
 from pydantic import ValidationError
 from table_exporter import TableExporterArgsError, rules
+from table_exporter import config as arguments
 from table_exporter.args import resolve
 
 from program import stack_config
@@ -559,7 +560,7 @@ def test_the_program_and_the_component_state_the_same_rule(
 @pytest.mark.parametrize("stack", sorted(SETTINGS_BY_STACK))
 def test_the_settings_choices_are_the_components(stack: str) -> None:
     fields = SETTINGS_BY_STACK[stack].model_fields
-    for argument, choices in rules.CHOICES.items():
+    for argument, choices in arguments.CHOICES.items():
         assert fields[argument].annotation is not None
         assert set(fields[argument].annotation.__args__) == set(choices), argument
 

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pulumi
 
-from table_exporter import rules
+from table_exporter import config, rules
+from table_exporter.checks import LOG_LEVELS, LOG_RETENTION_DAYS
 from table_exporter.kernel import limits
-from table_exporter.rules import LOG_LEVELS, LOG_RETENTION_DAYS
 
 if sys.version_info >= (3, 11):
     from typing import Required
@@ -177,73 +177,9 @@ class TableExporterArgs(TypedDict, total=False):
     tables of the account and region. See ``policies.TableAccess``. Default ``exact``."""
 
 
-DEFAULTS: dict[str, Any] = {
-    "prefix": "dynamodb-exports",
-    "export_format": "DYNAMODB_JSON",
-    "export_type": "FULL_EXPORT",
-    "export_view_type": "NEW_AND_OLD_IMAGES",
-    "watermark_lag_alarm_hours": 30,
-    "sse_algorithm": "AES256",
-    "schedule_expression": "cron(0 4 * * ? *)",
-    "schedule_timezone": "UTC",
-    "schedule_enabled": True,
-    "flexible_window_minutes": 0,
-    "max_concurrency": 10,
-    "alarms_enabled": True,
-    "dashboard_enabled": True,
-    "change_history": False,
-    "restore_drill_enabled": False,
-    "restore_drill_schedule": "cron(0 5 ? * SUN *)",
-    "restore_drill_window_hours": 168,
-    "alarm_emails": (),
-    "staleness_hours": 26,
-    "log_level": "ERROR",
-    "log_retention_days": 30,
-    "include_execution_data": False,
-    "tracing_enabled": False,
-    "export_timeout_hours": 24,
-    "run_timeout_hours": 48,
-    "poll_min_seconds": 60,
-    "poll_max_seconds": 3600,
-    "noncurrent_version_expiration_days": 30,
-    "tags": {},
-    "table_access": "exact",
-    "catalog_enabled": True,
-}
-
-_PLAIN = (
-    "prefix",
-    "export_format",
-    "sse_algorithm",
-    "schedule_enabled",
-    "flexible_window_minutes",
-    "max_concurrency",
-    "alarms_enabled",
-    "dashboard_enabled",
-    "change_history",
-    "restore_drill_enabled",
-    "restore_drill_schedule",
-    "restore_drill_window_hours",
-    "alarm_emails",
-    "staleness_hours",
-    "log_level",
-    "log_retention_days",
-    "include_execution_data",
-    "tracing_enabled",
-    "export_timeout_hours",
-    "run_timeout_hours",
-    "poll_min_seconds",
-    "poll_max_seconds",
-    "noncurrent_version_expiration_days",
-    "expiration_days",
-    "table_access",
-    "export_type",
-    "export_view_type",
-    "watermark_lag_alarm_hours",
-    "catalog_enabled",
-    "catalog_database_name",
-    "region",
-)
+DEFAULTS: dict[str, Any] = config.DEFAULTS
+"""Each argument's default (``config``, where each argument is declared once)."""
+_PLAIN = config.PLAIN
 
 
 class TableExporterArgsError(pulumi.RunError):
