@@ -17,7 +17,7 @@ from pulumi.runtime import config as pulumi_config
 from pydantic import TypeAdapter, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
-from table_exporter import rules
+from table_exporter import checks, rules
 
 from program.settings import (
     NAMESPACE,
@@ -134,20 +134,20 @@ def _rule(error: ErrorDetails) -> str:
         known = _known_keys(TableSetting if error["loc"][:1] == ("tables",) else ExporterSettings)
         return rules.unknown_key(key, known, fits=lambda name: _fits(TableSetting, name, given))
     if kind == "literal_error":
-        return f"must be {ctx['expected']}, got {rules.shown(given)}"
+        return f"must be {ctx['expected']}, got {checks.shown(given)}"
     if kind.startswith("int_"):
-        return f"must be a whole number, got {rules.shown(given)}"
+        return f"must be a whole number, got {checks.shown(given)}"
     if kind.startswith("bool_"):
-        return f"must be true or false, got {rules.shown(given)}"
+        return f"must be true or false, got {checks.shown(given)}"
     if kind == "list_type":
-        return f"must be a list (JSON text like [...]), got {rules.shown(given)}"
+        return f"must be a list (JSON text like [...]), got {checks.shown(given)}"
     if kind == "dict_type":
-        return f"must be an object (JSON text like {{...}}), got {rules.shown(given)}"
+        return f"must be an object (JSON text like {{...}}), got {checks.shown(given)}"
     if kind in ("model_type", "model_attributes_type"):
         entry = '{"table": ..., "prefix": ...}'
-        return f"must be a table name, a table ARN or {entry}, got {rules.shown(given)}"
+        return f"must be a table name, a table ARN or {entry}, got {checks.shown(given)}"
     if kind == "string_type":
-        return f"must be text, got {rules.shown(given)}"
+        return f"must be text, got {checks.shown(given)}"
     return error["msg"].removeprefix("Value error, ")
 
 
@@ -234,7 +234,7 @@ def _region(raw: Mapping[str, Any]) -> str | None:
     """The stack's ``aws:region`` when it is a region code (else the provider says so)."""
     region = raw.get("aws:region")
     try:
-        return rules.check_region(region) if isinstance(region, str) else None
+        return checks.check_region(region) if isinstance(region, str) else None
     except ValueError:
         return None
 

@@ -7,7 +7,7 @@ from typing import Any
 import pulumi
 import pytest
 from pydantic import ValidationError
-from table_exporter import TableExporterArgsError, rules
+from table_exporter import TableExporterArgsError, checks, rules
 from table_exporter import config as arguments
 from table_exporter.args import resolve
 
@@ -421,7 +421,7 @@ def test_load_settings_turns_a_bad_config_into_one_clean_run_error(
     ],
 )
 def test_recurring_schedule_expressions_are_accepted(expression: str) -> None:
-    assert rules.check_schedule_expression(expression) == expression
+    assert checks.check_schedule_expression(expression) == expression
 
 
 @pytest.mark.parametrize(
@@ -439,68 +439,68 @@ def test_recurring_schedule_expressions_are_accepted(expression: str) -> None:
 )
 def test_cron_fields_are_checked_one_by_one(expression: str, rule: str) -> None:
     with pytest.raises(ValueError, match=rule):
-        rules.check_cron(expression)
+        checks.check_cron(expression)
 
 
 def test_bucket_names_follow_s3_rules() -> None:
     for name in ("abc", "my.exports-1", "a" * 63):
-        assert rules.check_bucket_name(name) == name
+        assert checks.check_bucket_name(name) == name
     for name in ("ab", "a" * 64, "-exports", "exports-", "sthree-x", "x--x-s3", "x.mrap"):
         with pytest.raises(ValueError, match="bucket name"):
-            rules.check_bucket_name(name)
+            checks.check_bucket_name(name)
 
 
 def test_prefixes_follow_s3_key_rules() -> None:
     for prefix in ("exports", "ddb/exports/v1", "a.b/c_d-e"):
-        assert rules.check_prefix(prefix) == prefix
+        assert checks.check_prefix(prefix) == prefix
     for prefix in ("", "x" * 513, "exports/", "a\\b", "a{b}", "tab\there"):
         with pytest.raises(ValueError, match="prefix"):
-            rules.check_prefix(prefix)
+            checks.check_prefix(prefix)
 
 
 def test_table_references_are_names_or_table_arns() -> None:
-    assert rules.check_table_ref("Orders_2024.v-1") == "Orders_2024.v-1"
-    assert rules.check_table_ref(TABLE_ARN) == TABLE_ARN
-    assert rules.table_name_of(TABLE_ARN) == "users"
+    assert checks.check_table_ref("Orders_2024.v-1") == "Orders_2024.v-1"
+    assert checks.check_table_ref(TABLE_ARN) == TABLE_ARN
+    assert checks.table_name_of(TABLE_ARN) == "users"
     cn_arn = f"arn:aws-cn:dynamodb:cn-north-1:{ACCOUNT}:table/orders"
-    assert rules.check_table_ref(cn_arn) == cn_arn
+    assert checks.check_table_ref(cn_arn) == cn_arn
     for bad in ("x" * 256, f"arn:aws:dynamodb:ap-northeast-1:{ACCOUNT}:table/ab"):
         with pytest.raises(ValueError):
-            rules.check_table_ref(bad)
+            checks.check_table_ref(bad)
 
 
 def test_kms_key_arns_accept_key_ids_and_multi_region_ids_only() -> None:
     mrk = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/mrk-1234abcd12ab34cd56ef1234567890ab"
-    assert rules.check_kms_key_arn(KMS_KEY_ARN) == KMS_KEY_ARN
-    assert rules.check_kms_key_arn(mrk) == mrk
+    assert checks.check_kms_key_arn(KMS_KEY_ARN) == KMS_KEY_ARN
+    assert checks.check_kms_key_arn(mrk) == mrk
     with pytest.raises(ValueError, match="KMS key ARN"):
-        rules.check_kms_key_arn(KMS_KEY_ARN.replace("abcd", "ABCD"))
+        checks.check_kms_key_arn(KMS_KEY_ARN.replace("abcd", "ABCD"))
 
 
 def test_emails_topics_and_accounts_have_plain_shapes() -> None:
     for address in ("ops@example.com", "first.last+alerts@mail.example.co.jp"):
-        assert rules.check_email(address) == address
+        assert checks.check_email(address) == address
     for address in ("ops@example", "ops @example.com", ".ops@example.com", "ops@-x.com"):
         with pytest.raises(ValueError, match="email address"):
-            rules.check_email(address)
-    assert rules.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
+            checks.check_email(address)
+    assert checks.check_sns_topic_arn(TOPIC_ARN) == TOPIC_ARN
     with pytest.raises(ValueError, match="CloudWatch alarm actions cannot use a FIFO topic"):
-        rules.check_sns_topic_arn(TOPIC_ARN + ".fifo")
+        checks.check_sns_topic_arn(TOPIC_ARN + ".fifo")
     with pytest.raises(ValueError, match="SNS topic ARN"):
-        rules.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
+        checks.check_sns_topic_arn(TOPIC_ARN.replace(ACCOUNT, "1"))
     with pytest.raises(ValueError, match="12-digit"):
-        rules.check_account_id("12345678901a")
+        checks.check_account_id("12345678901a")
 
 
 def test_ranges_and_retention_name_the_allowed_values() -> None:
-    assert rules.check_range(5, 1, 10) == 5
+    assert checks.check_range(5, 1, 10) == 5
     with pytest.raises(ValueError, match=r"must be 1-10 days \(why\), got 11"):
-        rules.check_range(11, 1, 10, "days", "why")
-    assert rules.check_log_retention_days(731) == 731
+        checks.check_range(11, 1, 10, "days", "why")
+    assert checks.check_log_retention_days(731) == 731
     with pytest.raises(ValueError, match="1, 3, 5, 7, 14"):
-        rules.check_log_retention_days(2)
-    assert rules.check_flexible_window(0) == 0
-    assert rules.check_time_zone("Asia/Tokyo") == "Asia/Tokyo"
+        checks.check_log_retention_days(2)
+    assert checks.check_flexible_window(0) == 0
+    assert checks.check_time_zone("Asia/Tokyo") == "Asia/Tokyo"
 
 
 def test_exact_table_access_for_more_tables_than_iam_can_list_names_the_setting() -> None:
@@ -592,9 +592,9 @@ def test_without_aws_region_table_arns_of_any_region_are_accepted() -> None:
 
 def test_a_year_still_to_come_and_open_ended_years_are_accepted() -> None:
     for expression in ("cron(0 4 1 1 ? 2020-2199)", "cron(0 4 1 1 ? 2020/5)", "cron(0 4 1 1 ? *)"):
-        assert rules.check_cron(expression) == expression
+        assert checks.check_cron(expression) == expression
     with pytest.raises(ValueError, match="never fire"):
-        rules.check_cron("cron(0 4 1 1 ? 2030)", year=2031)
+        checks.check_cron("cron(0 4 1 1 ? 2030)", year=2031)
 
 
 # --- what a newcomer runs into ---------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 import pulumi
 
-from table_exporter import config, rules
+from table_exporter import checks, config, rules
 from table_exporter.checks import LOG_LEVELS, LOG_RETENTION_DAYS
 from table_exporter.kernel import limits
 
@@ -243,7 +243,7 @@ def resolve(args: TableExporterArgs, name: str | None = None) -> dict[str, Any]:
         raise TableExporterArgsError(
             "args: must be a TableExporterArgs mapping, TableExporter(name, "
             '{"tables": [{"table": "orders"}]}) or TableExporter(name, tables=[{"table": '
-            f'"orders"}}]), got {rules.shown(args)}'
+            f'"orders"}}]), got {checks.shown(args)}'
         )
     given = {key: value for key, value in args.items() if value is not None}
     problems = [
