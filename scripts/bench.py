@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import bench_current
 from moto import mock_aws
 from table_exporter.export.table_machine import (
     Destination,
@@ -316,6 +317,7 @@ def main() -> int:
     print(table(exports_in_flight([1, 10, 50, 100, 120, 300])), flush=True)
     print("\n== Polling, executed in the emulator with virtual time", flush=True)
     print(table(polling([300, 1800, 7200, 28800])), flush=True)
+    bench_current.run(print)
     return 0
 
 

@@ -152,6 +152,7 @@ def test_exporter_input_types_are_the_ones_the_validation_accepts() -> None:
         "prefix": "string",
         "exportType": "string",
         "changeHistory": "boolean",
+        "currentTable": "boolean",
         "columns": ("map", "string"),
         "streamArn": "string",
         "keyAttributes": [("map", "string")],

@@ -63,6 +63,10 @@ class TableArgs(TypedDict, total=False):
     """Every write to this table reaches S3 within minutes (``ChangeHistory``). Default:
     the component's ``change_history``. A plain value; the table must then be given as
     plain text, and its stream must be on with view type NEW_AND_OLD_IMAGES."""
+    current_table: bool
+    """Keep ``<table>_current``, an Iceberg table of this table's items as of its last
+    completed export (``docs/current-state.md``). Default: the component's
+    ``current_table``. A plain value."""
     columns: Mapping[str, str]
     """Attributes to type in Athena and local queries, besides the key attributes:
     name -> ``string``, ``number``, ``boolean``, ``list``, ``map``, ``string_set``,
@@ -119,6 +123,12 @@ class TableExporterArgs(TypedDict, total=False):
     """Change history for every table without its own ``change_history``: its writes, in
     order, as GZIP JSON lines under ``<prefix>/<table>/history/`` through its DynamoDB
     stream, EventBridge Pipes and Firehose (no Lambda). Default False."""
+    current_table: bool
+    """For every table without its own ``current_table``: keep ``<table>_current``, an
+    Iceberg table in the Glue database equal to the table as of its last completed
+    export, replaced after each full export and merged after each incremental window
+    through Athena (no Lambda), maintained by Glue's table optimizers. Needs
+    ``catalog_enabled``. Default False."""
     restore_drill_enabled: bool
     """Prove the exports restore: on ``restore_drill_schedule``, each table's newest
     completed full export (or baseline) is imported into a scratch table, its counts

@@ -125,6 +125,7 @@ TABLE_ENTRY: tuple[Arg, ...] = (
     Arg("prefix", TEXT, check=checks.check_prefix, output=True),
     Arg("export_type", CHOICE, choices=EXPORT_TYPES),
     Arg("change_history", FLAG),
+    Arg("current_table", FLAG),
     Arg("columns", COLUMNS, {}, checks.check_columns, choices=COLUMN_TYPES),
     Arg("stream_arn", TEXT, check=checks.check_stream_arn, output=True, setting=None),
     Arg("key_attributes", KEY_ATTRIBUTES, check=checks.check_key_attributes, setting=None),
@@ -166,6 +167,7 @@ ARGUMENTS: tuple[Arg, ...] = (
     ),
     Arg("alarms_enabled", FLAG, True),
     Arg("change_history", FLAG, False),
+    Arg("current_table", FLAG, False),
     Arg("restore_drill_enabled", FLAG, False),
     Arg("restore_drill_schedule", TEXT, "cron(0 5 ? * SUN *)", checks.check_schedule_expression),
     Arg(

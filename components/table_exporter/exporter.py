@@ -62,7 +62,11 @@ def _members(columns: dict[str, str]) -> tuple[str, ...]:
 
 
 def _targets(
-    scope: AwsScope, tables: list[dict[str, Any]], default_prefix: str, default_type: str
+    scope: AwsScope,
+    tables: list[dict[str, Any]],
+    default_prefix: str,
+    default_type: str,
+    default_current: bool = False,
 ) -> list[ExportTarget]:
     # Tables that were Outputs are checked only now that the region is known: one
     # ``tables[<i>].table: <rule>`` line, as at construction.
@@ -81,6 +85,7 @@ def _targets(
             prefix=normalise_prefix(entry.get("prefix") or default_prefix),
             mode=MODES[entry.get("export_type") or default_type],
             columns=_members(entry.get("columns") or {}),
+            current=bool(entry.get("current_table", default_current)),
         )
         for entry in tables
     ]
@@ -193,7 +198,11 @@ class TableExporter(pulumi.ComponentResource):
             scope=scope, tables=pulumi.Output.from_input(list(values["tables"]))
         ).apply(
             lambda v: _targets(
-                v["scope"], v["tables"], normalise_prefix(values["prefix"]), values["export_type"]
+                v["scope"],
+                v["tables"],
+                normalise_prefix(values["prefix"]),
+                values["export_type"],
+                values["current_table"],
             )
         )
 

@@ -189,9 +189,10 @@ def _table_type_problems(
             "export_type",
             f"must be one of {config.EXPORT_TYPES} (a plain value), got {shown(kind)}",
         )
-    history = entry.get("change_history")
-    if history is not None and not isinstance(history, bool):
-        bad("change_history", f"must be true or false (a plain value), got {shown(history)}")
+    for flag in ("change_history", "current_table"):
+        value = entry.get(flag)
+        if value is not None and not isinstance(value, bool):
+            bad(flag, f"must be true or false (a plain value), got {shown(value)}")
     columns = entry.get("columns")
     if columns is not None and not isinstance(columns, Mapping):
         bad("columns", f"must be a mapping, got {shown(columns)}")
@@ -368,6 +369,17 @@ def table_list_problems(
     return problems
 
 
+def _first_current_table(values: Mapping[str, Any]) -> Path | None:
+    """Where the first table that keeps a current table says so, or None."""
+    default = values.get("current_table") is True
+    for index, table in enumerate(values.get("tables") or ()):
+        if table is not None and table.get("current_table", default) is True:
+            return ("tables", index, "current_table") if "current_table" in table else (
+                "current_table",
+            )
+    return None
+
+
 def cross_field_problems(
     values: Mapping[str, Any],
     *,
@@ -461,6 +473,20 @@ def cross_field_problems(
         problem(
             "poll_min_seconds",
             f"must be at most {ref('poll_max_seconds')} ({high}), got {low}",
+        )
+    current = _first_current_table(values)
+    if current is not None and values.get("catalog_enabled") is False:
+        problem(
+            current,
+            f"needs {ref('catalog_enabled')}: <table>_current lives in the exporter's Glue "
+            "database and is written through its Athena workgroup",
+        )
+    if current is not None and values.get("expiration_days") is not None:
+        problem(
+            "expiration_days",
+            f"would expire the files of current tables ({short('current_table')}: their "
+            "Iceberg data and metadata under <prefix>/<table>/current/), which S3 lifecycle "
+            "rules must not touch; leave it unset while a table keeps a current table",
         )
     if values.get("catalog_enabled") and values.get("export_format") == "ION":
         problem(

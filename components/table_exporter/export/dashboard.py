@@ -19,7 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from table_exporter.kernel.limits import ALARM_WIDGET_LIMIT, WIDGET_METRICS_LIMIT
-from table_exporter.kernel.metrics import LAG_METRIC, METRIC_NAMESPACE
+from table_exporter.kernel.metrics import (
+    ATHENA,
+    LAG_METRIC,
+    METRIC_NAMESPACE,
+    athena_dml_dimensions,
+)
 
 STATES = "AWS/States"
 FINISHED = ("ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted")
@@ -38,6 +43,8 @@ class DashboardSpec:
     """Change-history deliveries (Firehose delivery stream names)."""
     pipes: Sequence[str] = ()
     """Change-history pipes."""
+    athena_workgroup: str | None = None
+    """Set when some table keeps a current table: its merges run in this workgroup."""
 
 
 def console_url(region: str, dashboard_name: str) -> str:
@@ -159,6 +166,19 @@ def dashboard_body(spec: DashboardSpec) -> dict[str, Any]:
         widgets.append(
             _widget("Incremental watermark lag", lag, 12, 12, region=spec.region, period=3600)
         )
+    if spec.athena_workgroup is not None:
+        merged = [
+            value
+            for pair in athena_dml_dimensions(spec.athena_workgroup, "SUCCEEDED").items()
+            for value in pair
+        ]
+        durations = [
+            [ATHENA, "TotalExecutionTime", *merged, {"stat": stat, "label": f"merge {stat}"}]
+            for stat in ("Average", "Maximum")
+        ]
+        scanned = [[ATHENA, "ProcessedBytes", *merged, {"stat": "Sum", "label": "bytes scanned"}]]
+        widgets.append(_widget("Current tables: merge duration (ms)", durations, 0, 18, **common))
+        widgets.append(_widget("Current tables: bytes scanned", scanned, 12, 18, **common))
     if spec.delivery_streams:
         freshness = [
             _metric("AWS/Firehose", "DeliveryToS3.DataFreshness", "DeliveryStreamName", stream,

@@ -14,7 +14,9 @@ from typing import Literal
 
 from table_exporter.kernel.metrics import STATES_EXECUTION_METRICS
 
-Subject = Literal["run", "table_export", "dead_letter_queue", "exporter", "drill", "pipe_watch"]
+Subject = Literal[
+    "run", "table_export", "dead_letter_queue", "exporter", "drill", "pipe_watch", "workgroup"
+]
 
 DIMENSION_OF: dict[Subject, str] = {
     "run": "StateMachineArn",
@@ -23,6 +25,7 @@ DIMENSION_OF: dict[Subject, str] = {
     "exporter": "Exporter",
     "drill": "StateMachineArn",
     "pipe_watch": "StateMachineArn",
+    "workgroup": "WorkGroup",
 }
 
 """The dimension each alarm subject's metrics carry."""

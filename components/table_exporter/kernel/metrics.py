@@ -37,6 +37,11 @@ PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
     ("AWS/Firehose", "DeliveryStreamName"): frozenset(
         {"DeliveryToS3.Success", "DeliveryToS3.DataFreshness", "DeliveryToS3.Records"}
     ),
+    # "Monitor Athena query metrics with CloudWatch": per workgroup, with QueryState
+    # (SUCCEEDED, FAILED, CANCELED) and QueryType (DDL, DML, UTILITY) beside WorkGroup.
+    ("AWS/Athena", "WorkGroup"): frozenset(
+        {"EngineExecutionTime", "ProcessedBytes", "QueryQueueTime", "TotalExecutionTime"}
+    ),
     # "Monitoring Amazon EventBridge Pipes" (per pipe, dimension PipeName).
     ("AWS/EventBridge/Pipes", "PipeName"): frozenset(
         {
@@ -49,6 +54,16 @@ PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
     ),
 }
 """Metric names published per (namespace, dimension name)."""
+
+
+ATHENA = "AWS/Athena"
+
+
+def athena_dml_dimensions(workgroup: str, state: str) -> dict[str, str]:
+    """Athena's dimensions of the DML queries (MERGE; not CREATE TABLE, which is DDL)
+    of ``workgroup`` that ended in ``state``; ``WorkGroup`` first, as dashboards and
+    ``plotted_metrics`` expect."""
+    return {"WorkGroup": workgroup, "QueryType": "DML", "QueryState": state}
 
 
 def is_published(namespace: str, dimension: str, metric: str) -> bool:
