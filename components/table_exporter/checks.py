@@ -16,7 +16,7 @@ from typing import Any
 
 from table_exporter.catalog.schema import columns_from
 from table_exporter.kernel import time_zones
-from table_exporter.kernel.targets import REPORT_PREFIX
+from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX, REPORT_PREFIX
 
 
 def shown(value: Any) -> str:
@@ -423,7 +423,6 @@ def check_bucket_name(name: str) -> str:
 
 
 _PREFIX_FORBIDDEN = set('\\{}^%`[]"<>~#|')
-ATHENA_RESULTS_PREFIX = "athena-results"
 RESERVED_PREFIXES = (REPORT_PREFIX, ATHENA_RESULTS_PREFIX)
 
 

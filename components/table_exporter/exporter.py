@@ -24,6 +24,8 @@ from table_exporter.args import (
 )
 from table_exporter.catalog.resources import NO_CATALOG, catalog
 from table_exporter.catalog.schema import columns_from, glue_member
+from table_exporter.current.monitoring import current_alarm_specs
+from table_exporter.current.resources import optimizer_role
 from table_exporter.destination import account_policies as cross_account
 from table_exporter.destination.bucket import ExportBucket
 from table_exporter.destination.bucket import destination as destination_buckets
@@ -46,6 +48,7 @@ from table_exporter.history import spec as history_module
 from table_exporter.history.component import ChangeHistory
 from table_exporter.history.resources import change_histories, pipe_watch
 from table_exporter.kernel.alarms import AlarmSpec
+from table_exporter.kernel.metrics import athena_dml_dimensions
 from table_exporter.kernel.polling import PollPolicy
 from table_exporter.kernel.resources import machine_logs, metric_alarms, scheduler
 from table_exporter.kernel.targets import AwsScope, ExportTarget, normalise_prefix, table_arn
@@ -254,6 +257,24 @@ class TableExporter(pulumi.ComponentResource):
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
+        # Current tables (rules: only with the catalog): the role Glue's optimizers assume.
+        optimizer = (
+            optimizer_role(
+                self,
+                name,
+                scope=scope,
+                targets=targets,
+                bucket_name=destination.bucket_name,
+                database=athena.database_name,
+                kms_key_arn=kms_key_arn,
+                tags=tags,
+            )
+            if athena.database_name is not None
+            and any(
+                entry.get("current_table", values["current_table"]) for entry in values["tables"]
+            )
+            else None
+        )
         machines = export_machines(
             self,
             name,
@@ -277,6 +298,7 @@ class TableExporter(pulumi.ComponentResource):
             watermarks=state,
             catalog_database=athena.database_name,
             athena_workgroup=athena.workgroup_name,
+            current_optimizer_role_arn=optimizer.arn if optimizer is not None else None,
             tags=tags,
         )
         drill = (
@@ -348,6 +370,8 @@ class TableExporter(pulumi.ComponentResource):
         )
         if drill is not None:
             specs += drill_alarm_specs(window_hours=values["restore_drill_window_hours"])
+        if optimizer is not None:
+            specs += current_alarm_specs()
         alarms = (
             metric_alarms(
                 self,
@@ -359,6 +383,11 @@ class TableExporter(pulumi.ComponentResource):
                     "dead_letter_queue": {"QueueName": schedules.dead_letters.name},
                     "exporter": {"Exporter": name},
                     **({"drill": {"StateMachineArn": drill.machine.arn}} if drill else {}),
+                    **(
+                        {"workgroup": athena_dml_dimensions(athena.workgroup_name, "FAILED")}
+                        if optimizer is not None and athena.workgroup_name is not None
+                        else {}
+                    ),
                 },
                 topic_arn=notify,
                 describe=describe,
@@ -415,6 +444,7 @@ class TableExporter(pulumi.ComponentResource):
                 delivery_streams=[h.delivery_stream.name for h in histories.by_table.values()],
                 pipes=[h.pipe.name for h in histories.by_table.values()],
                 incremental=state.table is not None,
+                athena_workgroup=athena.workgroup_name if optimizer is not None else None,
             )
             if values["dashboard_enabled"]
             else None
@@ -437,6 +467,7 @@ class TableExporter(pulumi.ComponentResource):
         self.run_state_machine = machines.run.machine
         self.run_role = machines.run.role
         self.drill_state_machine = drill.machine if drill is not None else None
+        self.current_optimizer_role = optimizer
         self.dead_letter_queue = schedules.dead_letters
         self.scheduler_role = schedules.role
         self.schedule = run_starts.schedule
@@ -501,6 +532,7 @@ class TableExporter(pulumi.ComponentResource):
         None) to export from this stack and apply in the other (``docs/restore.md``)."""
         kms_key_arn = self._kms_key_arn
         drill_role = self._drill_role
+        optimizer = self.current_optimizer_role
         history_roles = {
             table: history.firehose_role.arn for table, history in self.change_histories.items()
         }
@@ -534,6 +566,13 @@ class TableExporter(pulumi.ComponentResource):
                     delivery_role_arn=role_arn,
                     sid=f"History{index}",
                 )
+            current = sorted({t.prefix for t in v["targets"] if t.current})
+            if current:
+                statements += cross_account.current_table_statements(
+                    bucket_arn=bucket_arn,
+                    prefixes=current,
+                    role_arns=[v["role"], v["optimizer"]],
+                )
             found: dict[str, Any] = {
                 "bucket_policy": cross_account.document(statements),
                 "key_policy": None,
@@ -549,6 +588,7 @@ class TableExporter(pulumi.ComponentResource):
                         other_writer_role_arns=[
                             *([v["drill"]] if v["drill"] else []),
                             *v["histories"].values(),
+                            *([v["optimizer"]] if v["optimizer"] else []),
                         ],
                     )
                 )
@@ -570,6 +610,7 @@ class TableExporter(pulumi.ComponentResource):
             targets=self._targets,
             role=self.table_export_role.arn,
             drill=drill_role.arn if drill_role is not None else None,
+            optimizer=optimizer.arn if optimizer is not None else None,
             histories=pulumi.Output.all(**history_roles) if history_roles else {},
         ).apply(documents)
 

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from table_exporter.catalog.schema import glue_table_name
+from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def catalog(
             "enforce_workgroup_configuration": True,
             "publish_cloudwatch_metrics_enabled": True,
             "result_configuration": {
-                "output_location": bucket_name.apply(lambda b: f"s3://{b}/athena-results/"),
+                "output_location": bucket_name.apply(
+                    lambda b: f"s3://{b}/{ATHENA_RESULTS_PREFIX}/"
+                ),
                 "encryption_configuration": (
                     {"encryption_option": "SSE_KMS", "kms_key_arn": kms_key_arn}
                     if sse_algorithm == "KMS"

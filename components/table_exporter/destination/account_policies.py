@@ -34,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 from table_exporter.kernel import iam
+from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX
 
 Statement = dict[str, Any]
 
@@ -119,6 +120,43 @@ def history_bucket_statements(
             "Principal": {"AWS": delivery_role_arn},
             "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
             "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
+        },
+    ]
+
+
+def current_table_statements(
+    *, bucket_arn: str, prefixes: list[str], role_arns: list[str]
+) -> list[Statement]:
+    """Bucket-policy statements for what reads and writes current tables in the bucket:
+    the table export role (through Athena, which acts with the caller's rights: it reads
+    the exports and writes ``<prefix>/<table>/current/`` and ``athena-results/``) and the
+    role of Glue's table optimizers (which rewrite and expire the tables' files)."""
+    _bucket_name(bucket_arn)
+    folders = [f"{_prefix(prefix)}/" for prefix in prefixes]
+    return [
+        {
+            "Sid": "CurrentTablesListTheirFiles",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arns},
+            "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
+            "Resource": bucket_arn,
+        },
+        {
+            "Sid": "CurrentTablesReadExports",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arns[0]},
+            "Action": ["s3:GetObject"],
+            "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
+        },
+        {
+            "Sid": "CurrentTablesWriteTheirFiles",
+            "Effect": "Allow",
+            "Principal": {"AWS": role_arns},
+            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
+            "Resource": [
+                *(f"{bucket_arn}/{folder}*/current/*" for folder in folders),
+                f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}/*",
+            ],
         },
     ]
 

@@ -110,11 +110,14 @@ def export_machines(
     watermarks: Watermarks,
     catalog_database: str | None,
     athena_workgroup: pulumi.Output[str] | None,
+    current_optimizer_role_arn: pulumi.Output[str] | None = None,
     tags: dict[str, str],
 ) -> Machines:
     """The table export machine ``<name>-table-export``, then the run machine
     ``<name>-run`` that starts it, each with its own role, whose policy is collected
-    from the states of the machine it serves."""
+    from the states of the machine it serves. ``current_optimizer_role_arn``: set when
+    some table keeps a current table (``current/``)."""
+    current_tables = current_optimizer_role_arn is not None
 
     def table_spec(v: dict[str, Any]) -> TableExportSpec:
         return TableExportSpec(
@@ -130,7 +133,9 @@ def export_machines(
             partition=v["scope"].partition,
             incremental=v["incremental"],
             catalog_database=catalog_database,
-            athena_workgroup=v["workgroup"] if v["incremental"] else None,
+            athena_workgroup=v["workgroup"] if v["incremental"] or current_tables else None,
+            current_tables=current_tables,
+            current_optimizer_role_arn=v["optimizer"],
         )
 
     def table_policy(v: dict[str, Any]) -> str:
@@ -169,6 +174,7 @@ def export_machines(
         state=watermarks.table_arn,
         incremental=watermarks.incremental,
         workgroup=athena_workgroup,
+        optimizer=current_optimizer_role_arn,
     )
     table_machine = state_machine(
         parent,
@@ -358,6 +364,7 @@ def dashboard(
     delivery_streams: list[pulumi.Output[str]],
     pipes: list[pulumi.Output[str]],
     incremental: bool,
+    athena_workgroup: pulumi.Output[str] | None = None,
 ) -> aws.cloudwatch.Dashboard:
     """One dashboard ``<name>-dashboard`` for on-call, with the alarms on it."""
     return aws.cloudwatch.Dashboard(
@@ -371,6 +378,7 @@ def dashboard(
             alarms=alarm_arns,
             deliveries=delivery_streams,
             pipes=pipes,
+            workgroup=athena_workgroup,
         ).apply(
             lambda v: json.dumps(
                 dashboard_body(
@@ -384,6 +392,7 @@ def dashboard(
                         incremental=incremental,
                         delivery_streams=v["deliveries"],
                         pipes=v["pipes"],
+                        athena_workgroup=v["workgroup"],
                     )
                 )
             )

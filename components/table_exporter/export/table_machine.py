@@ -117,6 +117,10 @@ class TableExportSpec:
     """Glue database whose ``<table>_latest`` tables follow completed full exports."""
     athena_workgroup: str | None = None
     """Workgroup the incremental tables' current-state queries are saved in."""
+    current_tables: bool = False
+    """Some table keeps ``<table>_current``: adds the states that keep it (``current/``)."""
+    current_optimizer_role_arn: str | None = None
+    """The role Glue's table optimizers of current tables assume."""
 
 
 def _failure_record(error: str, cause: str) -> str:

@@ -11,6 +11,8 @@ publish (``incremental.py``), defined here with the other metric names.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 METRIC_NAMESPACE = "DynamoDBTableExporter"
 """The exporter's own CloudWatch namespace."""
 LAG_METRIC = "WatermarkLagSeconds"
@@ -57,9 +59,10 @@ PUBLISHED: dict[tuple[str, str], frozenset[str]] = {
 
 
 ATHENA = "AWS/Athena"
+W = TypeVar("W")  # the workgroup's name, or an Output of it
 
 
-def athena_dml_dimensions(workgroup: str, state: str) -> dict[str, str]:
+def athena_dml_dimensions(workgroup: W, state: str) -> dict[str, W | str]:
     """Athena's dimensions of the DML queries (MERGE; not CREATE TABLE, which is DDL)
     of ``workgroup`` that ended in ``state``; ``WorkGroup`` first, as dashboards and
     ``plotted_metrics`` expect."""
