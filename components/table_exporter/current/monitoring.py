@@ -6,28 +6,22 @@ CloudWatch": ``TotalExecutionTime`` and ``ProcessedBytes`` per ``WorkGroup``, wi
 
 from __future__ import annotations
 
-from table_exporter.kernel.alarms import AlarmSpec
+from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes
 from table_exporter.kernel.metrics import ATHENA
 
 
 def current_alarm_specs() -> list[AlarmSpec]:
-    """A failed merge fails its table's export too (and ``table-export`` alarms see it);
-    this alarm names the cause: Athena refused or could not run a statement."""
+    """A failed merge fails its table's export too (and the run alarms see it); this
+    alarm names the cause: Athena refused or could not run a statement. Each query
+    reports one ``TotalExecutionTime``, so its sample count counts failed queries."""
     return [
-        AlarmSpec(
-            role="current-merge-failed",
-            subject="workgroup",
+        any_in_five_minutes(
+            "current-merge-failed",
+            "workgroup",
+            "TotalExecutionTime",
+            "An Athena DML query in the exporter's workgroup failed: a current table's MERGE "
+            "(its table's watermark stays; the next run applies the window again).",
             namespace=ATHENA,
-            metric_name="TotalExecutionTime",
             statistic="SampleCount",
-            period_seconds=300,
-            evaluation_periods=1,
-            comparison="GreaterThanThreshold",
-            threshold=0,
-            treat_missing_data="notBreaching",
-            description=(
-                "An Athena DML query in the exporter's workgroup failed: a current table's "
-                "MERGE (its table's watermark stays; the next run applies the window again)."
-            ),
         )
     ]

@@ -77,16 +77,18 @@ def any_in_five_minutes(
     description: str,
     *,
     namespace: str = "AWS/States",
+    statistic: str = "Sum",
     **extra: str,
 ) -> AlarmSpec:
-    """At least one ``metric`` (a count) in five minutes. No datapoints means nothing
+    """At least one ``metric`` in five minutes: a count (``Sum``), or, for a metric of
+    durations, how many were reported (``SampleCount``). No datapoints means nothing
     happened, so missing data is not a breach."""
     return AlarmSpec(
         role=role,
         subject=subject,
         namespace=namespace,
         metric_name=metric,
-        statistic="Sum",
+        statistic=statistic,
         period_seconds=300,
         evaluation_periods=1,
         comparison="GreaterThanOrEqualToThreshold",
