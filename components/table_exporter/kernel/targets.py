@@ -41,6 +41,9 @@ class ExportTarget:
     """``full`` (a full export every run) or ``incremental`` (a watermark chain)."""
     columns: tuple[str, ...] = ()
     """Glue struct members for the declared attributes (``schema.glue_member``)."""
+    current: bool = False
+    """Keep ``<table>_current``, an Iceberg table equal to the table as of its last
+    completed export (``current/``)."""
 
     @property
     def table_name(self) -> str:
