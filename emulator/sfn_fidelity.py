@@ -154,6 +154,27 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
     return client
 
 
+def _service_cased_parameters(
+    self: Any,
+    parameters: dict[str, Any],
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    """aws-sdk tasks take the API's parameter names in PascalCase at every level, also
+    where the API spells them camelCase ("AWS SDK service integrations": e.g. Glue's
+    ``TableOptimizerConfiguration.RoleArn`` for ``roleArn``); moto passes them to boto3
+    as they are. Rename each to the model's member (moto's own matcher, which recurses
+    into structures and lists)."""
+    import botocore.session
+
+    service = self._get_boto_service_name(boto_service_name)
+    action = service_action_name or self.resource.api_action
+    model = botocore.session.get_session().get_service_model(service)
+    operation = model.operation_model(action[:1].upper() + action[1:])
+    if operation.input_shape is not None:
+        self._to_boto_request(parameters, operation.input_shape)
+
+
 def _first_lower(key: str) -> str:
     return key[:1].lower() + key[1:]
 
@@ -191,6 +212,7 @@ def install() -> None:
         return f"{service_name}.{code}" + ("" if code.endswith("Exception") else "Exception")
 
     aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
+    aws_sdk.StateTaskServiceAwsSdk._normalise_parameters = _service_cased_parameters  # type: ignore[method-assign]
     for name in _CLIENT_MODULES:
         module = importlib.import_module(name)
         module.boto_client_for = validating_client  # type: ignore[attr-defined]

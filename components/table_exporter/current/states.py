@@ -18,6 +18,7 @@ goes to the caller's failure state with ``{Error, Cause}``.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from table_exporter.catalog.tables import DAY_STAMP
@@ -77,10 +78,10 @@ COLUMNS = f"""(
     $attr := AttributeName;
     {{'name': $lowercase($attr), 'attr': $attr, 'kind': '{KEY}', 'd': $defs[AttributeName = $attr].AttributeType}}
   )];
-  $declared := [({INPUT}.columns ? {INPUT}.columns : []).(
-    $name := $substringBefore($, ':');
-    {{'name': $name, 'attr': $name, 'kind': $substringBefore($substringAfter($, 'struct<'), ':'), 'd': ''}}
-  )];
+  $declared := [$map({INPUT}.columns ? {INPUT}.columns : [], function($member) {{ (
+    $name := $substringBefore($member, ':');
+    {{'name': $name, 'attr': $name, 'kind': $substringBefore($substringAfter($member, 'struct<'), ':'), 'd': ''}}
+  ) }})];
   $append($keyCols, [$declared[$not(name in $keyCols.name)]])
 )"""
 
@@ -245,7 +246,11 @@ def build(
         grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
         comment="The key schema types the current table's key columns.",
         arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
-        assign={"currentColumns": jsonata(COLUMNS), "currentTemplates": templates(database)},
+        assign={
+            "currentColumns": jsonata(COLUMNS),
+            # A JSONata literal (JSON is one), not a JSON value: the text keeps its newlines.
+            "currentTemplates": _expression(json.dumps(templates(database))),
+        },
         catch=[Catch(["States.ALL"], failed, jsonata("$states.errorOutput"))],
         next=usable,
     )
