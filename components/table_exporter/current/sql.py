@@ -332,7 +332,8 @@ class CurrentTable:
             raise ValueError(f"location {self.location!r}: must be an s3:// folder ending in '/'")
         if not 1 <= len(self.key_columns) <= 2:
             raise ValueError("a table has a hash key and at most one range key")
-        check_columns((*self.key_columns, *self.columns))
+        check_columns(self.key_columns)
+        check_columns(self.columns)  # a declared key column gives way to the key
         for column in (*self.key_columns, *self.columns):
             if column.field in RESERVED:
                 raise ValueError(

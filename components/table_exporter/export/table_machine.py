@@ -303,14 +303,17 @@ class _Builder(StateBuilder):
         go straight on. The incremental chain adds its own exits to the three choices."""
         spec = self.spec
         assert spec.catalog_database is not None and spec.athena_workgroup is not None
-        self.current_kept = self.add(Choice("CurrentTableKept", default=completed))
-        self.current_failed = self.add(
-            Choice(
-                "CurrentTableFailed",
-                comment="The current table was not brought up to date: fail the table.",
-                default=rejected,
+        kept: State = completed
+        failed: State = rejected
+        if spec.incremental is not None:
+            kept = self.current_kept = self.add(Choice("CurrentTableKept", default=completed))
+            failed = self.current_failed = self.add(
+                Choice(
+                    "CurrentTableFailed",
+                    comment="The current table was not brought up to date: fail the table.",
+                    default=rejected,
+                )
             )
-        )
         entry = current_states.build(
             self,
             database=spec.catalog_database,
@@ -324,8 +327,8 @@ class _Builder(StateBuilder):
             ),
             window=("$pending.from", "$pending.to"),
             merge_when=f"{INCREMENTAL_MODE} and $pending.kind = 'incremental'",
-            failed=self.current_failed,
-            done=self.current_kept,
+            failed=failed,
+            done=kept,
         )
         return self.add(
             Choice("KeepCurrentTable", default=completed).when(
