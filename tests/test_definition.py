@@ -82,6 +82,26 @@ VARIANTS = {
     for k in (False, True)
     for o in (False, True)
 }
+VARIANTS["table-incremental-catalog-current"] = table_export_definition(
+    TableExportSpec(
+        destination=Destination(bucket="exports"),
+        incremental=INCREMENTAL,
+        catalog_database="db",
+        athena_workgroup="wg",
+        current_tables=True,
+        current_optimizer_role_arn="arn:aws:iam::123456789012:role/x-optimizer",
+    )
+)
+VARIANTS["table-catalog-current-kms-aws-cn"] = table_export_definition(
+    TableExportSpec(
+        destination=Destination(bucket="exports", sse_algorithm="KMS", kms_key_arn=KMS_KEY),
+        partition="aws-cn",
+        catalog_database="db",
+        athena_workgroup="wg",
+        current_tables=True,
+        current_optimizer_role_arn="arn:aws-cn:iam::123456789012:role/x-optimizer",
+    )
+)
 VARIANTS["table-incremental-catalog-aws-cn"] = _variant(
     incremental=True, catalog=True, kms=True, owner=False, partition="aws-cn"
 )

@@ -494,3 +494,54 @@ def _kind(member: str) -> str:
     from table_exporter.current.sql import KINDS
 
     return KINDS[member.split("struct<")[1].split(":")[0]]
+
+
+# -- least privilege, as the machine and Athena use it ------------------------------------
+
+
+CURRENT_SIDS = {
+    "RunCurrentTableQueries",
+    "ReadCurrentTableDatabase",
+    "ReadCurrentTableSources",
+    "CommitCurrentTables",
+    "OptimizeCurrentTables",
+    "ReadExportsIntoCurrentTables",
+    "ListExportsIntoCurrentTables",
+    "LocateQueryResults",
+    "WriteCurrentTablesAndResults",
+    "PassOptimizerRoleToGlue",
+}
+
+
+def test_the_role_allows_exactly_what_the_machine_and_athena_ask_for(
+    setup: Setup, chain: Any
+) -> None:
+    from emulator import iam_eval
+    from emulator.authorization import REGISTRY
+
+    setup.put("o-4", 4)
+    setup.delete("o-0")
+    clock.advance(2 * HOUR)
+    run(chain, "window")
+
+    role = harness.role_arn("exporter-table-export")
+    (policy,) = REGISTRY.roles[role]
+    asked = [r for principal, r in REGISTRY.allowed if principal == role]
+    assert not [d for d in REGISTRY.denials if d.principal == role]
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert CURRENT_SIDS <= set(statements)
+    # Every action of every current-table statement, on every resource it names, was
+    # asked for by some call the machine made or Athena made for it.
+    for sid in CURRENT_SIDS:
+        statement = statements[sid]
+        for action in statement["Action"]:
+            for resource in statement["Resource"]:
+                used = [
+                    r
+                    for r in asked
+                    if r.action == action and iam_eval.resource_matches(resource, r.resource)
+                ]
+                assert used, f"{sid}: {action} on {resource} is granted but never asked for"
+    kinds = {r.action for r in asked}
+    assert {"athena:StartQueryExecution", "glue:CreateTableOptimizer", "iam:PassRole"} <= kinds
+    assert {"glue:GetTable", "glue:UpdateTable", "s3:ListBucket", "s3:GetObject"} <= kinds

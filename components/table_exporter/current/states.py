@@ -155,7 +155,8 @@ def build(
                 resource=sync,
                 comment=comment,
                 arguments={
-                    "QueryString": _expression(_fill(statement, values)),
+                    # The SQL text is in $currentTemplates: whitespace in the code may fold.
+                    "QueryString": jsonata(_fill(statement, values)),
                     "QueryExecutionContext": {"Database": database},
                     "WorkGroup": workgroup,
                 },
