@@ -11,7 +11,7 @@ Incremental chain (``mode`` ``incremental``; present when some table is incremen
     ChooseMode ─▶ AcquireLock ─▶ ReadRecoveryWindow ─▶ PlanNextExport ─┬─▶ StartBaseline ─┐
                                       ▲                                ├─▶ StartWindow ───┤ (polling loop)
                                       │                                └─▶ ReleaseLock ─▶ PublishWatermarkLag ─▶ IncrementalDone
-                                      └── RecordWindow (─▶ baseline catalog) ◀── COMPLETED
+                                      └── RecordWindow ◀── (baseline catalog) ◀── (current table) ◀── COMPLETED
 
 The export is started by ``ExportTableToPointInTime`` directly (no Lambda) with an
 idempotency token, then polled by export ARN with a wait that grows with the time
@@ -19,7 +19,10 @@ already spent (``polling.py``). A permanent failure ends the execution FAILED, i
 Cause a JSON record naming the table, the error and its cause. A chain's watermark
 moves only after its export COMPLETED, with a write conditioned on the lock and on the
 watermark the export started from (``incremental.py`` has the rules and limits).
-With the catalog on, Athena's tables move to an export only once it has COMPLETED.
+With the catalog on, Athena's tables move to an export only once it has COMPLETED; a
+baseline's catalog, and a current table's create, replace or merge (``current/``), run
+before ``RecordWindow`` moves the watermark, so a failure leaves the window to the next
+run. A full export's current table is replaced after its latest tables.
 """
 
 from __future__ import annotations
