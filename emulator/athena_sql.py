@@ -330,7 +330,7 @@ def _lines(name: str, body: bytes) -> Iterable[str]:
 
 def _external_view(
     account: str, table: dict[str, Any], wanted: set[str] | None, folder: Path
-) -> tuple[str, list[str]]:
+) -> tuple[str, list[tuple[dict[str, str], str, int]]]:
     """SQL reading an external JSON table (as DuckDB) and the bytes of files it reads."""
     storage = table.get("StorageDescriptor") or {}
     serde = (storage.get("SerdeInfo") or {}).get("SerializationLibrary")

@@ -105,7 +105,6 @@ def setup(aws: dict[str, Any]) -> Setup:
     return Setup(aws)
 
 
-
 def run(ex: Any, name: str) -> dict[str, Any]:
     """A scheduled run now; the table's result (the run must succeed)."""
     described = ex.run(name, {"scheduledTime": iso(clock.now())})
@@ -323,7 +322,10 @@ def test_glue_optimizes_the_current_table_as_the_optimizer_role(setup: Setup, ch
         assert found["configuration"]["roleArn"] == harness.OPTIMIZER_ROLE_ARN
         assert found["configuration"]["enabled"] is True
     retention = glue.get_table_optimizer(
-        CatalogId=harness.ACCOUNT, DatabaseName=DATABASE, TableName="orders_current", Type="retention"
+        CatalogId=harness.ACCOUNT,
+        DatabaseName=DATABASE,
+        TableName="orders_current",
+        Type="retention",
     )["TableOptimizer"]["configuration"]["retentionConfiguration"]["icebergConfiguration"]
     assert retention["snapshotRetentionPeriodInDays"] == 3
     # A re-baseline creates them again: AlreadyExistsException counts as done.
@@ -341,7 +343,9 @@ def test_the_optimizer_model_refuses_repeats_and_missing_tables(setup: Setup) ->
     glue.create_table(DatabaseName=DATABASE, TableInput={"Name": "t_current"})
     glue.create_table_optimizer(TableName="t_current", TableOptimizerConfiguration=config, **args)
     with pytest.raises(glue.exceptions.AlreadyExistsException):
-        glue.create_table_optimizer(TableName="t_current", TableOptimizerConfiguration=config, **args)
+        glue.create_table_optimizer(
+            TableName="t_current", TableOptimizerConfiguration=config, **args
+        )
 
 
 # -- full-export tables -------------------------------------------------------------------
@@ -474,9 +478,7 @@ def test_the_statements_jsonata_builds_at_run_time_are_those_sql_renders(
         table_name="shaped",
         key_columns=tuple(Column(n, KEY_ATTRIBUTE_TYPES[t]) for n, t in keys),
         location="s3://b/p/shaped/current/",
-        columns=columns_from(
-            {m.split(":")[0]: _kind(m) for m in members}
-        ),
+        columns=columns_from({m.split(":")[0]: _kind(m) for m in members}),
     )
     start = change_log.to_micros("2026-01-05T03:55:00.000Z")
     expected = {
@@ -529,7 +531,7 @@ def test_the_role_allows_exactly_what_the_machine_and_athena_ask_for(
     asked = [r for principal, r in REGISTRY.allowed if principal == role]
     assert not [d for d in REGISTRY.denials if d.principal == role]
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert CURRENT_SIDS <= set(statements)
+    assert set(statements) >= CURRENT_SIDS
     # Every action of every current-table statement, on every resource it names, was
     # asked for by some call the machine made or Athena made for it.
     for sid in CURRENT_SIDS:

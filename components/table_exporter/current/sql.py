@@ -298,9 +298,10 @@ def render(skeleton: str, columns: Sequence[Mapping[str, str]], values: Mapping[
         text = value.join(text.split(f"<<{marker}>>"))
     for part, kinds in PARTS.items():
         filled = [
-            kinds[c["kind"]].replace(NAME, c["name"]).replace(ATTR, c["attr"]).replace(
-                DESCRIPTOR, c["d"]
-            )
+            kinds[c["kind"]]
+            .replace(NAME, c["name"])
+            .replace(ATTR, c["attr"])
+            .replace(DESCRIPTOR, c["d"])
             for c in columns
             if c["kind"] in kinds
         ]

@@ -143,7 +143,7 @@ def build(
     merged instead of replacing when ``merge_when`` holds; ``failed`` gets
     ``{Error, Cause}``; ``done`` follows a kept table."""
     table = GLUE_NAME
-    grants = QUERY_GRANTS
+    grants: tuple[Grant, ...] = QUERY_GRANTS
     if kms:
         grants = (*grants, Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey")))
     sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
