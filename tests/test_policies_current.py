@@ -103,8 +103,9 @@ def test_objects_read_and_written_where_athena_works_only() -> None:
     assert allowed(found, "s3:GetObject", export)
     for key in ("exports/orders/current/data/a.parquet", "athena-results/q.txt"):
         assert allowed(found, "s3:PutObject", f"{S3}/{key}")
-        assert allowed(found, "s3:GetObject", f"{S3}/{key}")
         assert not allowed(found, "s3:DeleteObject", f"{S3}/{key}")
+    assert allowed(found, "s3:GetObject", f"{S3}/exports/orders/current/metadata/m.json")
+    assert not allowed(found, "s3:GetObject", f"{S3}/athena-results/q.txt")
     assert not allowed(found, "s3:PutObject", f"{S3}/run-reports/x")
     listing = {"s3:prefix": "exports/orders/baseline/"}
     assert allowed(found, "s3:ListBucket", S3, listing)

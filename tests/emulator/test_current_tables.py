@@ -510,7 +510,8 @@ CURRENT_SIDS = {
     "ReadExportsIntoCurrentTables",
     "ListExportsIntoCurrentTables",
     "LocateQueryResults",
-    "WriteCurrentTablesAndResults",
+    "ReadAndWriteCurrentTables",
+    "WriteQueryResults",
     "PassOptimizerRoleToGlue",
 }
 
@@ -536,7 +537,9 @@ def test_the_role_allows_exactly_what_the_machine_and_athena_ask_for(
     # asked for by some call the machine made or Athena made for it.
     for sid in CURRENT_SIDS:
         statement = statements[sid]
-        for action in statement["Action"]:
+        # Step Functions stops the query only when the task is cancelled (the execution
+        # stopped or timed out): "Run Athena queries with Step Functions", IAM.
+        for action in set(statement["Action"]) - {"athena:StopQueryExecution"}:
             for resource in statement["Resource"]:
                 used = [
                     r

@@ -64,6 +64,7 @@ QUERY_GRANTS = (
     Grant("current_listing", ("s3:ListBucket",)),
     Grant("current_results_bucket", ("s3:GetBucketLocation",)),
     Grant("current_objects", ("s3:GetObject", "s3:PutObject")),
+    Grant("current_results", ("s3:PutObject",)),
 )
 
 GLUE_NAME = (

@@ -187,13 +187,11 @@ def _current_table_resources(
         ),
         "current_results_bucket": ("LocateQueryResults", [s3], {}),
         "current_objects": (
-            "WriteCurrentTablesAndResults",
-            [
-                *(f"{s3}/{p}/*/current/*" for p in prefixes),
-                f"{s3}/{ATHENA_RESULTS_PREFIX}/*",
-            ],
+            "ReadAndWriteCurrentTables",
+            [f"{s3}/{p}/*/current/*" for p in prefixes],
             {},
         ),
+        "current_results": ("WriteQueryResults", [f"{s3}/{ATHENA_RESULTS_PREFIX}/*"], {}),
     }
     if optimizer_role_arn:
         found["current_optimizer_role"] = (
