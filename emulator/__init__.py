@@ -13,7 +13,7 @@ infallible. ``install()`` closes those gaps without changing what a definition s
   ``$uuid`` and ``$parse``;
 - ``sfn_fidelity``: AWS-shaped aws-sdk and ``states:startExecution`` calls and error
   names, and injected faults;
-- ``glue_fidelity``: table versions archived unless ``SkipArchive``;
+- ``glue_fidelity``: table versions archived unless ``SkipArchive``; table optimizers;
 - ``athena_sql``: Athena runs the SQL it is given (sqlglot to DuckDB) over Glue tables
   and moto's S3, Iceberg tables included, also from Step Functions' Athena integration;
 - ``clock``: virtual time for Wait states, retry back-off, ``$millis()`` and ``$now()``;

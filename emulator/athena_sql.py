@@ -76,7 +76,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from . import clock
+from . import clock, iam_requests
+from .authorization import REGISTRY, AccessDenied, Request, current_principal
 
 DIALECT = "athena"
 """sqlglot's Athena dialect parses Hive DDL (backticks, TBLPROPERTIES, LOCATION) and
@@ -87,6 +88,8 @@ USER_ERROR = 2
 """``AthenaError.ErrorCategory``: 1 system, 2 user, 3 other ("AthenaError")."""
 _JSON_SERDES = ("org.openx.data.jsonserde.JsonSerDe", "org.apache.hive.hcatalog.data.JsonSerDe")
 _ATTRIBUTE = "_emulator_athena_sql"
+_METADATA = "current.metadata.json"
+"""Stands for an Iceberg table's newest metadata file (not written: not modelled)."""
 
 
 class QueryFailed(Exception):
@@ -327,7 +330,7 @@ def _lines(name: str, body: bytes) -> Iterable[str]:
 
 def _external_view(
     account: str, table: dict[str, Any], wanted: set[str] | None, folder: Path
-) -> tuple[str, int]:
+) -> tuple[str, list[tuple[dict[str, str], str, int]]]:
     """SQL reading an external JSON table (as DuckDB) and the bytes of files it reads."""
     storage = table.get("StorageDescriptor") or {}
     serde = (storage.get("SerdeInfo") or {}).get("SerializationLibrary")
@@ -370,7 +373,7 @@ def _external_view(
         f"SELECT * FROM read_json('{target.as_posix()}', format='newline_delimited', "
         f"columns={{{spec}}})"
     )
-    return select, sum(len(b) for _, _, b in files)
+    return select, [(values, name, len(body)) for values, name, body in files]
 
 
 def _pinned_values(table: exp.Table, key: str) -> set[str] | None:
@@ -498,11 +501,77 @@ def _name(table: exp.Table) -> tuple[str, str]:
 class _Run:
     """One query: resolves its tables, executes it, reports what it read."""
 
-    def __init__(self, account: str, region: str, database: str) -> None:
+    def __init__(
+        self,
+        account: str,
+        region: str,
+        database: str,
+        *,
+        query_id: str = "query",
+        output_location: str | None = None,
+        authorize: Callable[[list[Request]], None] | None = None,
+    ) -> None:
         self.account, self.region, self.database = account, region, database
         self.store = _store(_athena_backend(account, region))
         self.scanned = 0
         self.views: list[str] = []
+        self.query_id, self.output_location = query_id, output_location
+        self.authorize = authorize
+        self.requests: list[Request] = []
+
+    # -- what Athena asks IAM for, as the caller (see ``on_behalf``) --
+
+    def glue(self, action: str, database: str, table: str | None = None) -> None:
+        arns = [
+            f"arn:aws:glue:{self.region}:{self.account}:catalog",
+            f"arn:aws:glue:{self.region}:{self.account}:database/{database}",
+        ]
+        if table is not None:
+            arns.append(f"arn:aws:glue:{self.region}:{self.account}:table/{database}/{table}")
+        self.requests.extend(Request(action, arn) for arn in arns)
+
+    def reads(self, table: dict[str, Any], read: list[tuple[dict[str, str], str, int]]) -> None:
+        """An external table: its location (each partition's) listed, its objects read."""
+        storage = table.get("StorageDescriptor") or {}
+        bucket, _, prefix = storage.get("Location", "").removeprefix("s3://").partition("/")
+        template = (table.get("Parameters") or {}).get("storage.location.template")
+        listed = {prefix}
+        if template:
+            listed = set()
+            for values, _, _ in read:
+                folder = template
+                for name, value in values.items():
+                    folder = folder.replace("${" + name + "}", value)
+                listed.add(folder.removeprefix(f"s3://{bucket}/"))
+        for folder in sorted(listed):
+            self.requests.append(iam_requests.list_request(bucket, {"Prefix": folder}))
+        for _, name, _ in read:
+            self.requests.extend(iam_requests.read_requests(bucket, name, self.region, True))
+
+    def iceberg_metadata(self, how: str, table: dict[str, Any]) -> None:
+        """An Iceberg table: its metadata read, or new data and metadata files written
+        (the files themselves are not modelled: the table lives in DuckDB)."""
+        location = ((table.get("StorageDescriptor") or {}).get("Location") or "").rstrip("/")
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+        if how == "read":
+            key = f"{prefix}/metadata/{_METADATA}"
+            self.requests.extend(iam_requests.read_requests(bucket, key, self.region, True))
+            return
+        for key in (f"{prefix}/data/{self.query_id}.parquet", f"{prefix}/metadata/{_METADATA}"):
+            self.requests.extend(iam_requests.put_requests(bucket, key, self.region, {}))
+
+    def results(self, select: bool) -> None:
+        """The query's results in the workgroup's output location."""
+        if not self.output_location:
+            return
+        bucket, _, prefix = self.output_location.removeprefix("s3://").partition("/")
+        self.requests.append(iam_requests.s3_request("s3:GetBucketLocation", bucket))
+        name = f"{prefix}{self.query_id}" + (".csv" if select else ".txt")
+        self.requests.extend(iam_requests.put_requests(bucket, name, self.region, {}))
+
+    def check(self) -> None:
+        if self.authorize is not None:
+            self.authorize(self.requests)
 
     @property
     def db(self) -> duckdb.DuckDBPyConnection:
@@ -545,11 +614,14 @@ class _Run:
             else:
                 wanted[key] = pinned
         for key, table in tables.items():
+            self.glue("glue:GetTable", *key)
             if _is_iceberg(table):
+                self.iceberg_metadata("read", table)
                 self._iceberg_table(*key, table)
                 continue
-            select, scanned = _external_view(self.account, table, wanted[key], folder)
-            self.scanned += scanned
+            select, read = _external_view(self.account, table, wanted[key], folder)
+            self.scanned += sum(size for _, _, size in read)
+            self.reads(table, read)
             self._schema(key[0])
             view = f"{_q(key[0])}.{_q(key[1])}"
             self.db.execute(f"CREATE OR REPLACE VIEW {view} AS {select}")
@@ -583,13 +655,18 @@ class _Run:
         schema = statement.this
         table = schema.this
         database, name = (table.db or self.database).lower(), table.name.lower()
+        self.glue("glue:GetTable", database, name)
         if _glue_table(self.account, self.region, database, name) is not None:
             if statement.args.get("exists"):
+                self.check()
                 return
             raise QueryFailed(f"Table awsdatacatalog.{database}.{name} already exists")
         glue = _glue(self.account, self.region)
         if database not in glue.databases:
             raise QueryFailed(f"SCHEMA_NOT_FOUND: Schema '{database}' does not exist")
+        self.glue("glue:CreateTable", database, name)
+        self.iceberg_metadata("write", {"StorageDescriptor": {"Location": location}})
+        self.check()
         definitions = [c for c in schema.expressions if isinstance(c, exp.ColumnDef)]
         columns = [
             {"Name": c.name.lower(), "Type": c.args["kind"].sql(dialect="hive").lower()}
@@ -652,6 +729,8 @@ class _Run:
     def execute(
         self, statement: exp.Expression
     ) -> tuple[list[tuple[str, str]], list[tuple[Any, ...]]]:
+        self.glue("glue:GetDatabase", self.database)
+        self.results(isinstance(statement, exp.Query))
         if isinstance(statement, exp.Create):
             self.create(statement)
             return [], []
@@ -679,6 +758,10 @@ class _Run:
         with tempfile.TemporaryDirectory(prefix="athena-sql-") as folder:
             try:
                 self.bind(refs, set(), Path(folder))
+                if target is not None:
+                    self.glue("glue:UpdateTable", *target)
+                    self.iceberg_metadata("write", found)
+                self.check()
                 if isinstance(statement, exp.Merge):
                     self.check_merge_cardinality(statement)
                 self.db.execute("BEGIN TRANSACTION")
@@ -695,10 +778,27 @@ class _Run:
                 self.unbind()
 
 
-def run(sql: str, *, account: str, region: str, database: str | None) -> Outcome:
-    """Run one query as the emulator's Athena does; never raises for a bad query."""
+def run(
+    sql: str,
+    *,
+    account: str,
+    region: str,
+    database: str | None,
+    query_id: str = "query",
+    output_location: str | None = None,
+    principal: str | None = None,
+) -> Outcome:
+    """Run one query as the emulator's Athena does; never raises for a bad query. With
+    ``principal``, what the query does is authorised as that caller first (``on_behalf``)."""
     started = time.monotonic()
-    runner = _Run(account, region, (database or "default").lower())
+    runner = _Run(
+        account,
+        region,
+        (database or "default").lower(),
+        query_id=query_id,
+        output_location=output_location,
+        authorize=None if principal is None else on_behalf(principal),
+    )
     with runner.store.lock:
         try:
             statement = parse(sql)
@@ -716,6 +816,44 @@ def run(sql: str, *, account: str, region: str, database: str | None) -> Outcome
         columns=columns,
         rows=rows,
     )
+
+
+# -- authorisation: what Athena does as the caller ---------------------------------------------
+
+
+def on_behalf(principal: str) -> Callable[[list[Request]], None]:
+    """Athena runs a query with the caller's permissions ("Identity-based policies for
+    Athena", "Access to Amazon S3", "Use Apache Iceberg tables" in the Athena user
+    guide): Glue ``GetDatabase`` on the query's database and ``GetTable`` on each table
+    it names (and ``CreateTable`` for a new table, ``UpdateTable`` to commit to an
+    Iceberg table), S3 ``ListBucket`` on each location (partition) it reads and
+    ``GetObject`` on each object, the Iceberg table's files read and written, and
+    ``GetBucketLocation`` and ``PutObject`` for its results in the workgroup's output
+    location; SSE-KMS objects also need the key, through S3. Partition projection
+    needs no ``GetPartitions`` ("Partition projection with Amazon Athena"). A denied
+    request fails the query before anything is changed, its reason naming the request
+    (Athena's wording differs)."""
+
+    def authorize(requests: list[Request]) -> None:
+        try:
+            REGISTRY.check(principal, requests)
+        except AccessDenied as error:
+            raise QueryFailed(f"Access denied: {error}") from None
+
+    return authorize
+
+
+def _output_location(execution: Any) -> str | None:
+    """The workgroup's output location when it enforces its configuration, else the
+    query's own ("Workgroup settings override client-side settings")."""
+    workgroup = getattr(execution, "workgroup", None)
+    configuration = getattr(workgroup, "configuration", None) or {}
+    location = (configuration.get("ResultConfiguration") or {}).get("OutputLocation")
+    own = (getattr(execution, "config", None) or {}).get("OutputLocation")
+    chosen = location if configuration.get("EnforceWorkGroupConfiguration") or not own else own
+    if chosen and not chosen.endswith("/"):
+        chosen += "/"
+    return chosen or None
 
 
 # -- patching moto -------------------------------------------------------------------------------
@@ -757,7 +895,15 @@ def install() -> None:
         exec_id: str = original_start(self, query, context, **kwargs)
         execution = self.executions[exec_id]
         database = context.get("Database") if isinstance(context, dict) else None
-        outcome = run(query, account=self.account_id, region=self.region_name, database=database)
+        outcome = run(
+            query,
+            account=self.account_id,
+            region=self.region_name,
+            database=database,
+            query_id=exec_id,
+            output_location=_output_location(execution),
+            principal=current_principal(),
+        )
         execution.outcome = outcome
         execution._transitions = [(outcome.state, outcome.state)]
         execution.status = outcome.state

@@ -110,6 +110,8 @@ class Registry:
     objects: dict[tuple[str, str], tuple[str | None, bool]] = field(default_factory=dict)
     """(bucket, key) -> (KMS key ARN or None, bucket key used), as each object was written."""
     denials: list[Denial] = field(default_factory=list)
+    allowed: list[tuple[str, Request]] = field(default_factory=list)
+    """Every (principal, request) allowed, in order: what a role really used."""
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def reset(self) -> None:
@@ -120,6 +122,7 @@ class Registry:
             self.key_policies.clear()
             self.objects.clear()
             self.denials.clear()
+            self.allowed.clear()
 
     # -- what the tests register ---------------------------------------------------------
 
@@ -255,6 +258,7 @@ class Registry:
                 if reason is not None:
                     self.denials.append(Denial(principal, request, reason))
                     raise AccessDenied(principal, request, reason)
+                self.allowed.append((principal, request))
 
     def allows(self, principal: str, request: Request) -> bool:
         with self.lock:

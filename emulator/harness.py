@@ -40,6 +40,8 @@ SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
 """A role for machines that are not the component's (probes of the emulator itself):
 the tests give it every permission (``ALL_PERMISSIONS``)."""
+OPTIMIZER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-current-optimizer"
+"""The role the harness gives Glue's table optimizers of current tables."""
 ALL_PERMISSIONS = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
@@ -87,6 +89,18 @@ def create_table(
 
 def create_bucket(s3: Any, name: str) -> None:
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+
+
+def create_workgroup(athena: Any, name: str, bucket: str) -> None:
+    """The exporter's workgroup as the component makes it: results in
+    ``s3://<bucket>/athena-results/``."""
+    athena.create_work_group(
+        Name=name,
+        Configuration={
+            "ResultConfiguration": {"OutputLocation": f"s3://{bucket}/athena-results/"},
+            "EnforceWorkGroupConfiguration": True,
+        },
+    )
 
 
 @dataclass
@@ -268,9 +282,12 @@ def specs(
     columns: dict[str, Sequence[str]] | None = None,
     athena_workgroup: str | None = None,
     report_bucket: str | None = None,
+    current: Sequence[str] = (),
+    current_optimizer_role_arn: str | None = OPTIMIZER_ROLE_ARN,
 ) -> tuple[TableExportSpec, RunSpec]:
     """The specs of the two machines, as the component builds them; the run report goes
-    to ``report_bucket`` (the export bucket unless given)."""
+    to ``report_bucket`` (the export bucket unless given). Tables named in ``current``
+    keep ``<table>_current``."""
     table_sm_arn = f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}-table-export"
     table = TableExportSpec(
         destination=destination or Destination(bucket=bucket),
@@ -283,6 +300,8 @@ def specs(
         else None,
         catalog_database=catalog_database,
         athena_workgroup=athena_workgroup,
+        current_tables=bool(current),
+        current_optimizer_role_arn=current_optimizer_role_arn if current else None,
     )
     run = RunSpec(
         table_machine_arn=table_sm_arn,
@@ -293,6 +312,7 @@ def specs(
                 prefix=prefix,
                 mode="incremental" if t in incremental else "full",
                 columns=tuple((columns or {}).get(t, ())),
+                current=t in current,
             )
             for t in tables
         ],
@@ -336,6 +356,7 @@ def role_policies(
             state_table_arn=state_table,
             catalog_database=table.catalog_database,
             athena_workgroup=table.athena_workgroup,
+            current_optimizer_role_arn=table.current_optimizer_role_arn,
             table_access=table_access,  # type: ignore[arg-type]
         ),
         f"{name}-run": export_policies.run_role_policy(

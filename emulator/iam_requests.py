@@ -19,7 +19,10 @@ the S3 and KMS guides define them:
   operations on the table ARN, ``DescribeExport`` on the export, ``DescribeImport``
   on the import, ``ImportTable`` on the new table, list operations on ``*``;
 - Glue: table operations on the catalog, the database and the table ("Specifying AWS
-  Glue resource ARNs"); Athena named queries on the workgroup; CloudWatch
+  Glue resource ARNs"), CreateTableOptimizer too, with ``iam:PassRole`` of the
+  optimizer's role (``iam:PassedToService`` ``glue.amazonaws.com``); Athena named queries
+  and query executions on their workgroup (what a query then does as the caller is in
+  ``athena_sql.on_behalf``); CloudWatch
   ``PutMetricData`` on ``*`` with ``cloudwatch:namespace``; SSM parameters on
   ``parameter/<name>``; Step Functions executions, machines and Map Runs by ARN.
 
@@ -170,6 +173,8 @@ def requests(
         if "TableName" in params:
             return [Request(action, _table_arn(params["TableName"], region, account))]
         return [Request(action, "*")]
+    if service == "glue" and operation == "CreateTableOptimizer":
+        return _table_optimizer_requests(action, params, region, account)
     if service == "glue" and "DatabaseName" in params:
         table = params.get("Name") or (params.get("TableInput") or {}).get("Name")
         database = params["DatabaseName"]
@@ -181,7 +186,10 @@ def requests(
             resources.append(_arn("aws", "glue", region, account, f"table/{database}/{table}"))
         return [Request(action, r) for r in resources]
     if service == "athena":
-        workgroup = params.get("WorkGroup") or _named_query_workgroup(params, region, account)
+        workgroup = params.get("WorkGroup")
+        if not workgroup and "QueryExecutionId" in params:
+            workgroup = _execution_workgroup(params["QueryExecutionId"], region, account)
+        workgroup = workgroup or _named_query_workgroup(params, region, account)
         return [Request(action, _arn("aws", "athena", region, account, f"workgroup/{workgroup}"))]
     if service == "cloudwatch" and operation == "PutMetricData":
         return [Request(action, "*", _ctx(cloudwatch__namespace=params.get("Namespace")))]
@@ -197,6 +205,37 @@ def requests(
             if member in params:
                 return [Request(action, params[member])]
     return [Request(action, "*")]
+
+
+def _table_optimizer_requests(
+    action: str, params: Mapping[str, Any], region: str, account: str
+) -> list[Request]:
+    """``glue:CreateTableOptimizer`` on the catalog, database and table ("Specifying AWS
+    Glue resource ARNs"), and ``iam:PassRole`` of the optimizer's role to Glue, with
+    ``iam:PassedToService`` ("Grant a user permissions to pass a role to an AWS
+    service", IAM User Guide): the caller hands Glue a role to act as."""
+    database, table = params["DatabaseName"], params["TableName"]
+    catalog = params.get("CatalogId") or account
+    out = [
+        Request(action, _arn("aws", "glue", region, catalog, resource))
+        for resource in ("catalog", f"database/{database}", f"table/{database}/{table}")
+    ]
+    role = (params.get("TableOptimizerConfiguration") or {}).get("roleArn")
+    if role:
+        out.append(
+            Request("iam:PassRole", role, _ctx(iam__PassedToService="glue.amazonaws.com"))
+        )
+    return out
+
+
+def _execution_workgroup(query_execution_id: str, region: str, account: str) -> str | None:
+    """The workgroup a query execution ran in (GetQueryExecution, StopQueryExecution
+    act on it: "Actions, resources, and condition keys for Amazon Athena")."""
+    from moto.athena.models import athena_backends
+
+    execution = athena_backends[account][region].executions.get(query_execution_id)
+    workgroup = getattr(execution, "workgroup", None)
+    return getattr(workgroup, "name", None) or ("primary" if execution else None)
 
 
 def _named_query_workgroup(params: Mapping[str, Any], region: str, account: str) -> str:

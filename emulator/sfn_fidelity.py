@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib
 import threading
 from collections import defaultdict
@@ -154,6 +155,48 @@ def validating_client(region: str, service: str, state_credentials: Any = None) 
     return client
 
 
+def _service_cased_parameters(
+    self: Any,
+    parameters: dict[str, Any],
+    boto_service_name: str | None = None,
+    service_action_name: str | None = None,
+) -> None:
+    """aws-sdk tasks take the API's parameter names in PascalCase at every level, also
+    where the API spells them camelCase ("AWS SDK service integrations": e.g. Glue's
+    ``TableOptimizerConfiguration.RoleArn`` for ``roleArn``); moto passes them to boto3
+    as they are. Rename each key that differs from a member of the model only in its
+    first letter's case; values are left as they are."""
+    service = self._get_boto_service_name(boto_service_name)
+    action = service_action_name or self.resource.api_action
+    shape = _input_shape(service, action[:1].upper() + action[1:])
+    if shape is not None:
+        _rename_members(parameters, shape)
+
+
+@functools.cache
+def _input_shape(service: str, operation: str) -> Any:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model(service)
+    return model.operation_model(operation).input_shape
+
+
+def _rename_members(value: Any, shape: Any) -> None:
+    if isinstance(value, dict) and shape.type_name == "structure":
+        members = {_first_lower(name): name for name in shape.members}
+        for key in list(value):
+            if key in shape.members:
+                _rename_members(value[key], shape.members[key])
+                continue
+            name = members.get(_first_lower(key))
+            if name is not None and name not in value:
+                value[name] = value.pop(key)
+                _rename_members(value[name], shape.members[name])
+    elif isinstance(value, list) and shape.type_name == "list":
+        for item in value:
+            _rename_members(item, shape.member)
+
+
 def _first_lower(key: str) -> str:
     return key[:1].lower() + key[1:]
 
@@ -191,6 +234,7 @@ def install() -> None:
         return f"{service_name}.{code}" + ("" if code.endswith("Exception") else "Exception")
 
     aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name = staticmethod(exception_name)  # type: ignore[method-assign,assignment]
+    aws_sdk.StateTaskServiceAwsSdk._normalise_parameters = _service_cased_parameters  # type: ignore[method-assign]
     for name in _CLIENT_MODULES:
         module = importlib.import_module(name)
         module.boto_client_for = validating_client  # type: ignore[attr-defined]

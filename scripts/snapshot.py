@@ -63,7 +63,11 @@ def combined() -> dict[str, Any]:
             {
                 "tables": [
                     {"table": "orders", "change_history": True},
-                    {"table": "customers", "export_type": "INCREMENTAL_EXPORT"},
+                    {
+                        "table": "customers",
+                        "export_type": "INCREMENTAL_EXPORT",
+                        "current_table": True,
+                    },
                 ],
                 "restore_drill_enabled": True,
                 "bucket_name": "partner-exports",

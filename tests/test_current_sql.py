@@ -52,11 +52,10 @@ def test_create_is_an_iceberg_table_with_typed_columns_and_the_raw_item() -> Non
     assert "LOCATION 's3://bucket/exports/orders/current/'" in sql
     for line in (
         "`pk` string",
-        "`sk` decimal(38,9)",
+        "`sk` string",  # keys are their DynamoDB text
         "`c_number_set` array<decimal(38,9)>",
         "`c_binary` binary",
         "`write_timestamp_micros` bigint",
-        "`deleted` boolean",
         "`item_raw` string",
     ):
         assert line in sql
@@ -68,12 +67,12 @@ def test_a_window_reads_its_day_partition_and_write_times_within_it() -> None:
     assert "\"window_day\" = '2026-01-05'" in sql
     assert f">= {T}" in sql and f"< {T + 60_000_000}" in sql
     assert 'ON "target"."pk" = "source"."pk" AND "target"."sk" = "source"."sk"' in sql
-    # Only strictly newer records change a row; there is no DELETE: deletes are tombstones.
-    assert (
-        'WHEN MATCHED AND "source"."write_timestamp_micros" > '
-        '"target"."write_timestamp_micros" THEN UPDATE' in sql
-    )
-    assert "THEN DELETE" not in sql
+    # Only strictly newer records change or delete a row; a delete inserts nothing.
+    newer = '"source"."write_timestamp_micros" > "target"."write_timestamp_micros"'
+    assert f'WHEN MATCHED AND "source"."removed" AND {newer} THEN DELETE' in sql
+    assert f'WHEN MATCHED AND NOT "source"."removed" AND {newer} THEN UPDATE' in sql
+    assert 'WHEN NOT MATCHED AND NOT "source"."removed" THEN INSERT' in sql
+    assert "deleted" not in sql  # no tombstone column
 
 
 def test_the_baseline_replacement_is_one_merge_over_the_baseline_and_absent_keys() -> None:
@@ -85,12 +84,17 @@ def test_the_baseline_replacement_is_one_merge_over_the_baseline_and_absent_keys
 
 
 def test_a_declared_key_is_not_a_second_column_and_reserved_names_are_refused() -> None:
-    same = table(columns=(Column("pk", "string"), Column("qty", "number")))
-    assert [c.field for c in same.image] == ["pk", "sk", "qty"]
-    with pytest.raises(ValueError, match="adds a column of that name"):
-        table(columns=(Column("Deleted", "boolean"),))
-    with pytest.raises(ValueError, match="declared as number"):
-        table(columns=(Column("pk", "number"),)).image  # noqa: B018
+    same = table(columns=(Column("PK", "number"), Column("qty", "number")))
+    assert same.output_names == ["pk", "sk", "qty", "write_timestamp_micros", "item_raw"]
+    with pytest.raises(ValueError, match="uses a column of that name"):
+        table(columns=(Column("Item_Raw", "string"),))
+    with pytest.raises(ValueError, match="uses a column of that name"):
+        table(key_columns=(Column("removed", "string"),))
+
+
+def test_python_rendering_fills_every_marker() -> None:
+    for sql in every_statement():
+        assert "<<" not in sql and "{name}" not in sql and "{attr}" not in sql
 
 
 def test_windows_must_be_ordered_and_locations_folders() -> None:

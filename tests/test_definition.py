@@ -82,6 +82,26 @@ VARIANTS = {
     for k in (False, True)
     for o in (False, True)
 }
+VARIANTS["table-incremental-catalog-current"] = table_export_definition(
+    TableExportSpec(
+        destination=Destination(bucket="exports"),
+        incremental=INCREMENTAL,
+        catalog_database="db",
+        athena_workgroup="wg",
+        current_tables=True,
+        current_optimizer_role_arn="arn:aws:iam::123456789012:role/x-optimizer",
+    )
+)
+VARIANTS["table-catalog-current-kms-aws-cn"] = table_export_definition(
+    TableExportSpec(
+        destination=Destination(bucket="exports", sse_algorithm="KMS", kms_key_arn=KMS_KEY),
+        partition="aws-cn",
+        catalog_database="db",
+        athena_workgroup="wg",
+        current_tables=True,
+        current_optimizer_role_arn="arn:aws-cn:iam::123456789012:role/x-optimizer",
+    )
+)
 VARIANTS["table-incremental-catalog-aws-cn"] = _variant(
     incremental=True, catalog=True, kms=True, owner=False, partition="aws-cn"
 )
@@ -137,7 +157,9 @@ def test_no_lambda_anywhere_only_direct_service_integrations() -> None:
         if isinstance(node, dict) and "Resource" in node
     }
     assert not any("lambda" in r for r in resources)
-    assert {r.split(":::", 1)[1].split(":", 1)[0] for r in resources} == {"aws-sdk", "states", "s3"}
+    services = {r.split(":::", 1)[1].split(":", 1)[0] for r in resources}
+    # Athena: the optimised startQueryExecution.sync integration of current tables.
+    assert services == {"aws-sdk", "states", "s3", "athena"}
 
 
 def test_export_arguments_are_members_of_the_dynamodb_api_shape() -> None:

@@ -1,7 +1,9 @@
 """``<table>_current``, executed: the statements of ``table_exporter.current.sql`` run in
 the emulator's Athena (``emulator.athena_sql``) against the Glue tables and export files
 the deployed table export machine really produced, and the current table is compared
-with the live DynamoDB table, item for item."""
+with the live DynamoDB table, item for item. Why windows are never applied out of
+order (the protocol, not the SQL) is proven with the real machines in
+``test_current_tables.py``."""
 
 from __future__ import annotations
 
@@ -119,13 +121,9 @@ def rows() -> list[dict[str, Any]]:
 
 
 def current_items() -> dict[str, dict[str, Any]]:
-    """The live rows (tombstones left out), as DynamoDB JSON, checking the typed
-    columns agree with the item."""
+    """The rows as DynamoDB JSON, checking the typed columns agree with the item."""
     out = {}
     for row in rows():
-        if row["deleted"]:
-            assert row["item_raw"] is None and row["qty"] is None
-            continue
         item = json.loads(row["item_raw"])
         assert row["pk"] == item["pk"]["S"]
         assert row["qty"] == (Decimal(item["qty"]["N"]) if "qty" in item else None)
@@ -176,8 +174,7 @@ def test_baseline_then_windows_keep_the_current_table_equal_to_the_live_table(
 
     assert_current_is_live(chain)
     assert current_items()["o-4"]["tags"] == {"SS": ["a", "b"]}
-    tombstones = [r for r in rows() if r["deleted"]]
-    assert [r["pk"] for r in tombstones] == ["o-2"]
+    assert "o-2" not in {r["pk"] for r in rows()}  # deleted, not a tombstone
 
     chain.put("o-2", 20)  # a deleted key comes back
     chain.delete("o-4")
@@ -258,40 +255,10 @@ def test_a_multi_day_catch_up_applies_each_window_in_its_day_partition(chain: Ch
     assert 0 < max(scanned) < sum(o["Size"] for o in data)
 
 
-def test_an_older_window_applied_after_a_newer_one_does_not_regress(chain: Chain) -> None:
-    base = baseline(chain)
-    chain.put("o-5", 5)  # window 1: insert o-5, update o-1
-    chain.put("o-1", 21)
-    clock.advance(2 * HOUR)
-    (first,) = chain.run()
-    chain.delete("o-5")  # window 2: delete o-5, update o-1 again
-    chain.put("o-1", 22)
-    clock.advance(2 * HOUR)
-    (second,) = chain.run()
-
-    chain.apply(first)
-    chain.apply(second)
-    settled = rows()
-    chain.apply(first)  # a stale delivery of the older window
-
-    assert rows() == settled
-    assert_current_is_live(chain)
-
-    # Out of order from the start: the newer window's delete leaves a tombstone, so the
-    # older window's insert cannot bring o-5 back.
-    chain.ok(f"DROP TABLE `{DATABASE}`.`orders_current`")
-    chain.apply(base)
-    chain.apply(second)
-    chain.apply(first)
-
-    assert_current_is_live(chain)
-    assert {r["pk"]: r["deleted"] for r in rows()}["o-5"] is True
-
-
 def test_a_rebaseline_replaces_the_table_and_rows_deleted_since_vanish(chain: Chain) -> None:
     baseline(chain)
     chain.put("o-7", 7)
-    chain.delete("o-3")  # leaves a tombstone
+    chain.delete("o-3")
     clock.advance(2 * HOUR)
     for export in chain.run():
         chain.apply(export)
@@ -310,7 +277,7 @@ def test_a_rebaseline_replaces_the_table_and_rows_deleted_since_vanish(chain: Ch
 
     assert execution["Statistics"]["DataScannedInBytes"] > 0
     assert_current_is_live(chain)
-    # Rows the new baseline lacks are gone, tombstones of the old chain included.
+    # Rows the new baseline lacks are gone.
     assert {r["pk"] for r in rows()} == set(chain.live())
     chain.apply(rebaseline)  # replaying the replacement changes nothing either
     assert_current_is_live(chain)
@@ -376,7 +343,7 @@ def test_create_table_registers_an_iceberg_table_in_glue(chain: Chain) -> None:
 
 def test_select_results_come_back_through_get_query_results(chain: Chain) -> None:
     baseline(chain)
-    execution = chain.ok('SELECT pk, qty FROM "orders_current" WHERE NOT deleted ORDER BY pk')
+    execution = chain.ok('SELECT pk, qty FROM "orders_current" ORDER BY pk')
     results = chain.athena.get_query_results(QueryExecutionId=execution["QueryExecutionId"])
     data = [[c.get("VarCharValue") for c in r["Data"]] for r in results["ResultSet"]["Rows"]]
     assert data[0] == ["pk", "qty"]
@@ -403,82 +370,3 @@ def test_transform_values_which_duckdb_lacks_rebuilds_the_map(aws: dict[str, Any
 def test_json_extract_scalar_of_an_object_is_null_as_in_trino(aws: dict[str, Any]) -> None:
     assert _value("SELECT json_extract_scalar('{\"L\":[1]}', '$.L')") is None
     assert _value("SELECT json_extract_scalar('{\"S\":\"x\"}', '$.S')") == "x"
-
-
-# -- the states that run them, in the emulator's Step Functions ---------------------------------
-
-
-def _machine(sfn: Any, name: str, first_query: str) -> str:
-    from table_exporter.current import states
-    from table_exporter.kernel.asl import Succeed
-
-    done, failed = Succeed("Done"), states.failure()
-
-    def task(state: str, query: str, then: Any) -> Any:
-        return states.query_task(
-            state, query, workgroup=WORKGROUP, database=DATABASE, failed=failed, next_state=then
-        )
-
-    merge = task(
-        "MergeWindow",
-        states.merge_window_query(
-            TARGET, "$states.context.Execution.Input.from", "$states.context.Execution.Input.to"
-        ),
-        done,
-    )
-    replace = task(
-        "Replace", states.replace_query(TARGET, "$states.context.Execution.Input.baseline"), merge
-    )
-    create = task("Create", first_query, replace)
-    definition = {
-        "QueryLanguage": "JSONata",
-        "StartAt": "Create",
-        "States": {s.name: s.render() for s in (create, replace, merge, done, failed)},
-    }
-    return str(
-        sfn.create_state_machine(
-            name=name, definition=json.dumps(definition), roleArn=harness.ROLE_ARN
-        )["stateMachineArn"]
-    )
-
-
-def test_the_states_run_exactly_the_statements_sql_builds_through_athena_sync(
-    aws: dict[str, Any], chain: Chain
-) -> None:
-    from moto.athena.models import athena_backends
-    from table_exporter.current import states
-
-    (base,) = chain.run()
-    chain.put("o-6", 6)
-    chain.delete("o-1")
-    clock.advance(2 * HOUR)
-    (export,) = chain.run()
-    arn = _machine(aws["stepfunctions"], "current", states.create_query(TARGET))
-
-    payload = {"baseline": base["to"], "from": export["from"], "to": export["to"]}
-    described = harness.execute(aws["stepfunctions"], arn, "apply", payload)
-
-    assert described["status"] == "SUCCEEDED", described.get("cause")
-    assert_current_is_live(chain)
-    executed = [
-        e.query for e in athena_backends[harness.ACCOUNT][harness.REGION].executions.values()
-    ]
-    assert executed[-3:] == [
-        create_sql(TARGET),
-        replace_from_baseline_sql(TARGET, micros(base["to"])),
-        merge_window_sql(TARGET, window(export)),
-    ]
-
-
-def test_a_failed_query_fails_the_execution_with_the_query_error(
-    aws: dict[str, Any], chain: Chain
-) -> None:
-    arn = _machine(aws["stepfunctions"], "broken", '"CREATE TABLE oops ("')
-
-    described = harness.execute(aws["stepfunctions"], arn, "broken", {})
-
-    assert described["status"] == "FAILED"
-    assert described["error"] == "CurrentTable.States.TaskFailed"
-    cause = json.loads(described["cause"])
-    assert cause["QueryExecution"]["Status"]["State"] == "FAILED"
-    assert cause["QueryExecution"]["Status"]["StateChangeReason"].startswith("line 1:")

@@ -1,53 +1,72 @@
 """Athena SQL that keeps ``<table>_current``, an Apache Iceberg table holding one row
-per item of an incremental table, as plain text built from plain data.
+per item of a table, as templates filled in at run time.
 
-Three statements, each one Iceberg commit, run by the table export machine while it
-holds the table's lock:
+Three statements, each one Iceberg commit:
 
-``create_sql``
+``create``
     ``CREATE TABLE IF NOT EXISTS`` with ``'table_type'='ICEBERG'``: the key attributes
-    and declared columns as typed columns, then ``write_timestamp_micros``,
-    ``deleted`` and ``item_raw`` (every attribute as typed JSON text, so nothing
-    undeclared is lost);
-``replace_from_baseline_sql``
-    after a baseline (the first, or a re-baseline after a gap) has COMPLETED: one
-    ``MERGE`` whose source is the baseline's items (``<table>_latest_raw``) plus, flagged
-    as deletes, the rows whose key the baseline lacks, so the table becomes the baseline
-    in one commit;
-``merge_window_sql``
+    and declared columns as typed columns, then ``write_timestamp_micros`` and
+    ``item_raw`` (every attribute as typed JSON text, so nothing undeclared is lost);
+``replace``
+    after a full export or a baseline has COMPLETED and ``<table>_latest_raw`` points at
+    it: one ``MERGE`` whose source is that export's items plus, flagged ``removed``, the
+    rows whose key it lacks, so the table becomes the export in one commit;
+``merge``
     after a window has COMPLETED and before the watermark moves: one ``MERGE`` of the
     window's net changes (``<table>_changes``, the window's day partition, write times
-    in ``[ExportFromTime, ExportToTime)``), the latest record per key winning.
+    in ``[ExportFromTime, ExportToTime)``), the latest record per key winning. A key
+    whose latest record has no ``NewImage`` is DELETEd; there are no tombstones.
 
-Why it is exactly-once in effect: every row carries the write time of what it holds
-(``Metadata.WriteTimestampMicros`` for a window's record; one microsecond before the
-baseline time for a baseline's item, so a write at exactly the baseline time, which the
-first window holds, always wins). A row changes only for a strictly newer source
-record, so applying a window again, or an older window after a newer one, changes
-nothing. A window's delete keeps the key as a *tombstone* (``deleted`` true, every
-other column NULL) rather than removing the row: without it an older window applied
-late would bring the item back. Readers therefore filter ``NOT deleted``. A baseline
-purges the tombstones and rows older than itself: records older than a baseline can no
-longer be read (``<table>_changes`` follows the newest chain only), so nothing can
-resurrect them.
+**Why a MERGE is applied once and in order.** Every row carries the write time of what
+it holds (``Metadata.WriteTimestampMicros`` of a window's record; one microsecond
+before the export time for an exported item, so a write at exactly the baseline time,
+which the first window holds, wins). A row changes, or goes, only for a strictly newer
+record, so applying the same window again changes nothing, and a NOT MATCHED delete
+inserts nothing. What the stamps cannot do without tombstones is keep an *older*
+window from bringing back an item a *newer* one deleted; the protocol of the table
+export machine rules that out instead: (1) one execution per table holds the lock
+while it merges; (2) each window starts at the watermark, and the window's MERGE
+runs before ``RecordWindow`` moves the watermark, with a write conditioned on the lock
+and on the watermark the window started from; (3) so the windows merged are
+``[w0, w1)``, ``[w1, w2)``, ... in order, and a run that dies after its MERGE but
+before ``RecordWindow`` leaves the watermark at the start of that window: the next
+run exports a window from the same start (perhaps reaching further) and merges it
+again, which the stamps make harmless. A window is therefore never merged after a
+later one. A baseline replaces the table, removing rows older than it whose key it
+lacks.
+
+**Run-time columns.** The table export machine is one definition for every table, so
+the key attributes (from DescribeTable) and declared columns (from the execution
+input's ``columns``) are known only at run time. This module is the single source of
+the text: ``templates`` gives statement skeletons with ``<<part>>`` and ``<<value>>``
+markers and, per part, a template per column *kind* (``key``, or a declared column's
+lowercase DynamoDB descriptor) with ``{name}`` (the lowercase column name), ``{attr}``
+(the attribute's name) and ``{d}`` (a key's ``AttributeType``). Filling in means: for
+each part, fill its template for each column that has one (keys first), join them with
+the part's ``sep``, and put the result, and each value, in place of its marker. The
+machine does exactly that in JSONata (``states.py``); ``render`` does it here, and the
+tests compare the two character for character. Keys are typed as the DynamoDB text of
+the key (``string`` for S, N and B): that keeps one key template and compares keys
+exactly (a number key read as a decimal could round two keys into one). Declared
+columns are read by their Glue field name, which is all the input carries.
 
 Values are read from the SerDe's ``map<string,string>`` columns (``keys``,
 ``newimage`` of ``<table>_changes``; ``item`` of ``<table>_latest_raw``), where each
-attribute is its typed JSON text, e.g. ``{"N":"2"}``: ``json_extract_scalar`` of the
-descriptor gives the value, and an attribute held under another type reads as NULL, as
-in ``catalog/schema.py``. Statements are plain text for Athena engine v3 (Trino); DDL uses
-Hive's backtick quoting, DML double quotes.
+attribute is its typed JSON text, e.g. ``{"N":"2"}``; an attribute held under another
+type reads as NULL, as in ``catalog/schema.py``. Statements are plain text for Athena
+engine v3 (Trino); the DDL uses Hive's backtick quoting, DML double quotes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from table_exporter.catalog.schema import (
     DECIMAL,
-    DELETED,
+    DYNAMO_DESCRIPTOR,
     ITEM_RAW,
     WRITE_TIMESTAMP,
     Column,
@@ -55,14 +74,13 @@ from table_exporter.catalog.schema import (
     glue_table_name,
     quote_identifier,
     sql_string,
-    with_keys,
 )
 
 CURRENT_SUFFIX = "_current"
 CHANGES_SUFFIX = "_changes"
 BASELINE_SUFFIX = "_latest_raw"
-"""The baseline's items: ``<table>_latest_raw`` points at the newest baseline's
-``data/`` folder once it has COMPLETED (``catalog/tables.py``), every attribute as typed JSON."""
+"""The export's items: ``<table>_latest_raw`` points at the newest full export's (or
+baseline's) ``data/`` folder once it has COMPLETED (``catalog/tables.py``)."""
 
 TABLE_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("table_type", "ICEBERG"),
@@ -72,11 +90,17 @@ TABLE_PROPERTIES: tuple[tuple[str, str], ...] = (
 """Athena makes an Iceberg table only with ``'table_type'='ICEBERG'`` ("Create Iceberg
 tables"); Parquet with zstd is Athena's default for Iceberg, stated so it stays so."""
 
-EXTRA_COLUMNS = (WRITE_TIMESTAMP, DELETED, ITEM_RAW)
+EXTRA_COLUMNS = (WRITE_TIMESTAMP, ITEM_RAW)
 """Columns the statements add after the attribute columns."""
+RESERVED = (*EXTRA_COLUMNS, "removed", "change_rank")
+"""Names no column may take: the statements use them themselves."""
+KEY_TYPES = ("S", "N", "B")
+"""Key ``AttributeType`` values DescribeTable reports."""
+KEY_NAME_RULE = "^[A-Za-z0-9_]+$"
+"""What a key attribute's name must match to be a column (Glue and SQL identifiers)."""
 
-_TARGET = quote_identifier("target")
-_SOURCE = quote_identifier("source")
+KEY = "key"
+NAME, ATTR, DESCRIPTOR = "{name}", "{attr}", "{d}"
 
 # Hive DDL type (CREATE TABLE) and Trino type (DML casts) of each column type.
 _DDL_TYPE = {
@@ -112,11 +136,185 @@ _VALUE = {
     ),
     "binary": "from_base64(json_extract_scalar({raw}, {path}))",
 }
+KINDS: dict[str, str] = {d.lower(): t for t, d in DYNAMO_DESCRIPTOR.items()}
+"""Declared column kind (its descriptor, lowercase, as in a Glue member) -> column type."""
+
+
+def _q(name: str) -> str:
+    return quote_identifier(name)
+
+
+def _ddl(name: str) -> str:
+    """Hive DDL quotes identifiers with backticks."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+_TARGET, _SOURCE, _PRESENT = _q("target"), _q("source"), _q("present")
+_STAMP, _RAW, _REMOVED = _q(WRITE_TIMESTAMP), _q(ITEM_RAW), _q("removed")
+_COLUMN = _q(NAME)
+
+
+def _raw(image: str) -> str:
+    return f"element_at({_q(image)}, '{ATTR}')"
+
+
+def _key_value(image: str) -> str:
+    return f"json_extract_scalar({_raw(image)}, '$.{DESCRIPTOR}')"
+
+
+def _declared_value(kind: str, image: str) -> str:
+    column_type = KINDS[kind]
+    return _VALUE[column_type].format(raw=_raw(image), path=f"'$.{kind.upper()}'")
+
+
+def _per_kind(key: str | None, declared: Any, sep: str) -> dict[str, str]:
+    """One part: a template for keys (None: keys have none) and per declared kind
+    (``declared(kind)``, or None: declared columns have none)."""
+    part: dict[str, str] = {"sep": sep}
+    if key is not None:
+        part[KEY] = key
+    if declared is not None:
+        part.update({kind: declared(kind) for kind in KINDS})
+    return part
+
+
+_INDENT = "    "
+PARTS: dict[str, dict[str, str]] = {
+    "ddl": _per_kind(
+        f"  {_ddl(NAME)} string", lambda k: f"  {_ddl(NAME)} {_DDL_TYPE[KINDS[k]]}", ",\n"
+    ),
+    "window_values": _per_kind(
+        f"{_INDENT * 2}{_key_value('keys')} AS {_COLUMN}",
+        lambda k: f"{_INDENT * 2}{_declared_value(k, 'newimage')} AS {_COLUMN}",
+        ",\n",
+    ),
+    "export_values": _per_kind(
+        f"{_INDENT}{_key_value('item')} AS {_COLUMN}",
+        lambda k: f"{_INDENT}{_declared_value(k, 'item')} AS {_COLUMN}",
+        ",\n",
+    ),
+    "absent_values": _per_kind(
+        f"{_INDENT}{_PRESENT}.{_COLUMN} AS {_COLUMN}",
+        lambda k: f"{_INDENT}CAST(NULL AS {_DML_TYPE[KINDS[k]]}) AS {_COLUMN}",
+        ",\n",
+    ),
+    "in_export": _per_kind(f"{_key_value('item')} = {_PRESENT}.{_COLUMN}", None, " AND "),
+    "on": _per_kind(f"{_TARGET}.{_COLUMN} = {_SOURCE}.{_COLUMN}", None, " AND "),
+    "key_names": _per_kind(_COLUMN, None, ", "),
+    # Declared columns only, each ending in its separator: there may be none.
+    "update": _per_kind(None, lambda k: f"{_COLUMN} = {_SOURCE}.{_COLUMN},\n{_INDENT}", ""),
+    "names": _per_kind(_COLUMN, lambda k: _COLUMN, ", "),
+    "values": _per_kind(f"{_SOURCE}.{_COLUMN}", lambda k: f"{_SOURCE}.{_COLUMN}", ", "),
+}
+"""Per part: ``sep`` and a template per column kind that takes part."""
+
+_NEWER = f"{_SOURCE}.{_STAMP} > {_TARGET}.{_STAMP}"
+_APPLY = (
+    "ON <<on>>\n"
+    f"WHEN MATCHED AND {_SOURCE}.{_REMOVED} AND {_NEWER} THEN DELETE\n"
+    f"WHEN MATCHED AND NOT {_SOURCE}.{_REMOVED} AND {_NEWER} THEN UPDATE SET\n"
+    f"{_INDENT}<<update>>{_STAMP} = {_SOURCE}.{_STAMP},\n"
+    f"{_INDENT}{_RAW} = {_SOURCE}.{_RAW}\n"
+    f"WHEN NOT MATCHED AND NOT {_SOURCE}.{_REMOVED} THEN INSERT (<<names>>, {_STAMP}, {_RAW})\n"
+    f"  VALUES (<<values>>, {_SOURCE}.{_STAMP}, {_SOURCE}.{_RAW})"
+)
+
+
+def _item_json(image: str) -> str:
+    """Every attribute of the image as one JSON object text (NULL without an image)."""
+    return f"json_format(CAST(transform_values({_q(image)}, (k, v) -> json_parse(v)) AS JSON))"
+
+
+def _glue(database: str, suffix: str) -> str:
+    return f"{_q(database)}.{_q('<<table>>' + suffix)}"
+
+
+def templates(database: str) -> dict[str, Any]:
+    """The statement skeletons (for ``database``) and ``PARTS``: JSON the machine
+    carries, and ``render`` fills in. Markers: ``<<table>>`` (the Glue name of the
+    DynamoDB table), ``<<location>>`` (already a SQL string's content), ``<<stamp>>``
+    (the export's stamp), ``<<day>>``, ``<<from>>``, ``<<to>>`` (a window's)."""
+    properties = ", ".join(f"{sql_string(k)}={sql_string(v)}" for k, v in TABLE_PROPERTIES)
+    create = (
+        f"CREATE TABLE IF NOT EXISTS {_ddl(database)}.{_ddl('<<table>>' + CURRENT_SUFFIX)} (\n"
+        "<<ddl>>,\n"
+        f"  {_ddl(WRITE_TIMESTAMP)} bigint,\n"
+        f"  {_ddl(ITEM_RAW)} string\n"
+        ")\n"
+        "LOCATION '<<location>>'\n"
+        f"TBLPROPERTIES ({properties})"
+    )
+    current, raw = _glue(database, CURRENT_SUFFIX), _glue(database, BASELINE_SUFFIX)
+    stamp = "CAST(<<stamp>> AS BIGINT)"
+    replace = (
+        f"MERGE INTO {current} AS {_TARGET}\n"
+        "USING (\n"
+        "  SELECT\n"
+        "<<export_values>>,\n"
+        f"{_INDENT}{stamp} AS {_STAMP},\n"
+        f"{_INDENT}{_item_json('item')} AS {_RAW},\n"
+        f"{_INDENT}FALSE AS {_REMOVED}\n"
+        f"  FROM {raw}\n"
+        "  UNION ALL\n"
+        "  SELECT\n"
+        "<<absent_values>>,\n"
+        f"{_INDENT}{stamp} AS {_STAMP},\n"
+        f"{_INDENT}CAST(NULL AS VARCHAR) AS {_RAW},\n"
+        f"{_INDENT}TRUE AS {_REMOVED}\n"
+        f"  FROM {current} AS {_PRESENT}\n"
+        f"  WHERE NOT EXISTS (SELECT 1 FROM {raw} WHERE <<in_export>>)\n"
+        f") AS {_SOURCE}\n" + _APPLY
+    )
+    written = f"CAST({_q('metadata')}.{_q('writetimestampmicros')}.{_q('n')} AS BIGINT)"
+    rank = _q("change_rank")
+    merge = (
+        f"MERGE INTO {current} AS {_TARGET}\n"
+        "USING (\n"
+        f"  SELECT <<names>>, {_STAMP}, {_RAW}, {_REMOVED}\n"
+        "  FROM (\n"
+        f"    SELECT *, row_number() OVER (PARTITION BY <<key_names>> ORDER BY {_STAMP} DESC) AS {rank}\n"
+        "    FROM (\n"
+        "      SELECT\n"
+        "<<window_values>>,\n"
+        f"{_INDENT * 2}{written} AS {_STAMP},\n"
+        f"{_INDENT * 2}{_q('newimage')} IS NULL AS {_REMOVED},\n"
+        f"{_INDENT * 2}{_item_json('newimage')} AS {_RAW}\n"
+        f"      FROM {_glue(database, CHANGES_SUFFIX)}\n"
+        f"      WHERE {_q('window_day')} = '<<day>>'\n"
+        f"        AND {written} >= <<from>>\n"
+        f"        AND {written} < <<to>>\n"
+        '    ) AS "records"\n'
+        '  ) AS "ranked"\n'
+        f"  WHERE {rank} = 1\n"
+        f") AS {_SOURCE}\n" + _APPLY
+    )
+    return {"parts": PARTS, "create": create, "replace": replace, "merge": merge}
+
+
+def render(skeleton: str, columns: Sequence[Mapping[str, str]], values: Mapping[str, str]) -> str:
+    """Fill a skeleton in, as the machine's JSONata does: values first, then each part."""
+    text = skeleton
+    for marker, value in values.items():
+        text = value.join(text.split(f"<<{marker}>>"))
+    for part, kinds in PARTS.items():
+        filled = [
+            kinds[c["kind"]]
+            .replace(NAME, c["name"])
+            .replace(ATTR, c["attr"])
+            .replace(DESCRIPTOR, c["d"])
+            for c in columns
+            if c["kind"] in kinds
+        ]
+        text = kinds["sep"].join(filled).join(text.split(f"<<{part}>>"))
+    return text
+
+
+# -- the statements for one table, in Python ------------------------------------------------
 
 
 @dataclass(frozen=True)
 class CurrentTable:
-    """What the statements need to know about one incremental table."""
+    """What the statements need to know about one table."""
 
     database: str
     """The exporter's Glue database."""
@@ -125,7 +323,7 @@ class CurrentTable:
     key_columns: tuple[Column, ...]
     """Hash key, then range key (``schema.key_columns_of`` on DescribeTable)."""
     location: str
-    """The Iceberg table's S3 folder, e.g. ``s3://<bucket>/<prefix>/current/``: apart
+    """The Iceberg table's S3 folder, ``s3://<bucket>/<table prefix>/current/``: apart
     from every folder another Glue table reads."""
     columns: tuple[Column, ...] = field(default=())
     """Declared columns (``schema.columns_from``)."""
@@ -133,32 +331,44 @@ class CurrentTable:
     def __post_init__(self) -> None:
         if not (self.location.startswith("s3://") and self.location.endswith("/")):
             raise ValueError(f"location {self.location!r}: must be an s3:// folder ending in '/'")
-        taken = {name.lower() for name in EXTRA_COLUMNS}
-        for column in self.image:
-            if column.field in taken:
+        if not 1 <= len(self.key_columns) <= 2:
+            raise ValueError("a table has a hash key and at most one range key")
+        check_columns(self.key_columns)
+        check_columns(self.columns)  # a declared key column gives way to the key
+        for column in (*self.key_columns, *self.columns):
+            if column.field in RESERVED:
                 raise ValueError(
-                    f"column {column.name!r}: the current table adds a column of that name itself"
+                    f"column {column.name!r}: the current table uses a column of that name itself"
                 )
+        for key in self.key_columns:
+            if key.descriptor not in KEY_TYPES:
+                raise ValueError(f"key column {key.name!r}: keys are S, N or B")
 
     @property
-    def image(self) -> tuple[Column, ...]:
-        """Keys first, then the declared columns that are not keys."""
-        return with_keys(check_columns(self.key_columns), self.columns)
-
-    @property
-    def non_keys(self) -> tuple[Column, ...]:
-        keys = {k.field for k in self.key_columns}
-        return tuple(c for c in self.image if c.field not in keys)
-
-    def glue(self, suffix: str) -> str:
-        """``"database"."<table><suffix>"``, quoted for DML."""
-        name = glue_table_name(self.table_name, suffix)
-        return f"{quote_identifier(self.database)}.{quote_identifier(name)}"
+    def column_specs(self) -> list[dict[str, str]]:
+        """Keys, then declared columns that are not keys, as the machine lists them."""
+        keys = [
+            {"name": k.field, "attr": k.name, "kind": KEY, "d": k.descriptor}
+            for k in self.key_columns
+        ]
+        taken = {k.field for k in self.key_columns}
+        declared = [
+            {"name": c.field, "attr": c.field, "kind": c.descriptor.lower(), "d": ""}
+            for c in self.columns
+            if c.field not in taken
+        ]
+        return keys + declared
 
     @property
     def output_names(self) -> list[str]:
         """Every column of the current table, in order."""
-        return [*(c.field for c in self.image), *EXTRA_COLUMNS]
+        return [c["name"] for c in self.column_specs] + list(EXTRA_COLUMNS)
+
+    def _render(self, statement: str, **values: str) -> str:
+        skeleton = templates(self.database)[statement]
+        table = glue_table_name(self.table_name)
+        location = self.location.replace("'", "''")
+        return render(skeleton, self.column_specs, {"table": table, "location": location, **values})
 
 
 @dataclass(frozen=True)
@@ -180,181 +390,30 @@ class Window:
         return start.strftime("%Y-%m-%d")
 
 
-# -- expressions -------------------------------------------------------------------------
-
-
-def _ddl_identifier(name: str) -> str:
-    """Hive DDL quotes identifiers with backticks."""
-    return "`" + name.replace("`", "``") + "`"
-
-
-def attribute_value(column: Column, image: str) -> str:
-    """The typed value of ``column`` read from a ``map<string,string>`` column holding
-    typed JSON text per attribute. ``element_at`` gives NULL for a missing attribute
-    (a subscript would fail the query)."""
-    raw = f"element_at({quote_identifier(image)}, {sql_string(column.name)})"
-    return _VALUE[column.type].format(raw=raw, path=sql_string("$." + column.descriptor))
-
-
-def item_json(image: str) -> str:
-    """Every attribute of the image as one JSON object text (NULL without an image)."""
-    return f"json_format(CAST(transform_values({quote_identifier(image)}, (k, v) -> json_parse(v)) AS JSON))"
-
-
-def _select(expressions: Sequence[tuple[str, str]], source: str, where: Sequence[str] = ()) -> str:
-    lines = ",\n".join(f"    {expr} AS {quote_identifier(alias)}" for expr, alias in expressions)
-    text = f"  SELECT\n{lines}\n  FROM {source}"
-    if where:
-        text += "\n  WHERE " + "\n    AND ".join(where)
-    return text
-
-
-def _on(table: CurrentTable) -> str:
-    return " AND ".join(
-        f"{_TARGET}.{quote_identifier(k.field)} = {_SOURCE}.{quote_identifier(k.field)}"
-        for k in table.key_columns
-    )
-
-
-def _newer() -> str:
-    stamp = quote_identifier(WRITE_TIMESTAMP)
-    return f"{_SOURCE}.{stamp} > {_TARGET}.{stamp}"
-
-
-def _update_set(table: CurrentTable) -> str:
-    names = [*(c.field for c in table.non_keys), *EXTRA_COLUMNS]
-    return ",\n    ".join(f"{quote_identifier(n)} = {_SOURCE}.{quote_identifier(n)}" for n in names)
-
-
-def _insert(table: CurrentTable) -> str:
-    names = table.output_names
-    into = ", ".join(quote_identifier(n) for n in names)
-    values = ", ".join(f"{_SOURCE}.{quote_identifier(n)}" for n in names)
-    return f"INSERT ({into})\n  VALUES ({values})"
-
-
-# -- statements --------------------------------------------------------------------------
-
-
 def create_sql(table: CurrentTable) -> str:
-    """Create ``<table>_current`` unless it exists: Hive DDL, as Athena's CREATE TABLE
-    for Iceberg takes it, with the LOCATION its data and metadata go to."""
-    columns = [
-        *((c.field, _DDL_TYPE[c.type]) for c in table.image),
-        (WRITE_TIMESTAMP, "bigint"),
-        (DELETED, "boolean"),
-        (ITEM_RAW, "string"),
-    ]
-    body = ",\n".join(f"  {_ddl_identifier(name)} {kind}" for name, kind in columns)
-    name = glue_table_name(table.table_name, CURRENT_SUFFIX)
-    properties = ", ".join(f"{sql_string(k)}={sql_string(v)}" for k, v in TABLE_PROPERTIES)
-    return (
-        f"CREATE TABLE IF NOT EXISTS {_ddl_identifier(table.database)}.{_ddl_identifier(name)} (\n"
-        f"{body}\n)\n"
-        f"LOCATION {sql_string(table.location)}\n"
-        f"TBLPROPERTIES ({properties})"
-    )
+    """Create ``<table>_current`` unless it exists, with the LOCATION its data and
+    metadata go to."""
+    return table._render("create")
 
 
-def _changes_source(table: CurrentTable, window: Window) -> str:
-    """The window's newest record per key (a window holds one record per item, but the
-    day's data folder may also hold a retried export's files)."""
-    stamp = f"CAST({quote_identifier('metadata')}.{quote_identifier('writetimestampmicros')}.{quote_identifier('n')} AS BIGINT)"
-    records = _select(
-        [
-            *((attribute_value(k, "keys"), k.field) for k in table.key_columns),
-            *((attribute_value(c, "newimage"), c.field) for c in table.non_keys),
-            (stamp, WRITE_TIMESTAMP),
-            (f"{quote_identifier('newimage')} IS NULL", DELETED),
-            (item_json("newimage"), ITEM_RAW),
-        ],
-        table.glue(CHANGES_SUFFIX),
-        [
-            f"{quote_identifier('window_day')} = {sql_string(window.day)}",
-            f"{stamp} >= {window.from_micros}",
-            f"{stamp} < {window.to_micros}",
-        ],
-    )
-    keys = ", ".join(quote_identifier(k.field) for k in table.key_columns)
-    rank = quote_identifier("change_rank")
-    outputs = ", ".join(quote_identifier(n) for n in table.output_names)
-    return (
-        f"SELECT {outputs}\n"
-        "FROM (\n"
-        f"  SELECT *, row_number() OVER (PARTITION BY {keys} "
-        f"ORDER BY {quote_identifier(WRITE_TIMESTAMP)} DESC) AS {rank}\n"
-        "  FROM (\n"
-        f"{_indent(records)}\n"
-        '  ) AS "records"\n'
-        ') AS "ranked"\n'
-        f"WHERE {rank} = 1"
-    )
-
-
-def _indent(text: str, by: str = "  ") -> str:
-    return "\n".join(by + line for line in text.splitlines())
-
-
-def merge_window_sql(table: CurrentTable, window: Window) -> str:
-    """Apply one COMPLETED window: a row changes only for a strictly newer record, a
-    delete leaves a tombstone, an unseen key is inserted (a tombstone too, if the
-    window deleted it: an older window applied later must not bring it back)."""
-    return (
-        f"MERGE INTO {table.glue(CURRENT_SUFFIX)} AS {_TARGET}\n"
-        "USING (\n"
-        f"{_indent(_changes_source(table, window))}\n"
-        f") AS {_SOURCE}\n"
-        f"ON {_on(table)}\n"
-        f"WHEN MATCHED AND {_newer()} THEN UPDATE SET\n    {_update_set(table)}\n"
-        f"WHEN NOT MATCHED THEN {_insert(table)}"
-    )
+def replace_sql(table: CurrentTable, stamp_micros: int) -> str:
+    """Make the table the export ``<table>_latest_raw`` points at, in one commit; its
+    items carry ``stamp_micros``: rows older than that are updated or, when the export
+    lacks their key, deleted; rows newer stay."""
+    return table._render("replace", stamp=str(stamp_micros))
 
 
 def replace_from_baseline_sql(table: CurrentTable, baseline_micros: int) -> str:
-    """Make the table the baseline taken at ``baseline_micros`` in one commit: its items
-    (stamped one microsecond earlier) update older rows or are inserted; rows whose key
-    it lacks, tombstones included, go if older than it. Rows newer than the baseline (a
-    stale replay of this statement after later windows) stay."""
-    stamp = f"CAST({baseline_micros - 1} AS BIGINT)"
-    baseline = table.glue(BASELINE_SUFFIX)
-    items = _select(
-        [
-            *((attribute_value(c, "item"), c.field) for c in table.image),
-            (stamp, WRITE_TIMESTAMP),
-            ("FALSE", DELETED),
-            (item_json("item"), ITEM_RAW),
-        ],
-        baseline,
-    )
-    present = quote_identifier("present")
-    in_baseline = " AND ".join(
-        f"{attribute_value(k, 'item')} = {present}.{quote_identifier(k.field)}"
-        for k in table.key_columns
-    )
-    absent = _select(
-        [
-            *((f"{present}.{quote_identifier(k.field)}", k.field) for k in table.key_columns),
-            *((f"CAST(NULL AS {_DML_TYPE[c.type]})", c.field) for c in table.non_keys),
-            (stamp, WRITE_TIMESTAMP),
-            ("TRUE", DELETED),
-            ("CAST(NULL AS VARCHAR)", ITEM_RAW),
-        ],
-        f"{table.glue(CURRENT_SUFFIX)} AS {present}",
-        [f"NOT EXISTS (SELECT 1 FROM {baseline} WHERE {in_baseline})"],
-    )
-    deleted = quote_identifier(DELETED)
-    return (
-        f"MERGE INTO {table.glue(CURRENT_SUFFIX)} AS {_TARGET}\n"
-        "USING (\n"
-        f"{items}\n"
-        "  UNION ALL\n"
-        f"{absent}\n"
-        f") AS {_SOURCE}\n"
-        f"ON {_on(table)}\n"
-        f"WHEN MATCHED AND {_SOURCE}.{deleted} AND {_newer()} THEN DELETE\n"
-        f"WHEN MATCHED AND NOT {_SOURCE}.{deleted} AND {_newer()} THEN UPDATE SET\n"
-        f"    {_update_set(table)}\n"
-        f"WHEN NOT MATCHED AND NOT {_SOURCE}.{deleted} THEN {_insert(table)}"
+    """``replace_sql`` for an export taken at ``baseline_micros``: its items are stamped
+    one microsecond earlier, so a write at exactly that time (the next window's) wins."""
+    return replace_sql(table, baseline_micros - 1)
+
+
+def merge_window_sql(table: CurrentTable, window: Window) -> str:
+    """Apply one COMPLETED window: the latest record per key wins over an older row, a
+    record without a new image deletes the row, an unseen key is inserted."""
+    return table._render(
+        "merge", day=window.day, **{"from": str(window.from_micros), "to": str(window.to_micros)}
     )
 
 

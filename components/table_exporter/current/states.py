@@ -1,104 +1,270 @@
-"""States that run the current table's statements through Athena, without Lambda:
+"""States that keep ``<table>_current`` through Athena, without Lambda:
 ``arn:aws:states:::athena:startQueryExecution.sync`` waits for the query and fails the
 task when the query ends FAILED ("Run Athena queries with Step Functions").
 
-The query text is JSONata that fills the window's times into the text ``sql.py``
-builds, so what Athena receives is exactly ``merge_window_sql`` for that window: the
-statement is rendered once with marker times, and the markers are replaced at run time
-(the tests compare the two). The key columns are those given here; a machine that
-reads them from DescribeTable at run time renders this per key schema.
+The statements are built at run time, in JSONata, from the templates ``sql.py``
+renders (carried in the definition as plain JSON): the key attributes come from
+DescribeTable, the declared columns from the execution input's ``columns``, and JSONata
+only fills in and joins, as ``sql.render`` does (``$split`` then ``$join``, so nothing
+in the SQL is read as a pattern). The tests compare the two character for character.
+
+    KeepCurrentTable ─▶ ReadCurrentKeys ─▶ CurrentKeysUsable ─┬─▶ MergeCurrentWindow ─────────────┐
+                                                              ├─▶ CreateCurrent ─▶ Optimize* ─▶ ReplaceCurrent ─▶ CurrentTableKept
+                                                              └─▶ UnusableKeyAttribute ─▶ (failure)
+
+Any failure (a query that ends FAILED, a key attribute whose name cannot be a column)
+goes to the caller's failure state with ``{Error, Cause}``.
 """
 
 from __future__ import annotations
 
-from table_exporter.current.sql import (
-    CurrentTable,
-    Window,
-    create_sql,
-    merge_window_sql,
-    replace_from_baseline_sql,
-)
-from table_exporter.kernel.asl import Catch, Fail, Grant, State, Task, jsonata
+import json
+from typing import Any
 
-START_QUERY_SYNC = "arn:aws:states:::athena:startQueryExecution.sync"
-GRANTS = (
-    Grant(
-        "workgroup",
-        ("athena:StartQueryExecution", "athena:GetQueryExecution", "athena:StopQueryExecution"),
+from table_exporter.catalog.tables import DAY_STAMP
+from table_exporter.current.sql import CURRENT_SUFFIX, KEY, KEY_NAME_RULE, RESERVED, templates
+from table_exporter.kernel.asl import Catch, Choice, Grant, Pass, State, StateBuilder, Task, jsonata
+from table_exporter.kernel.retries import error_name
+
+START_QUERY_SYNC = "arn:{partition}:states:::athena:startQueryExecution.sync"
+INPUT = "$states.context.Execution.Input"
+
+OPTIMIZERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("OptimizeCurrentCompaction", "compaction", {}),
+    (
+        "OptimizeCurrentRetention",
+        "retention",
+        # Snapshots older than three days expire, the last one always kept; their files go.
+        {
+            "RetentionConfiguration": {
+                "IcebergConfiguration": {
+                    "SnapshotRetentionPeriodInDays": 3,
+                    "NumberOfSnapshotsToRetain": 1,
+                    "CleanExpiredFiles": True,
+                }
+            }
+        },
     ),
+    # Orphan file deletion with its default retention (files unreferenced for 3 days).
+    ("OptimizeCurrentOrphanFiles", "orphan_file_deletion", {}),
 )
-"""What a ``.sync`` Athena task needs on the workgroup ("Run Athena queries with Step
-Functions", IAM policies); Glue and S3 access for the tables it reads come on top."""
+"""Glue table optimizers ("Optimizing Iceberg tables", CreateTableOptimizer): Glue
+compacts, expires snapshots and removes orphan files itself, as the role passed."""
 
-# Marker times no real window has (the year 2255): replaced by the window's own.
-_FROM = 9_000_000_000_000_000
-_TO = _FROM + 86_400_000_000
-_DAY_PICTURE = "'[Y0001]-[M01]-[D01]'"
+QUERY_GRANTS = (
+    Grant(
+        "current_queries",
+        ("athena:GetQueryExecution", "athena:StartQueryExecution", "athena:StopQueryExecution"),
+    ),
+    # What Athena does as the caller to run the statements (``export/policies.py``).
+    Grant("current_database", ("glue:GetDatabase",)),
+    Grant("current_catalog_read", ("glue:GetTable",)),
+    Grant("current_catalog_write", ("glue:CreateTable", "glue:UpdateTable")),
+    Grant("current_export_reads", ("s3:GetObject",)),
+    Grant("current_listing", ("s3:ListBucket",)),
+    Grant("current_results_bucket", ("s3:GetBucketLocation",)),
+    Grant("current_objects", ("s3:GetObject", "s3:PutObject")),
+    Grant("current_results", ("s3:PutObject",)),
+)
+
+GLUE_NAME = (
+    f"$lowercase($replace($substringAfter({INPUT}.tableArn, ':table/'), /[^A-Za-z0-9_]/, '_'))"
+)
+
+# The table's columns: keys (hash, then range) from DescribeTable, then the declared
+# columns (Glue members "name:struct<d:type>") that are not keys.
+COLUMNS = f"""(
+  $defs := $states.result.Table.AttributeDefinitions;
+  $keyCols := [$sort($states.result.Table.KeySchema, function($a, $b) {{ $a.KeyType = 'RANGE' }}).(
+    $attr := AttributeName;
+    {{'name': $lowercase($attr), 'attr': $attr, 'kind': '{KEY}', 'd': $defs[AttributeName = $attr].AttributeType}}
+  )];
+  $declared := [$map({INPUT}.columns ? {INPUT}.columns : [], function($member) {{ (
+    $name := $substringBefore($member, ':');
+    {{'name': $name, 'attr': $name, 'kind': $substringBefore($substringAfter($member, 'struct<'), ':'), 'd': ''}}
+  ) }})];
+  $append($keyCols, [$declared[$not(name in $keyCols.name)]])
+)"""
+
+_RESERVED = "[" + ", ".join(f"'{name}'" for name in RESERVED) + "]"
+UNUSABLE = (
+    f"$currentColumns[kind = '{KEY}' and ($not($contains(attr, /{KEY_NAME_RULE}/))"
+    f" or name in {_RESERVED})]"
+)
+"""Key attributes whose name cannot be a column (a declared column's name was checked
+when the exporter was configured)."""
 
 
-def _literal(text: str) -> str:
-    """A JSONata string literal."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+def _fill(statement: str, values: str) -> str:
+    """JSONata: ``sql.render`` of the templates' ``statement`` with ``values`` (a JSONata
+    object of marker -> text) and ``$currentColumns``."""
+    return f"""(
+  $T := $currentTemplates;
+  $swap := function($text, $marker, $value) {{ $join($split($text, $marker), $value) }};
+  $fill := function($t, $c) {{ $swap($swap($swap($t, '{{name}}', $c.name), '{{attr}}', $c.attr), '{{d}}', $c.d) }};
+  $part := function($p) {{ (
+    $P := $lookup($T.parts, $p);
+    $join([$map([$currentColumns[$exists($lookup($P, kind))]], function($c) {{ $fill($lookup($P, $c.kind), $c) }})], $P.sep)
+  ) }};
+  $values := {values};
+  $text := $reduce($keys($values), function($acc, $k) {{ $swap($acc, '<<' & $k & '>>', $lookup($values, $k)) }}, $T.{statement});
+  $reduce($keys($T.parts), function($acc, $p) {{ $swap($acc, '<<' & $p & '>>', $part($p)) }}, $text)
+)"""
 
 
 def _micros(time: str, *, minus_one: bool = False) -> str:
-    """JSONata: epoch microseconds of an ISO-8601 time as text. Built from the
-    milliseconds' digits: JSONata's ``$string`` keeps 15 significant digits, and
-    microseconds since 1970 have 16 (it would print ...300000000 for ...299999999)."""
+    """JSONata: epoch microseconds of an ISO-8601 time as text, built from the
+    milliseconds' digits (``$string`` keeps 15 significant digits, microseconds have 16)."""
     if minus_one:
         return f"($string($toMillis({time}) - 1) & '999')"
     return f"($string($toMillis({time})) & '000')"
 
 
-def merge_window_query(table: CurrentTable, start: str, end: str) -> str:
-    """JSONata giving ``merge_window_sql`` for the window ``[start, end)``, two JSONata
-    expressions of ISO-8601 times (e.g. ``$pending.from``)."""
-    template = merge_window_sql(table, Window(_FROM, _TO))
-    marker_day = Window(_FROM, _TO).day
-    return (
-        f"$replace($replace($replace({_literal(template)},"
-        f" {_literal(marker_day)}, $fromMillis($toMillis({start}), {_DAY_PICTURE})),"
-        f" '{_FROM}', {_micros(start)}), '{_TO}', {_micros(end)})"
+def _expression(text: str) -> str:
+    """A JSONata field whose whitespace is kept (``asl.jsonata`` folds it)."""
+    return "{% " + text + " %}"
+
+
+def build(
+    builder: StateBuilder,
+    *,
+    database: str,
+    workgroup: str,
+    bucket: str,
+    optimizer_role_arn: str | None,
+    kms: bool,
+    export_time: str,
+    window: tuple[str, str] | None,
+    merge_when: str | None,
+    failed: State,
+    done: State,
+) -> State:
+    """The states; returns ``ReadCurrentKeys``. ``export_time`` is JSONata of the
+    replacing export's time; ``window`` JSONata of the merged window's start and end,
+    merged instead of replacing when ``merge_when`` holds; ``failed`` gets
+    ``{Error, Cause}``; ``done`` follows a kept table."""
+    table = GLUE_NAME
+    grants: tuple[Grant, ...] = QUERY_GRANTS
+    if kms:
+        grants = (*grants, Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey")))
+    sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
+
+    def query(name: str, statement: str, values: str, then: State, comment: str) -> Task:
+        return builder.add(
+            Task(
+                name,
+                resource=sync,
+                comment=comment,
+                arguments={
+                    # The SQL text is in $currentTemplates: whitespace in the code may fold.
+                    "QueryString": jsonata(_fill(statement, values)),
+                    "QueryExecutionContext": {"Database": database},
+                    "WorkGroup": workgroup,
+                },
+                output={},
+                grants=grants,
+                catch=[Catch(["States.ALL"], failed, jsonata(QUERY_FAILURE))],
+                next=then,
+            )
+        )
+
+    location = f"$join($split('s3://{bucket}/' & {INPUT}.prefix & '/current/', \"'\"), \"''\")"
+    replace = query(
+        "ReplaceCurrent",
+        "replace",
+        f"{{'table': {table}, 'stamp': {_micros(export_time, minus_one=True)}}}",
+        done,
+        "One MERGE: the table becomes the export <table>_latest_raw points at.",
     )
-
-
-def replace_query(table: CurrentTable, baseline_time: str) -> str:
-    """JSONata giving ``replace_from_baseline_sql`` for the baseline taken at
-    ``baseline_time`` (an ISO-8601 JSONata expression)."""
-    template = replace_from_baseline_sql(table, _FROM + 1)
-    return f"$replace({_literal(template)}, '{_FROM}', {_micros(baseline_time, minus_one=True)})"
-
-
-def create_query(table: CurrentTable) -> str:
-    return _literal(create_sql(table))
-
-
-def query_task(
-    name: str, query: str, *, workgroup: str, database: str, failed: State, next_state: State
-) -> Task:
-    """One ``.sync`` query; any error goes to ``failed`` with the error and cause."""
-    return Task(
-        name,
-        resource=START_QUERY_SYNC,
-        arguments={
-            # Not asl.jsonata(): it folds whitespace, and that would change the SQL text.
-            "QueryString": "{% " + query + " %}",
-            "QueryExecutionContext": {"Database": database},
-            "WorkGroup": workgroup,
+    after_create: State = replace
+    for name, kind, extra in reversed(OPTIMIZERS if optimizer_role_arn else ()):
+        after_create = builder.task(
+            name,
+            "glue",
+            "createTableOptimizer",
+            grants=(
+                Grant("current_optimizers", ("glue:CreateTableOptimizer",)),
+                Grant("current_optimizer_role", ("iam:PassRole",)),
+            ),
+            comment="Already there (an earlier run made it): nothing to do.",
+            arguments={
+                "CatalogId": jsonata("$split($states.context.StateMachine.Id, ':')[4]"),
+                "DatabaseName": database,
+                "TableName": jsonata(f"{table} & '{CURRENT_SUFFIX}'"),
+                "Type": kind,
+                "TableOptimizerConfiguration": {
+                    "RoleArn": optimizer_role_arn,
+                    "Enabled": True,
+                    **extra,
+                },
+            },
+            catch=[
+                Catch([error_name("glue", "AlreadyExistsException")], after_create),
+                Catch(["States.ALL"], failed, jsonata("$states.errorOutput")),
+            ],
+            next=after_create,
+        )
+    create = query(
+        "CreateCurrent",
+        "create",
+        f"{{'table': {table}, 'location': {location}}}",
+        after_create,
+        "CREATE TABLE IF NOT EXISTS: the Iceberg table, typed by the key schema.",
+    )
+    unusable = builder.add(
+        Pass(
+            "UnusableKeyAttribute",
+            output={
+                "Error": "CurrentTable.UnusableKeyAttribute",
+                "Cause": jsonata(
+                    f"'key attribute ' & $join({UNUSABLE}.('\"' & attr & '\"'), ', ') & "
+                    f"' cannot be a column of ' & {table} & '{CURRENT_SUFFIX}: a key attribute "
+                    f"name must match {KEY_NAME_RULE} and not be one of ' & $join({_RESERVED}, ', ')"
+                ),
+            },
+            next=failed,
+        )
+    )
+    usable = builder.add(
+        Choice("CurrentKeysUsable", default=create).when(
+            jsonata(f"$count({UNUSABLE}) > 0"), unusable
+        )
+    )
+    if window is not None and merge_when is not None:
+        start, end = window
+        merge = query(
+            "MergeCurrentWindow",
+            "merge",
+            f"{{'table': {table}, 'day': $fromMillis($toMillis({start}), {DAY_STAMP}), "
+            f"'from': {_micros(start)}, 'to': {_micros(end)}}}",
+            done,
+            "One MERGE of the window's net changes, before the watermark moves.",
+        )
+        usable.choices.insert(0, (jsonata(f"$count({UNUSABLE}) = 0 and ({merge_when})"), merge))
+    return builder.task(
+        "ReadCurrentKeys",
+        "dynamodb",
+        "describeTable",
+        grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+        comment="The key schema types the current table's key columns.",
+        arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+        assign={
+            "currentColumns": jsonata(COLUMNS),
+            # A JSONata literal (JSON is one), not a JSON value: the text keeps its newlines.
+            "currentTemplates": _expression(json.dumps(templates(database))),
         },
-        grants=GRANTS,
-        catch=[Catch(["States.ALL"], failed)],
-        next=next_state,
-        comment="Athena runs the statement; .sync waits until it has SUCCEEDED or FAILED.",
+        catch=[Catch(["States.ALL"], failed, jsonata("$states.errorOutput"))],
+        next=usable,
     )
 
 
-def failure(name: str = "CurrentTableFailed") -> Fail:
-    """Fails the execution with the query task's error and cause (JSONata Fail fields
-    read the caught error from ``$states.input``)."""
-    return Fail(
-        name,
-        error=jsonata("'CurrentTable.' & $states.input.Error"),
-        cause=jsonata("$states.input.Cause"),
-        comment="The current table was not brought up to date: the watermark stays.",
-    )
+QUERY_FAILURE = """(
+  $c := $states.errorOutput.Cause;
+  $q := ($type($c) = 'string' and $substring($c, 0, 1) = '{') ? $parse($c) : {};
+  $reason := $q.QueryExecution.Status.StateChangeReason;
+  {'Error': 'CurrentTable.QueryFailed',
+   'Cause': $reason ? 'query ' & $q.QueryExecution.QueryExecutionId & ' ended '
+     & $q.QueryExecution.Status.State & ': ' & $reason : $c}
+)"""
+"""A failed query's ``{Error, Cause}``: the cause is Athena's reason when the ``.sync``
+failure carries the query execution (how it does is undocumented), else the cause."""

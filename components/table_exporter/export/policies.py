@@ -50,6 +50,7 @@ def table_export_role_policy(
     state_table_arn: str | None = None,
     catalog_database: str | None = None,
     athena_workgroup: str | None = None,
+    current_optimizer_role_arn: str | None = None,
 ) -> Document:
     """What the table export machine calls, as its states declare (``grants``), on the
     resources this exporter names: the configured tables and their exports, the writes
@@ -85,6 +86,17 @@ def table_export_role_policy(
             "SaveCurrentStateQueries",
             [scope.arn("athena", f"workgroup/{athena_workgroup}")],
             {},
+        )
+    if catalog_database and athena_workgroup:
+        resources.update(
+            _current_table_resources(
+                scope,
+                bucket=bucket,
+                prefixes=sorted({t.prefix for t in targets}),
+                database=catalog_database,
+                workgroup=athena_workgroup,
+                optimizer_role_arn=current_optimizer_role_arn,
+            )
         )
     if state_table_arn:
         resources["state_table"] = ("KeepWatermarks", [state_table_arn], {})
@@ -125,6 +137,69 @@ def table_export_role_policy(
             "a broader grant."
         )
     return result
+
+
+ATHENA_RESULTS_PREFIX = "athena-results"
+"""Where the exporter's workgroup writes query results (``catalog/resources.py``)."""
+CURRENT_TABLE_SUFFIXES = ("_current", "_changes", "_latest_raw")
+"""The Glue tables the current tables' statements read (``_current`` is also written)."""
+
+
+def _current_table_resources(
+    scope: AwsScope,
+    *,
+    bucket: str,
+    prefixes: Sequence[str],
+    database: str,
+    workgroup: str,
+    optimizer_role_arn: str | None,
+) -> dict[str, tuple[str, list[str], dict[str, Any]]]:
+    """The current tables' groups (``current/states.py``): the queries in the workgroup,
+    and what Athena does as the caller to run them ("Identity-based policies for Athena",
+    "Access to Amazon S3" and "Use Apache Iceberg tables: permissions" in the Athena user
+    guide): read the database and the three tables, create and commit ``<table>_current``,
+    read the exports' objects (listing their prefixes), write the Iceberg table's files
+    under ``<prefix>/<table>/current/`` and the query results under ``athena-results/``.
+    Glue's optimizers act as ``optimizer_role_arn``, passed to Glue only."""
+    glue_base = [scope.arn("glue", "catalog"), scope.arn("glue", f"database/{database}")]
+    tables = [scope.arn("glue", f"table/{database}/*{suffix}") for suffix in CURRENT_TABLE_SUFFIXES]
+    current = scope.arn("glue", f"table/{database}/*_current")
+    s3 = f"arn:{scope.partition}:s3:::{bucket}"
+    found: dict[str, tuple[str, list[str], dict[str, Any]]] = {
+        "current_queries": (
+            "RunCurrentTableQueries",
+            [scope.arn("athena", f"workgroup/{workgroup}")],
+            {},
+        ),
+        "current_database": ("ReadCurrentTableDatabase", glue_base, {}),
+        "current_catalog_read": ("ReadCurrentTableSources", [*glue_base, *tables], {}),
+        "current_catalog_write": ("CommitCurrentTables", [*glue_base, current], {}),
+        "current_optimizers": ("OptimizeCurrentTables", [*glue_base, current], {}),
+        "current_export_reads": (
+            "ReadExportsIntoCurrentTables",
+            export_object_resources(bucket, prefixes, scope.partition),
+            {},
+        ),
+        "current_listing": (
+            "ListExportsIntoCurrentTables",
+            [s3],
+            {"Condition": {"StringLike": {"s3:prefix": [f"{p}/*" for p in prefixes]}}},
+        ),
+        "current_results_bucket": ("LocateQueryResults", [s3], {}),
+        "current_objects": (
+            "ReadAndWriteCurrentTables",
+            [f"{s3}/{p}/*/current/*" for p in prefixes],
+            {},
+        ),
+        "current_results": ("WriteQueryResults", [f"{s3}/{ATHENA_RESULTS_PREFIX}/*"], {}),
+    }
+    if optimizer_role_arn:
+        found["current_optimizer_role"] = (
+            "PassOptimizerRoleToGlue",
+            [optimizer_role_arn],
+            {"Condition": {"StringEquals": {"iam:PassedToService": "glue.amazonaws.com"}}},
+        )
+    return found
 
 
 def _s3_in_region_of(kms_key_arn: str) -> str:

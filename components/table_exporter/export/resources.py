@@ -152,6 +152,7 @@ def export_machines(
             state_table_arn=v["state"],
             catalog_database=catalog_database,
             athena_workgroup=spec.athena_workgroup,
+            current_optimizer_role_arn=spec.current_optimizer_role_arn,
         )
         granted = policies.granted_tables(document)
         if granted != policies.exact_table_resources(v["targets"]):

@@ -160,9 +160,15 @@ def _configured(targets: Sequence[ExportTarget]) -> list[dict[str, Any]]:
             "prefix": t.prefix,
             **({"mode": t.mode} if t.mode != "full" else {}),
             **({"columns": list(t.columns)} if t.columns else {}),
+            **({"current": True} if t.current else {}),
         }
         for t in targets
     ]
+
+
+def _any_current(spec: RunSpec) -> bool:
+    """Whether some table keeps a current table: only then do items carry ``current``."""
+    return any(t.current for t in spec.targets)
 
 
 def _export_one_table(spec: RunSpec) -> Graph:
@@ -193,6 +199,7 @@ def _export_one_table(spec: RunSpec) -> Graph:
                 "clientToken": jsonata(f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"),
                 "mode": jsonata(f"{item}.mode"),
                 "columns": jsonata(f"{item}.columns"),
+                **({"current": jsonata(f"{item}.current")} if _any_current(spec) else {}),
                 "prefix": jsonata(
                     f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"
                 ),
@@ -242,6 +249,11 @@ def run_machine(spec: RunSpec) -> Machine:
             "prefix": jsonata(f"{map_item}.prefix"),
             "mode": jsonata(f"$exists({map_item}.mode) ? {map_item}.mode : 'full'"),
             "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
+            **(
+                {"current": jsonata(f"$exists({map_item}.current) and {map_item}.current = true")}
+                if _any_current(spec)
+                else {}
+            ),
             "runKey": jsonata("$runKey"),
             "runDate": jsonata("$runDate"),
             "run": jsonata("$states.context.Execution.Id"),

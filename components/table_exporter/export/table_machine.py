@@ -11,7 +11,7 @@ Incremental chain (``mode`` ``incremental``; present when some table is incremen
     ChooseMode ─▶ AcquireLock ─▶ ReadRecoveryWindow ─▶ PlanNextExport ─┬─▶ StartBaseline ─┐
                                       ▲                                ├─▶ StartWindow ───┤ (polling loop)
                                       │                                └─▶ ReleaseLock ─▶ PublishWatermarkLag ─▶ IncrementalDone
-                                      └── RecordWindow (─▶ baseline catalog) ◀── COMPLETED
+                                      └── RecordWindow ◀── (baseline catalog) ◀── (current table) ◀── COMPLETED
 
 The export is started by ``ExportTableToPointInTime`` directly (no Lambda) with an
 idempotency token, then polled by export ARN with a wait that grows with the time
@@ -19,7 +19,10 @@ already spent (``polling.py``). A permanent failure ends the execution FAILED, i
 Cause a JSON record naming the table, the error and its cause. A chain's watermark
 moves only after its export COMPLETED, with a write conditioned on the lock and on the
 watermark the export started from (``incremental.py`` has the rules and limits).
-With the catalog on, Athena's tables move to an export only once it has COMPLETED.
+With the catalog on, Athena's tables move to an export only once it has COMPLETED; a
+baseline's catalog, and a current table's create, replace or merge (``current/``), run
+before ``RecordWindow`` moves the watermark, so a failure leaves the window to the next
+run. A full export's current table is replaced after its latest tables.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from table_exporter.catalog import tables as catalog
+from table_exporter.current import states as current_states
 from table_exporter.export.incremental import (
     MAX_WINDOW_MS,
     MAX_WINDOWS_PER_RUN,
@@ -116,11 +120,18 @@ class TableExportSpec:
     catalog_database: str | None = None
     """Glue database whose ``<table>_latest`` tables follow completed full exports."""
     athena_workgroup: str | None = None
-    """Workgroup the incremental tables' current-state queries are saved in."""
+    """Workgroup the incremental tables' current-state queries are saved in, and the
+    current tables' statements run in."""
     current_tables: bool = False
-    """Some table keeps ``<table>_current``: adds the states that keep it (``current/``)."""
+    """Some table keeps ``<table>_current`` (its input says ``current: true``): adds the
+    current table's states when the catalog and the workgroup are set too."""
     current_optimizer_role_arn: str | None = None
-    """The role Glue's table optimizers of current tables assume."""
+    """The role Glue's table optimizers of the current tables act as; without one, no
+    optimizer is created."""
+
+    @property
+    def keeps_current_tables(self) -> bool:
+        return bool(self.current_tables and self.catalog_database and self.athena_workgroup)
 
 
 def _failure_record(error: str, cause: str) -> str:
@@ -283,6 +294,51 @@ class _Builder(StateBuilder):
             next=latest,
         )
 
+    # -- the current table ----------------------------------------------------------------
+
+    current_kept: Choice | None = None
+    current_failed: Choice | None = None
+
+    def current_table(self, completed: State, rejected: State) -> Choice:
+        """``KeepCurrentTable``: for a table whose input says ``current: true``, the
+        current table's states (``current/states.py``), after the latest tables (and a
+        baseline's catalog) and before ``ExportCompleted`` or ``RecordWindow``; others
+        go straight on. The incremental chain adds its own exits to the three choices."""
+        spec = self.spec
+        assert spec.catalog_database is not None and spec.athena_workgroup is not None
+        kept: State = completed
+        failed: State = rejected
+        if spec.incremental is not None:
+            kept = self.current_kept = self.add(Choice("CurrentTableKept", default=completed))
+            failed = self.current_failed = self.add(
+                Choice(
+                    "CurrentTableFailed",
+                    comment="The current table was not brought up to date: fail the table.",
+                    default=rejected,
+                )
+            )
+        entry = current_states.build(
+            self,
+            database=spec.catalog_database,
+            workgroup=spec.athena_workgroup,
+            bucket=spec.destination.bucket,
+            optimizer_role_arn=spec.current_optimizer_role_arn,
+            kms=spec.destination.kms_key_arn is not None,
+            export_time=(
+                f"({INCREMENTAL_MODE}) ? $pending.to : "
+                "($exists($export.ExportTime) ? $export.ExportTime : $export.StartTime)"
+            ),
+            window=("$pending.from", "$pending.to"),
+            merge_when=f"{INCREMENTAL_MODE} and $pending.kind = 'incremental'",
+            failed=failed,
+            done=kept,
+        )
+        return self.add(
+            Choice("KeepCurrentTable", default=completed).when(
+                jsonata(f"{INPUT}.current = true"), entry
+            )
+        )
+
     # -- the machine ---------------------------------------------------------------------
 
     def build(self) -> Machine:
@@ -326,6 +382,9 @@ class _Builder(StateBuilder):
             )
         )
         wait, finished = self.polling(rejected)
+        keep: Choice | None = None
+        if spec.keeps_current_tables:
+            keep = self.current_table(completed, rejected)
         start = self.start_export(
             "StartExport",
             rejected,
@@ -336,12 +395,13 @@ class _Builder(StateBuilder):
         )
         start.assign = self.started()
         start.then(wait)
+        after_latest: State = keep if keep is not None else completed
         after_full = (
-            self.latest_tables("", completed, rejected) if spec.catalog_database else completed
+            self.latest_tables("", after_latest, rejected) if spec.catalog_database else completed
         )
         first: State = start
         if spec.incremental is not None:
-            chain = self.incremental(finished, wait, rejected, failed)
+            chain = self.incremental(finished, wait, rejected, failed, keep)
             first = self.add(
                 Choice("ChooseMode", default=start).when(jsonata(INCREMENTAL_MODE), chain)
             )
@@ -354,7 +414,9 @@ class _Builder(StateBuilder):
             timeout_seconds=spec.timeout_seconds,
         )
 
-    def incremental(self, finished: Choice, wait: Wait, rejected: State, failed: State) -> State:
+    def incremental(
+        self, finished: Choice, wait: Wait, rejected: State, failed: State, keep: Choice | None
+    ) -> State:
         """The watermark chain; returns its entry, ``AcquireLock``. Its exports share the
         polling loop, which comes back through ``finished``'s first two choices."""
         spec = self.spec
@@ -540,14 +602,6 @@ class _Builder(StateBuilder):
             )
         )
         read_window.then(plan)
-        after_record: State = read_window
-        if spec.catalog_database is not None and spec.athena_workgroup is not None:
-            after_record = self.add(
-                Choice("BaselineRecorded", default=read_window).when(
-                    jsonata("$windows[-1].kind = 'baseline'"),
-                    self.baseline_catalog(read_window, released_after_error, state_table, key),
-                )
-            )
         record = self.task(
             "RecordWindow",
             "dynamodb",
@@ -583,10 +637,32 @@ class _Builder(StateBuilder):
                 ),
             },
             catch=to_release,
-            next=after_record,
+            next=read_window,
         )
+        # After an export COMPLETED, before the watermark moves: a baseline's catalog,
+        # then the current table (both must be in place before a run may go on from it).
+        after_catalog: State = record
+        if keep is not None:
+            # An incremental table goes on to RecordWindow, or releases its lock on failure.
+            for choice, then in (
+                (keep, record),
+                (self.current_kept, record),
+                (self.current_failed, released_after_error),
+            ):
+                assert choice is not None
+                choice.choices.insert(len(choice.choices), (jsonata(INCREMENTAL_MODE), then))
+            after_catalog = keep
+        completed_export: State = after_catalog
+        if spec.catalog_database is not None and spec.athena_workgroup is not None:
+            completed_export = self.add(
+                Choice("BaselineCompleted", default=after_catalog).when(
+                    jsonata("$pending.kind = 'baseline'"),
+                    self.baseline_catalog(after_catalog, released_after_error, state_table, key),
+                )
+            )
         finished.when(
-            jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'COMPLETED'"), record
+            jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'COMPLETED'"),
+            completed_export,
         ).when(
             jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'FAILED'"),
             release_after_failure,

@@ -93,6 +93,7 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
         "ConcurrentModificationException",
         "FederationSourceRetryableException",
     ),
+    ("glue", "createTableOptimizer"): ("InternalServiceException", "ThrottlingException"),
     ("athena", "createNamedQuery"): ("InternalServerException",),
     ("athena", "updateNamedQuery"): ("InternalServerException",),
     ("cloudwatch", "putMetricData"): ("InternalServiceFault",),

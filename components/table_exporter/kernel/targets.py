@@ -44,7 +44,8 @@ class ExportTarget:
     columns: tuple[str, ...] = ()
     """Glue struct members for the declared attributes (``schema.glue_member``)."""
     current: bool = False
-    """Keep ``<table>_current``, an Iceberg table of the table's items (``current/``)."""
+    """Keep ``<table>_current``, an Iceberg table equal to the table as of its last
+    completed export (``current/``)."""
 
     @property
     def table_name(self) -> str:
