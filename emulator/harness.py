@@ -40,6 +40,8 @@ SCOPE = AwsScope(partition="aws", region=REGION, account_id=ACCOUNT)
 ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-emulator"
 """A role for machines that are not the component's (probes of the emulator itself):
 the tests give it every permission (``ALL_PERMISSIONS``)."""
+CURRENT_BUCKET = "exporter-current"
+"""The bucket current tables' files go to (the component creates ``<name>-current``)."""
 OPTIMIZER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT}:role/exporter-current-optimizer"
 """The role the harness gives Glue's table optimizers of current tables."""
 ALL_PERMISSIONS = {
@@ -302,6 +304,7 @@ def specs(
         athena_workgroup=athena_workgroup,
         current_tables=bool(current),
         current_optimizer_role_arn=current_optimizer_role_arn if current else None,
+        current_bucket=CURRENT_BUCKET if current else None,
     )
     run = RunSpec(
         table_machine_arn=table_sm_arn,
@@ -357,6 +360,7 @@ def role_policies(
             catalog_database=table.catalog_database,
             athena_workgroup=table.athena_workgroup,
             current_optimizer_role_arn=table.current_optimizer_role_arn,
+            current_bucket=table.current_bucket,
             table_access=table_access,  # type: ignore[arg-type]
         ),
         f"{name}-run": export_policies.run_role_policy(

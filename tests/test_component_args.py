@@ -61,8 +61,6 @@ BAD_ARGS = [
     ("table-current-without-catalog",
      {**tables("orders", {"table": "customers", "current_table": True}), "catalog_enabled": False},
      "tables[1].current_table", "needs catalog_enabled"),
-    ("current-table-with-expiry", {"current_table": True, "expiration_days": 30},
-     "expiration_days", "would expire the files of current tables"),
     ("current-table-not-a-flag", tables({"table": "orders", "current_table": "yes"}),
      "tables[0].current_table", "must be true or false"),
     ("email-without-domain", {"alarm_emails": ["oncall@"]},

@@ -65,10 +65,14 @@ def test_a_current_table_gets_a_role_for_glue_optimizers_scoped_to_its_current_f
         )
         findings = parliament.analyze_policy_string(json.dumps(policy)).findings
         assert findings == [], findings
-        objects = f"arn:aws:s3:::{bucket}/dynamodb-exports"
-        assert allowed(policy, "s3:DeleteObject", f"{objects}/orders/current/data/a.parquet")
-        assert not allowed(policy, "s3:DeleteObject", f"{objects}/orders/baseline/x.json.gz")
-        assert not allowed(policy, "s3:PutObject", f"arn:aws:s3:::{bucket}/crm/customers/current/a")
+        current = f"arn:aws:s3:::{m.physical_name('nightly-current')}"
+        assert allowed(
+            policy, "s3:DeleteObject", f"{current}/dynamodb-exports/orders/data/a.parquet"
+        )
+        assert not allowed(policy, "s3:PutObject", f"{current}/crm/customers/data/a.parquet")
+        exports = f"arn:aws:s3:::{bucket}/dynamodb-exports"
+        assert not allowed(policy, "s3:DeleteObject", f"{exports}/orders/baseline/x.json.gz")
+        assert not allowed(policy, "s3:GetObject", f"{exports}/orders/baseline/x.json.gz")
         database = f"arn:aws:glue:{REGION}:{ACCOUNT}:table/nightly_dynamodb_exports"
         assert allowed(policy, "glue:UpdateTable", f"{database}/orders_current")
         assert not allowed(policy, "glue:UpdateTable", f"{database}/orders_latest")
@@ -119,7 +123,7 @@ def test_without_current_tables_nothing_of_them_is_created(mocks: RecordingMocks
 
 
 @pulumi.runtime.test
-def test_a_bucket_in_another_account_lets_both_current_table_roles_use_only_their_folders(
+def test_a_bucket_in_another_account_lets_athena_read_exports_and_write_results_only(
     mocks: RecordingMocks,
 ):
     args: TableExporterArgs = {**TABLES, "bucket_name": "exports", "bucket_owner": OTHER_ACCOUNT}
@@ -127,9 +131,11 @@ def test_a_bucket_in_another_account_lets_both_current_table_roles_use_only_thei
 
     def check(documents: dict[str, Any]) -> None:
         statements = {s["Sid"]: s for s in documents["bucket_policy"]["Statement"]}
-        write = statements["CurrentTablesWriteTheirFiles"]
-        assert len(write["Principal"]["AWS"]) == 2
-        assert "arn:aws:s3:::exports/dynamodb-exports/*/current/*" in write["Resource"]
-        assert not any("crm" in r for r in write["Resource"])
+        reads = statements["CurrentTablesReadExports"]
+        assert reads["Resource"] == ["arn:aws:s3:::exports/dynamodb-exports/*"]
+        assert reads["Action"] == ["s3:GetObject"]
+        results = statements["CurrentTablesWriteQueryResults"]
+        assert results["Resource"] == "arn:aws:s3:::exports/athena-results/*"
+        assert not any("DeleteObject" in s["Action"] for s in statements.values())
 
     return exporter.destination_account_policies().apply(check)

@@ -90,6 +90,7 @@ VARIANTS["table-incremental-catalog-current"] = table_export_definition(
         athena_workgroup="wg",
         current_tables=True,
         current_optimizer_role_arn="arn:aws:iam::123456789012:role/x-optimizer",
+        current_bucket="x-current",
     )
 )
 VARIANTS["table-catalog-current-kms-aws-cn"] = table_export_definition(
@@ -100,6 +101,7 @@ VARIANTS["table-catalog-current-kms-aws-cn"] = table_export_definition(
         athena_workgroup="wg",
         current_tables=True,
         current_optimizer_role_arn="arn:aws-cn:iam::123456789012:role/x-optimizer",
+        current_bucket="x-current",
     )
 )
 VARIANTS["table-incremental-catalog-aws-cn"] = _variant(

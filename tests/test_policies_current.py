@@ -31,6 +31,8 @@ ROLE = "arn:aws:iam::123456789012:role/nightly-optimizer-1a2b3c4"
 GLUE = "arn:aws:glue:ap-northeast-1:123456789012:"
 WORKGROUP = f"arn:aws:athena:ap-northeast-1:123456789012:workgroup/{WG}"
 S3 = f"arn:aws:s3:::{BUCKET}"
+CURRENT = "nightly-current-1a2b3c4"
+"""The current tables' own bucket."""
 
 
 def policy(*, current: bool = True, kms: bool = False, incremental: bool = True) -> dict[str, Any]:
@@ -46,6 +48,7 @@ def policy(*, current: bool = True, kms: bool = False, incremental: bool = True)
         athena_workgroup=WG,
         current_tables=current,
         current_optimizer_role_arn=ROLE if current else None,
+        current_bucket=CURRENT if current else None,
     )
     return table_export_role_policy(
         SCOPE,
@@ -57,6 +60,7 @@ def policy(*, current: bool = True, kms: bool = False, incremental: bool = True)
         catalog_database=DB,
         athena_workgroup=WG,
         current_optimizer_role_arn=ROLE if current else None,
+        current_bucket=CURRENT if current else None,
     )
 
 
@@ -101,10 +105,14 @@ def test_objects_read_and_written_where_athena_works_only() -> None:
     found = policy()
     export = f"{S3}/exports/orders/baseline/2026-01-05-03-55/AWSDynamoDB/x/data/a.json.gz"
     assert allowed(found, "s3:GetObject", export)
-    for key in ("exports/orders/current/data/a.parquet", "athena-results/q.txt"):
-        assert allowed(found, "s3:PutObject", f"{S3}/{key}")
-        assert not allowed(found, "s3:DeleteObject", f"{S3}/{key}")
-    assert allowed(found, "s3:GetObject", f"{S3}/exports/orders/current/metadata/m.json")
+    for arn in (
+        f"arn:aws:s3:::{CURRENT}/exports/orders/data/a.parquet",
+        f"{S3}/athena-results/q.txt",
+    ):
+        assert allowed(found, "s3:PutObject", arn)
+        assert not allowed(found, "s3:DeleteObject", arn)
+    assert allowed(found, "s3:GetObject", f"arn:aws:s3:::{CURRENT}/exports/orders/metadata/m.json")
+    assert not allowed(found, "s3:PutObject", f"arn:aws:s3:::{CURRENT}/other/orders/a.parquet")
     assert not allowed(found, "s3:GetObject", f"{S3}/athena-results/q.txt")
     assert not allowed(found, "s3:PutObject", f"{S3}/run-reports/x")
     listing = {"s3:prefix": "exports/orders/baseline/"}

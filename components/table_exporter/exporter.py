@@ -25,7 +25,7 @@ from table_exporter.args import (
 from table_exporter.catalog.resources import NO_CATALOG, catalog
 from table_exporter.catalog.schema import columns_from, glue_member
 from table_exporter.current.monitoring import current_alarm_specs
-from table_exporter.current.resources import optimizer_role
+from table_exporter.current.resources import current_tables
 from table_exporter.destination import account_policies as cross_account
 from table_exporter.destination.bucket import ExportBucket
 from table_exporter.destination.bucket import destination as destination_buckets
@@ -257,16 +257,17 @@ class TableExporter(pulumi.ComponentResource):
         poll = PollPolicy(
             min_seconds=values["poll_min_seconds"], max_seconds=values["poll_max_seconds"]
         )
-        # Current tables (rules: only with the catalog): the role Glue's optimizers assume.
-        optimizer = (
-            optimizer_role(
+        # Current tables (rules: only with the catalog): their bucket and optimizer role.
+        current = (
+            current_tables(
                 self,
                 name,
                 scope=scope,
                 targets=targets,
-                bucket_name=destination.bucket_name,
                 database=athena.database_name,
+                sse_algorithm=values["sse_algorithm"],
                 kms_key_arn=kms_key_arn,
+                noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
                 tags=tags,
             )
             if athena.database_name is not None
@@ -298,7 +299,8 @@ class TableExporter(pulumi.ComponentResource):
             watermarks=state,
             catalog_database=athena.database_name,
             athena_workgroup=athena.workgroup_name,
-            current_optimizer_role_arn=optimizer.arn if optimizer is not None else None,
+            current_optimizer_role_arn=current.optimizer_role.arn if current else None,
+            current_bucket_name=current.bucket_name if current else None,
             tags=tags,
         )
         drill = (
@@ -370,7 +372,7 @@ class TableExporter(pulumi.ComponentResource):
         )
         if drill is not None:
             specs += drill_alarm_specs(window_hours=values["restore_drill_window_hours"])
-        if optimizer is not None:
+        if current is not None:
             specs += current_alarm_specs()
         alarms = (
             metric_alarms(
@@ -385,7 +387,7 @@ class TableExporter(pulumi.ComponentResource):
                     **({"drill": {"StateMachineArn": drill.machine.arn}} if drill else {}),
                     **(
                         {"workgroup": athena_dml_dimensions(athena.workgroup_name, "FAILED")}
-                        if optimizer is not None and athena.workgroup_name is not None
+                        if current is not None and athena.workgroup_name is not None
                         else {}
                     ),
                 },
@@ -444,7 +446,7 @@ class TableExporter(pulumi.ComponentResource):
                 delivery_streams=[h.delivery_stream.name for h in histories.by_table.values()],
                 pipes=[h.pipe.name for h in histories.by_table.values()],
                 incremental=state.table is not None,
-                athena_workgroup=athena.workgroup_name if optimizer is not None else None,
+                athena_workgroup=athena.workgroup_name if current is not None else None,
             )
             if values["dashboard_enabled"]
             else None
@@ -467,7 +469,8 @@ class TableExporter(pulumi.ComponentResource):
         self.run_state_machine = machines.run.machine
         self.run_role = machines.run.role
         self.drill_state_machine = drill.machine if drill is not None else None
-        self.current_optimizer_role = optimizer
+        self.current_bucket = current.bucket if current is not None else None
+        self.current_optimizer_role = current.optimizer_role if current is not None else None
         self.dead_letter_queue = schedules.dead_letters
         self.scheduler_role = schedules.role
         self.schedule = run_starts.schedule
@@ -569,9 +572,7 @@ class TableExporter(pulumi.ComponentResource):
             current = sorted({t.prefix for t in v["targets"] if t.current})
             if current:
                 statements += cross_account.current_table_statements(
-                    bucket_arn=bucket_arn,
-                    prefixes=current,
-                    role_arns=[v["role"], v["optimizer"]],
+                    bucket_arn=bucket_arn, prefixes=current, exporter_role_arn=v["role"]
                 )
             found: dict[str, Any] = {
                 "bucket_policy": cross_account.document(statements),
@@ -589,6 +590,7 @@ class TableExporter(pulumi.ComponentResource):
                             *([v["drill"]] if v["drill"] else []),
                             *v["histories"].values(),
                             *([v["optimizer"]] if v["optimizer"] else []),
+                            # The current tables' bucket is encrypted with the same key.
                         ],
                     )
                 )

@@ -481,13 +481,6 @@ def cross_field_problems(
             f"needs {ref('catalog_enabled')}: <table>_current lives in the exporter's Glue "
             "database and is written through its Athena workgroup",
         )
-    if current is not None and values.get("expiration_days") is not None:
-        problem(
-            "expiration_days",
-            f"would expire the files of current tables ({short('current_table')}: their "
-            "Iceberg data and metadata under <prefix>/<table>/current/), which S3 lifecycle "
-            "rules must not touch; leave it unset while a table keeps a current table",
-        )
     if values.get("catalog_enabled") and values.get("export_format") == "ION":
         problem(
             "export_format",

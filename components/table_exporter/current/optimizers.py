@@ -5,8 +5,8 @@ orphan file deletion) right after it creates a table ("Optimizing Iceberg tables
 AWS Glue developer guide); this role is what they assume. Per "Table optimization
 prerequisites" it needs to read, write and delete the table's objects, list the
 bucket, and read and update the table in the catalog, plus CloudWatch Logs. It is
-granted exactly the ``current/`` folders of the configured prefixes, the exporter's
-database and its ``*_current`` tables.
+granted the current tables' bucket (which holds nothing else), under the configured
+prefixes, the exporter's database and its ``*_current`` tables.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from typing import Any
 from table_exporter.kernel.iam import allow, document
 from table_exporter.kernel.targets import AwsScope
 
-CURRENT_FOLDER = "current"
-"""Each table's Iceberg data and metadata: ``<prefix>/<table>/current/``."""
 TABLE_SUFFIX = "_current"
 OPTIMIZER_TYPES = ("compaction", "retention", "orphan_file_deletion")
 OPTIMIZER_LOG_GROUP = "/aws-glue/tableOptimizers"
@@ -46,8 +44,9 @@ def optimizer_role_policy(
     database: str,
     kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """What the optimizers do on the current tables of ``prefixes`` in ``bucket``."""
-    folders = sorted({f"{prefix}/*/{CURRENT_FOLDER}/" for prefix in prefixes})
+    """What the optimizers do on the current tables of ``prefixes`` in ``bucket`` (the
+    current tables' bucket: each table's files are under ``<prefix>/<table>/``)."""
+    folders = sorted({f"{prefix}/" for prefix in prefixes})
     bucket_arn = f"arn:{scope.partition}:s3:::{bucket}"
     statements = [
         allow(

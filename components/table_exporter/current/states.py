@@ -125,12 +125,17 @@ def _expression(text: str) -> str:
     return "{% " + text + " %}"
 
 
+def location(current_bucket: str) -> str:
+    """JSONata: the table's Iceberg folder, ``s3://<current bucket>/<table prefix>/``."""
+    return f"'s3://{current_bucket}/' & {INPUT}.prefix & '/'"
+
+
 def build(
     builder: StateBuilder,
     *,
     database: str,
     workgroup: str,
-    bucket: str,
+    location: str,
     optimizer_role_arn: str | None,
     kms: bool,
     export_time: str,
@@ -168,7 +173,7 @@ def build(
             )
         )
 
-    location = f"$join($split('s3://{bucket}/' & {INPUT}.prefix & '/current/', \"'\"), \"''\")"
+    location = f"$join($split({location}, \"'\"), \"''\")"
     replace = query(
         "ReplaceCurrent",
         "replace",

@@ -125,38 +125,35 @@ def history_bucket_statements(
 
 
 def current_table_statements(
-    *, bucket_arn: str, prefixes: list[str], role_arns: list[str]
+    *, bucket_arn: str, prefixes: list[str], exporter_role_arn: str
 ) -> list[Statement]:
-    """Bucket-policy statements for what reads and writes current tables in the bucket:
-    the table export role (through Athena, which acts with the caller's rights: it reads
-    the exports and writes ``<prefix>/<table>/current/`` and ``athena-results/``) and the
-    role of Glue's table optimizers (which rewrite and expire the tables' files)."""
+    """Bucket-policy statements for keeping current tables from a bucket in another
+    account: the table export role's Athena queries (Athena acts with the caller's
+    rights) list and read the exports and write their results under ``athena-results/``.
+    The tables' own files are in the exporter's account, in a bucket of their own."""
     _bucket_name(bucket_arn)
     folders = [f"{_prefix(prefix)}/" for prefix in prefixes]
     return [
         {
-            "Sid": "CurrentTablesListTheirFiles",
+            "Sid": "CurrentTablesListExports",
             "Effect": "Allow",
-            "Principal": {"AWS": role_arns},
+            "Principal": {"AWS": exporter_role_arn},
             "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
             "Resource": bucket_arn,
         },
         {
             "Sid": "CurrentTablesReadExports",
             "Effect": "Allow",
-            "Principal": {"AWS": role_arns[0]},
+            "Principal": {"AWS": exporter_role_arn},
             "Action": ["s3:GetObject"],
             "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
         },
         {
-            "Sid": "CurrentTablesWriteTheirFiles",
+            "Sid": "CurrentTablesWriteQueryResults",
             "Effect": "Allow",
-            "Principal": {"AWS": role_arns},
-            "Action": ["s3:AbortMultipartUpload", "s3:DeleteObject", "s3:GetObject", "s3:PutObject"],
-            "Resource": [
-                *(f"{bucket_arn}/{folder}*/current/*" for folder in folders),
-                f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}/*",
-            ],
+            "Principal": {"AWS": exporter_role_arn},
+            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
+            "Resource": f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}/*",
         },
     ]
 

@@ -22,7 +22,7 @@ from table_exporter.kernel.policies import (
     state_machine_arn,
     table_scope,
 )
-from table_exporter.kernel.targets import AwsScope, ExportTarget
+from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX, AwsScope, ExportTarget
 
 
 def export_object_resources(
@@ -51,6 +51,7 @@ def table_export_role_policy(
     catalog_database: str | None = None,
     athena_workgroup: str | None = None,
     current_optimizer_role_arn: str | None = None,
+    current_bucket: str | None = None,
 ) -> Document:
     """What the table export machine calls, as its states declare (``grants``), on the
     resources this exporter names: the configured tables and their exports, the writes
@@ -92,6 +93,7 @@ def table_export_role_policy(
             _current_table_resources(
                 scope,
                 bucket=bucket,
+                current_bucket=current_bucket,
                 prefixes=sorted({t.prefix for t in targets}),
                 database=catalog_database,
                 workgroup=athena_workgroup,
@@ -139,8 +141,6 @@ def table_export_role_policy(
     return result
 
 
-ATHENA_RESULTS_PREFIX = "athena-results"
-"""Where the exporter's workgroup writes query results (``catalog/resources.py``)."""
 CURRENT_TABLE_SUFFIXES = ("_current", "_changes", "_latest_raw")
 """The Glue tables the current tables' statements read (``_current`` is also written)."""
 
@@ -149,6 +149,7 @@ def _current_table_resources(
     scope: AwsScope,
     *,
     bucket: str,
+    current_bucket: str | None,
     prefixes: Sequence[str],
     database: str,
     workgroup: str,
@@ -159,7 +160,8 @@ def _current_table_resources(
     "Access to Amazon S3" and "Use Apache Iceberg tables: permissions" in the Athena user
     guide): read the database and the three tables, create and commit ``<table>_current``,
     read the exports' objects (listing their prefixes), write the Iceberg table's files
-    under ``<prefix>/<table>/current/`` and the query results under ``athena-results/``.
+    in the current tables' bucket (``<table prefix>/``) and the query results under
+    ``athena-results/``.
     Glue's optimizers act as ``optimizer_role_arn``, passed to Glue only."""
     glue_base = [scope.arn("glue", "catalog"), scope.arn("glue", f"database/{database}")]
     tables = [scope.arn("glue", f"table/{database}/*{suffix}") for suffix in CURRENT_TABLE_SUFFIXES]
@@ -188,7 +190,7 @@ def _current_table_resources(
         "current_results_bucket": ("LocateQueryResults", [s3], {}),
         "current_objects": (
             "ReadAndWriteCurrentTables",
-            [f"{s3}/{p}/*/current/*" for p in prefixes],
+            [f"arn:{scope.partition}:s3:::{current_bucket}/{p}/*" for p in prefixes],
             {},
         ),
         "current_results": ("WriteQueryResults", [f"{s3}/{ATHENA_RESULTS_PREFIX}/*"], {}),

@@ -111,12 +111,13 @@ def export_machines(
     catalog_database: str | None,
     athena_workgroup: pulumi.Output[str] | None,
     current_optimizer_role_arn: pulumi.Output[str] | None = None,
+    current_bucket_name: pulumi.Output[str] | None = None,
     tags: dict[str, str],
 ) -> Machines:
     """The table export machine ``<name>-table-export``, then the run machine
     ``<name>-run`` that starts it, each with its own role, whose policy is collected
-    from the states of the machine it serves. ``current_optimizer_role_arn``: set when
-    some table keeps a current table (``current/``)."""
+    from the states of the machine it serves. ``current_optimizer_role_arn`` and
+    ``current_bucket_name``: set when some table keeps a current table (``current/``)."""
     current_tables = current_optimizer_role_arn is not None
 
     def table_spec(v: dict[str, Any]) -> TableExportSpec:
@@ -136,6 +137,7 @@ def export_machines(
             athena_workgroup=v["workgroup"] if v["incremental"] or current_tables else None,
             current_tables=current_tables,
             current_optimizer_role_arn=v["optimizer"],
+            current_bucket=v["current_bucket"],
         )
 
     def table_policy(v: dict[str, Any]) -> str:
@@ -153,6 +155,7 @@ def export_machines(
             catalog_database=catalog_database,
             athena_workgroup=spec.athena_workgroup,
             current_optimizer_role_arn=spec.current_optimizer_role_arn,
+            current_bucket=spec.current_bucket,
         )
         granted = policies.granted_tables(document)
         if granted != policies.exact_table_resources(v["targets"]):
@@ -176,6 +179,7 @@ def export_machines(
         incremental=watermarks.incremental,
         workgroup=athena_workgroup,
         optimizer=current_optimizer_role_arn,
+        current_bucket=current_bucket_name,
     )
     table_machine = state_machine(
         parent,

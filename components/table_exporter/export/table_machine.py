@@ -128,6 +128,14 @@ class TableExportSpec:
     current_optimizer_role_arn: str | None = None
     """The role Glue's table optimizers of the current tables act as; without one, no
     optimizer is created."""
+    current_bucket: str | None = None
+    """Where current tables' files live, ``s3://<current_bucket>/<table prefix>/``: a
+    bucket of their own, so the export bucket's lifecycle rules (and owner) never touch
+    an Iceberg table's files. Required with ``current_tables``."""
+
+    def __post_init__(self) -> None:
+        if self.current_tables and not self.current_bucket:
+            raise ValueError("current tables need a bucket of their own (current_bucket)")
 
     @property
     def keeps_current_tables(self) -> bool:
@@ -321,7 +329,7 @@ class _Builder(StateBuilder):
             self,
             database=spec.catalog_database,
             workgroup=spec.athena_workgroup,
-            bucket=spec.destination.bucket,
+            location=current_states.location(str(spec.current_bucket)),
             optimizer_role_arn=spec.current_optimizer_role_arn,
             kms=spec.destination.kms_key_arn is not None,
             export_time=(
