@@ -26,10 +26,11 @@ from table_exporter.catalog.schema import Column, columns_from
 from table_exporter.drill.machine import DrillSpec, drill_definition
 from table_exporter.history import spec as history
 
-from emulator import change_stream, clock, component_deploy, export_model, replay
+from emulator import athena_sql, change_stream, clock, component_deploy, export_model, replay
 from emulator.authorization import REGISTRY
 from emulator.harness import (
     ACCOUNT,
+    REGION,
     Exporter,
     clients,
     create_state_table,
@@ -255,10 +256,14 @@ def main() -> int:
         create_state_table(aws["dynamodb"], table=stack.mocks.physical_name("exporter-state"))
         create_tables(aws["dynamodb"], run_definition)
         deployed = component_deploy.deploy(aws["stepfunctions"], stack.mocks)
-        (bucket_policy,) = stack.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
-        REGISTRY.configure_bucket(
-            bucket, owner=ACCOUNT, policy=json.loads(bucket_policy.inputs["policy"]), bucket_key=True
-        )
+        # The export bucket and the current tables' bucket, each with its TLS-only policy.
+        for bucket_policy in stack.mocks.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+            REGISTRY.configure_bucket(
+                bucket_policy.inputs["bucket"],
+                owner=ACCOUNT,
+                policy=json.loads(bucket_policy.inputs["policy"]),
+                bucket_key=True,
+            )
         REGISTRY.enabled = True
         exporter = Exporter(
             sfn=aws["stepfunctions"],
@@ -308,17 +313,39 @@ def main() -> int:
         say("6. Athena's tables follow completed exports only")
         for table in aws["glue"].get_tables(DatabaseName=database)["TableList"]:
             say(f"  {database}.{table['Name']:<22} -> {table['StorageDescriptor']['Location']}")
+        show_current_table(aws, database)
         show_local_query(aws, stack_settings("dev"), first, second)
         show_change_history(aws, bucket)
         show_restore_drill(aws, bucket)
         denied = REGISTRY.denials
-        say(f"10. Calls denied by the generated policies: {len(denied)}")
+        say(f"11. Calls denied by the generated policies: {len(denied)}")
     return 0 if not denied else 1
+
+
+def show_current_table(aws: dict[str, Any], database: str) -> None:
+    """customers_current, kept by the table export machine's Athena statements, against
+    the live table."""
+    say("7. customers_current: an Iceberg table kept by Athena (one MERGE per window)")
+    rows = athena_sql.current_rows(
+        database, "customers_current", account=ACCOUNT, region=REGION, order_by=["pk"]
+    )
+    for row in rows:
+        say(
+            f"  {row['pk']:<5} {row['name']:<6} {row['tier']:<7} written {row['write_timestamp_micros']}"
+        )
+    live = {
+        item["pk"]["S"]: (item["name"]["S"], item["tier"]["S"])
+        for item in aws["dynamodb"].scan(TableName="customers")["Items"]
+    }
+    kept = {row["pk"]: (row["name"], row["tier"]) for row in rows}
+    say(f"  equal to the live table, item for item: {kept == live}")
+    if kept != live:
+        raise SystemExit(f"customers_current holds {kept}, the table {live}")
 
 
 def show_change_history(aws: dict[str, Any], bucket: str) -> None:
     """Every write to customers, through its stream, Pipes and Firehose, read back."""
-    say("8. Change history: every write to customers in S3, then one customer's history (DuckDB)")
+    say("9. Change history: every write to customers in S3, then one customer's history (DuckDB)")
     ddb = aws["dynamodb"]
     for tier in ("platinum", "gold"):
         ddb.update_item(
@@ -358,7 +385,7 @@ def show_change_history(aws: dict[str, Any], bucket: str) -> None:
 
 def show_restore_drill(aws: dict[str, Any], bucket: str) -> None:
     """The newest export of orders imported into a scratch table, counted, deleted."""
-    say("9. Restore drill: the newest export of orders imported, counted and deleted")
+    say("10. Restore drill: the newest export of orders imported, counted and deleted")
     sfn = aws["stepfunctions"]
     spec = DrillSpec(bucket=bucket, table_prefix="exporter-drill-")
     table_arn = aws["dynamodb"].describe_table(TableName="orders")["Table"]["TableArn"]
@@ -402,7 +429,7 @@ def show_local_query(
     """The same column mapping Athena's Glue tables use, over the exported files, in DuckDB."""
     declared = {t.table_name: t.columns for t in settings.tables}
     orders = next(t for t in second if t["table"] == "orders")
-    say("7. Local SQL over the export (DuckDB, the Glue tables' column mapping)")
+    say("8. Local SQL over the export (DuckDB, the Glue tables' column mapping)")
     result = query_export(
         aws["s3"],
         orders["s3Location"],
