@@ -65,9 +65,6 @@ COST_QUERIES_PER_DAY = 24
 """Current-state queries per table per day (one an hour)."""
 COST_TABLE_COUNTS = (1, 100, 1_000)
 DAYS_PER_MONTH = 30
-EXTRA_STATES_PER_WINDOW = 2
-"""States the MERGE adds to a window's run: the ``startQueryExecution.sync`` task and a
-Choice that skips empty windows (an assumption about the other engineer's design)."""
 OPTIMIZER_RUNS_PER_DAY = {"compaction": 0.5, "retention": 1, "orphan_file_deletion": 1}
 """Retention and orphan deletion run every 24 h (runRateInHours default 24);
 compaction about every two days (100 files at ~2 files a window)."""
@@ -497,11 +494,13 @@ def iceberg_side(table: Table, folder: str, removed: list[str], written: list[st
 # -- transitions, executed --------------------------------------------------------------
 
 
-def hourly_run_transitions() -> dict[str, int]:
+def hourly_run_transitions(*, current: bool) -> dict[str, int]:
     """Billed transitions of one scheduled run exporting one hourly window of one
     incremental table: the table export execution (the real definition, in the
-    emulator, with the emulator's 4-minute export), the Map item's ``ExportTable``
-    state, and the run machine's own states (shared by every table of the run)."""
+    emulator, with the emulator's 4-minute export; with the catalog on and, when
+    ``current``, the table's MERGE), the Map item's ``ExportTable`` state, and the run
+    machine's own states (shared by every table of the run)."""
+    import boto3
     from bench import count_transitions, in_emulator  # the scale bench's own helpers
 
     from emulator import clock, harness
@@ -510,10 +509,20 @@ def hourly_run_transitions() -> dict[str, int]:
         return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(seconds))
 
     def body(aws: dict[str, Any]) -> dict[str, int]:
+        boto3.client("glue", region_name=harness.REGION).create_database(
+            DatabaseInput={"Name": "bench"}
+        )
+        harness.create_workgroup(aws["athena"], "bench", "bench-exports")
         harness.create_table(aws["dynamodb"], "orders", [{"pk": {"S": "o-0"}, "qty": {"N": "1"}}])
         harness.create_state_table(aws["dynamodb"])
         exporter = harness.deploy(
-            aws["stepfunctions"], bucket="bench-exports", tables=["orders"], incremental=["orders"]
+            aws["stepfunctions"],
+            bucket="bench-exports",
+            tables=["orders"],
+            incremental=["orders"],
+            catalog_database="bench",
+            athena_workgroup="bench",
+            current=["orders"] if current else [],
         )
         clock.advance(3600)
         exporter.run("baseline", {"scheduledTime": iso(clock.now())}, timeout=300)
@@ -567,7 +576,11 @@ class Monthly:
 
 
 def monthly_costs(
-    json_side_: JsonSide, ice: IcebergSide, transitions: dict[str, int], age_days: int
+    json_side_: JsonSide,
+    ice: IcebergSide,
+    transitions: dict[str, int],
+    current_transitions: dict[str, int],
+    age_days: int,
 ) -> dict[str, Monthly]:
     """Cost of one table for a month, COST_ITEMS_PER_TABLE items, ``age_days`` after its
     baseline, for the saved JSON query, the Iceberg table and the zero-ETL integration
@@ -581,6 +594,7 @@ def monthly_costs(
     export_billed = max(change, _p("ddb_incremental_export_min_mb") * MB) / GB
     export = windows * export_billed * _p("ddb_incremental_export_gb")
     run_share = transitions["table_export"] + transitions["run_overhead"]  # one table a run
+    current_share = current_transitions["table_export"] + current_transitions["run_overhead"]
     sfn = lambda per_window: windows * per_window / 1000 * _p("sfn_per_1000_transitions")  # noqa: E731
     json_read = json_side_.baseline_gz * scale + window_gz * age_days * 24
     json_files = 1 + age_days * 24
@@ -609,7 +623,7 @@ def monthly_costs(
     )
     iceberg = Monthly(
         export=export,
-        transitions=sfn(run_share + EXTRA_STATES_PER_WINDOW),
+        transitions=sfn(current_share),
         athena_merge=windows * merge,
         athena_queries=queries * _athena(ice_query),
         storage=(storage_exports + ice_file * ICEBERG_RETAINED_COPIES / GB) * storage,
@@ -663,7 +677,8 @@ def run(out: Out = print) -> None:
         side = json_side(table, folder)
         _, _, removed, written = table.window(max(MEASURED_DAYS) * 24)
         ice = iceberg_side(table, folder, removed, written)
-    transitions = hourly_run_transitions()
+    transitions = hourly_run_transitions(current=False)
+    current_transitions = hourly_run_transitions(current=True)
     minimum = PRICES["athena_min_mb_per_query"].usd * MB
 
     out(
@@ -709,11 +724,11 @@ def run(out: Out = print) -> None:
     out(
         f"Step Functions, executed: {transitions['table_export']} transitions per table per hourly run "
         f"(+{transitions['run_overhead']} per run for the run machine, counted here as if one table a run); "
-        f"Iceberg adds {EXTRA_STATES_PER_WINDOW} per window (assumed)."
+        f"with a current table (the window's MERGE included): {current_transitions['table_export']}."
     )
     cost_rows = []
     for age in (30, EXTRAPOLATED_DAYS):
-        per_table = monthly_costs(side, ice, transitions, age)
+        per_table = monthly_costs(side, ice, transitions, current_transitions, age)
         for label, cost in per_table.items():
             if age != 30 and label != "saved JSON query":
                 continue  # the Iceberg table and zero-ETL do not grow with the chain's age

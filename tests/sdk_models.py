@@ -64,6 +64,9 @@ STATES_ERRORS = {
 _SDK = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):states:::aws-sdk:(?P<service>[a-z0-9]+):(?P<action>[a-z][A-Za-z0-9]*)$"
 )
+_ATHENA_QUERY = re.compile(
+    r"^arn:(?P<partition>aws[a-z-]*):states:::athena:startQueryExecution(?:\.sync)?$"
+)
 _START_SYNC = re.compile(r"^arn:(?P<partition>aws[a-z-]*):states:::states:startExecution\.sync:2$")
 
 
@@ -82,7 +85,7 @@ class Integration:
     """What a Task's Resource calls."""
 
     kind: str
-    """``aws-sdk`` or ``startExecution.sync``."""
+    """``aws-sdk``, ``athena`` (the optimized query integration) or ``startExecution.sync``."""
     partition: str
     service: str
     """The Resource's service name (``dynamodb``, ``sfn``...)."""
@@ -116,6 +119,16 @@ def parse_resource(resource: str) -> Integration | None:
             service=service,
             action=match["action"],
             prefix=retries.SERVICE_PREFIX.get(service, "?"),
+        )
+    if match := _ATHENA_QUERY.match(resource):
+        # The optimized integration takes StartQueryExecution's input as the API does
+        # and names its errors as the aws-sdk one ("Call Athena with Step Functions").
+        return Integration(
+            kind="athena",
+            partition=match["partition"],
+            service="athena",
+            action="startQueryExecution",
+            prefix=retries.SERVICE_PREFIX["athena"],
         )
     if match := _START_SYNC.match(resource):
         return Integration(
@@ -299,7 +312,10 @@ def check_task(state: Mapping[str, Any], partition: str | None = None) -> list[s
     resource = state.get("Resource", "")
     integration = parse_resource(resource)
     if integration is None:
-        return [f"Resource {resource!r}: not an aws-sdk or startExecution.sync:2 integration"]
+        return [
+            f"Resource {resource!r}: not an aws-sdk, athena:startQueryExecution or "
+            "startExecution.sync:2 integration"
+        ]
     problems: list[str] = []
     if partition is not None and integration.partition != partition:
         problems.append(f"Resource {resource!r}: partition is not {partition}")

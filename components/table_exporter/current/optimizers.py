@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from table_exporter.current.sql import CURRENT_SUFFIX
 from table_exporter.kernel.iam import allow, document
 from table_exporter.kernel.targets import AwsScope
 
-TABLE_SUFFIX = "_current"
 OPTIMIZER_TYPES = ("compaction", "retention", "orphan_file_deletion")
 OPTIMIZER_LOG_GROUP = "/aws-glue/tableOptimizers"
 """Where Glue's table optimizers write their logs ("Viewing optimization details")."""
@@ -66,7 +66,7 @@ def optimizer_role_policy(
             [
                 scope.arn("glue", "catalog"),
                 scope.arn("glue", f"database/{database}"),
-                scope.arn("glue", f"table/{database}/*{TABLE_SUFFIX}"),
+                scope.arn("glue", f"table/{database}/*{CURRENT_SUFFIX}"),
             ],
         ),
         allow(

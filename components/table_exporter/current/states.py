@@ -24,7 +24,7 @@ from typing import Any
 from table_exporter.catalog.tables import DAY_STAMP
 from table_exporter.current.sql import CURRENT_SUFFIX, KEY, KEY_NAME_RULE, RESERVED, templates
 from table_exporter.kernel.asl import Catch, Choice, Grant, Pass, State, StateBuilder, Task, jsonata
-from table_exporter.kernel.retries import error_name
+from table_exporter.kernel.retries import error_name, retry_for
 
 START_QUERY_SYNC = "arn:{partition}:states:::athena:startQueryExecution.sync"
 INPUT = "$states.context.Execution.Input"
@@ -168,6 +168,8 @@ def build(
                 },
                 output={},
                 grants=grants,
+                # Athena's quota of running queries frees up as queries finish.
+                retry=retry_for("athena", "startQueryExecution"),
                 catch=[Catch(["States.ALL"], failed, jsonata(QUERY_FAILURE))],
                 next=then,
             )

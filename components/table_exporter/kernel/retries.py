@@ -50,6 +50,10 @@ TRANSIENT_REASONS = {
     "OperationTimeoutException": "the operation timed out inside the service",
     "ConcurrentModificationException": "another writer changed the same object at the same time",
     "FederationSourceRetryableException": "the service reports the failure as retryable",
+    "TooManyRequestsException": (
+        "Athena's quota of queries running at once (DML counted apart from DDL) is full; "
+        "it frees up as queries finish"
+    ),
     "LimitExceededException": (
         "DynamoDB's export quota (300 exports at once per account and region) is full; "
         "it frees up as other exports finish"
@@ -95,6 +99,7 @@ OPERATION_ERRORS: dict[tuple[str, str], tuple[str, ...]] = {
     ),
     ("glue", "createTableOptimizer"): ("InternalServiceException", "ThrottlingException"),
     ("athena", "createNamedQuery"): ("InternalServerException",),
+    ("athena", "startQueryExecution"): ("InternalServerException", "TooManyRequestsException"),
     ("athena", "updateNamedQuery"): ("InternalServerException",),
     ("cloudwatch", "putMetricData"): ("InternalServiceFault",),
     ("sfn", "describeMapRun"): (),
