@@ -650,16 +650,6 @@ def monthly_costs(
 # -- printing ---------------------------------------------------------------------------
 
 
-def _table(rows: list[dict[str, Any]]) -> str:
-    headers = list(rows[0])
-    widths = [max(len(str(h)), *(len(str(r[h])) for r in rows)) for h in headers]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += [
-        "  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths, strict=True)) for r in rows
-    ]
-    return "\n".join(lines)
-
-
 def _mb(value: float) -> str:
     return f"{value / MB:,.2f}"
 
@@ -670,6 +660,8 @@ def _usd(value: float) -> str:
 
 def run(out: Out = print) -> None:
     """Measure and print the current-state section of ``make bench``."""
+    from bench import table as _table  # the bench's one table printer
+
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-current-") as folder:
