@@ -256,14 +256,17 @@ def _duckdb_type(kind: exp.DataType) -> str:
 
 
 def _s3_objects(account: str, location: str) -> list[tuple[str, bytes]]:
-    """Every object under an ``s3://`` location in moto's S3, by key."""
+    """Every object under an ``s3://`` location in moto's S3, by key. Bucket names are
+    global: a bucket of another account is read where it lives (whether the caller may
+    read it is the authorisation model's question, asked before this)."""
     from moto.s3.models import s3_backends
 
     bucket_name, _, prefix = location.removeprefix("s3://").partition("/")
-    s3 = s3_backends[account]["aws"]
+    owner = s3_backends.bucket_accounts.get(bucket_name)
+    s3 = s3_backends[owner[1]][owner[0]] if owner else s3_backends[account]["aws"]
     bucket = s3.buckets.get(bucket_name)
     if bucket is None:
-        raise QueryFailed(f"HIVE_PATH_ALREADY_EXISTS: bucket of {location} does not exist")
+        raise QueryFailed(f"HIVE_FILESYSTEM_ERROR: bucket of {location} does not exist")
     out = []
     for key_name in sorted(bucket.keys.keys()):
         if not key_name.startswith(prefix) or key_name.endswith("/"):

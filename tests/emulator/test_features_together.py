@@ -23,7 +23,7 @@ from table_exporter.destination import account_policies as cross_account
 from table_exporter.importer.args import ImporterSpec, KeyAttribute
 from table_exporter.importer.component import TableImporter
 
-from emulator import change_stream, clock, component_deploy, harness, import_model
+from emulator import athena_sql, change_stream, clock, component_deploy, harness, import_model
 from emulator.authorization import REGISTRY
 from emulator.change_stream import ChangePath
 
@@ -42,7 +42,7 @@ def _build(*, kms: bool, other_account: bool) -> Any:
     key = _key(OTHER if other_account else harness.ACCOUNT) if kms else None
     bucket = "partner-exports" if other_account else component_deploy.Mocks.physical_name("nightly-bucket")
     args: dict[str, Any] = {
-        "tables": [{"table": "orders", "change_history": True}],
+        "tables": [{"table": "orders", "change_history": True, "current_table": True}],
         "restore_drill_enabled": True,
         "alarm_emails": ["oncall@example.com"],
     }
@@ -117,13 +117,19 @@ def test_export_drill_history_and_import_together_with_every_call_authorised(
         (reports,) = [b for b in mocks.of_type("aws:s3/bucket:Bucket") if "reports" in b.name]
         harness.create_bucket(s3, mocks.physical_name(reports.name))
         REGISTRY.configure_bucket(mocks.physical_name(reports.name), owner=harness.ACCOUNT)
-    else:
-        (policy,) = mocks.of_type("aws:s3/bucketPolicy:BucketPolicy")
+    # The exporter's own buckets with their policies: the export bucket (same account)
+    # and the current tables' bucket (always the exporter's).
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    for policy in mocks.of_type("aws:s3/bucketPolicy:BucketPolicy"):
+        own = policy.inputs["bucket"]
+        if own not in existing:
+            harness.create_bucket(s3, own)
         REGISTRY.configure_bucket(
-            bucket,
+            own,
             owner=harness.ACCOUNT,
             policy=json.loads(policy.inputs["policy"]),
-            kms_key_arn=key,
+            # The run reports' bucket (another account's exports) is SSE-S3.
+            kms_key_arn=None if "reports" in own else key,
             bucket_key=True,
         )
     ddb.create_table(
@@ -162,6 +168,15 @@ def test_export_drill_history_and_import_together_with_every_call_authorised(
         sfn, deployed.machine("nightly-run"), "scheduled", {"scheduledTime": SCHEDULED}, 120
     )
     assert run["status"] == "SUCCEEDED", run.get("cause")
+    # ... and keeps orders_current (Athena, through the current tables' bucket) equal to it.
+    database = _one(mocks, "aws:glue/catalogDatabase:CatalogDatabase").inputs["name"]
+    current = athena_sql.current_rows(
+        database, "orders_current", account=harness.ACCOUNT, region=harness.REGION
+    )
+    live = ddb.scan(TableName="orders")["Items"]
+    assert {(r["pk"], json.loads(r["item_raw"])["n"]["N"]) for r in current} == {
+        (item["pk"]["S"], item["n"]["N"]) for item in live
+    }
 
     # 2. The restore drill imports that export into a scratch table and compares.
     drill_input = component_deploy.schedule_input(mocks, "nightly-drill-schedule-0")
