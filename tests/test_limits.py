@@ -323,6 +323,7 @@ def _args(
     incremental: bool = False,
     history: bool = False,
     drills: bool = False,
+    current: bool = False,
     catalog: bool = True,
     dashboard: bool = True,
     access: str = "exact",
@@ -332,6 +333,7 @@ def _args(
         "export_type": "INCREMENTAL_EXPORT" if incremental else "FULL_EXPORT",
         "change_history": history,
         "restore_drill_enabled": drills,
+        "current_table": current,
         "catalog_enabled": catalog,
         "dashboard_enabled": dashboard,
         "table_access": access,
@@ -350,6 +352,7 @@ ALL_ON = {
     "incremental": True,
     "history": True,
     "drills": True,
+    "current": True,
 }
 DEPLOYS: dict[str, tuple[Callable[[], TableExporterArgs], str, bool]] = {
     # name: (args, exporter name, with an importer)
@@ -375,7 +378,7 @@ DEPLOYS: dict[str, tuple[Callable[[], TableExporterArgs], str, bool]] = {
     ),
     "1000-longest-tables-all-access-created-bucket": (
         lambda: _args(_names(1000, LONGEST), kms=True, incremental=True, drills=True,
-                      access="all"),
+                      current=True, access="all"),
         "nightly",
         False,
     ),
