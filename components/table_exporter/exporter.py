@@ -270,10 +270,7 @@ class TableExporter(pulumi.ComponentResource):
                 noncurrent_version_expiration_days=values["noncurrent_version_expiration_days"],
                 tags=tags,
             )
-            if athena.database_name is not None
-            and any(
-                entry.get("current_table", values["current_table"]) for entry in values["tables"]
-            )
+            if athena.database_name is not None and rules.first_current_table(values) is not None
             else None
         )
         machines = export_machines(

@@ -369,7 +369,7 @@ def table_list_problems(
     return problems
 
 
-def _first_current_table(values: Mapping[str, Any]) -> Path | None:
+def first_current_table(values: Mapping[str, Any]) -> Path | None:
     """Where the first table that keeps a current table says so, or None."""
     default = values.get("current_table") is True
     for index, table in enumerate(values.get("tables") or ()):
@@ -474,7 +474,7 @@ def cross_field_problems(
             "poll_min_seconds",
             f"must be at most {ref('poll_max_seconds')} ({high}), got {low}",
         )
-    current = _first_current_table(values)
+    current = first_current_table(values)
     if current is not None and values.get("catalog_enabled") is False:
         problem(
             current,

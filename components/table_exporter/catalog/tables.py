@@ -25,6 +25,11 @@ SERDE = "org.openx.data.jsonserde.JsonSerDe"
 
 _INPUT = "$states.context.Execution.Input"
 
+LATEST_RAW_SUFFIX = "_latest_raw"
+"""``<table>_latest_raw``: the newest completed full export's (or baseline's) items."""
+CHANGES_SUFFIX = "_changes"
+"""``<table>_changes``: the incremental windows of the current chain."""
+
 SKIP_ARCHIVE_REASON = (
     "SkipArchive: without it every UpdateTable archives a table version, and Glue's quota "
     "(100,000 per table, 1,000,000 per account) would stop repointing within months."
@@ -78,7 +83,7 @@ LATEST_INPUT = _table_input(
     " 'struct<' & $join($append($keys, $extra), ',') & '>' )",
 )
 """TableInput of ``<table>_latest``, evaluated on DescribeTable's result."""
-RAW_INPUT = _table_input("_latest_raw", "'map<string,string>'")
+RAW_INPUT = _table_input(LATEST_RAW_SUFFIX, "'map<string,string>'")
 """TableInput of ``<table>_latest_raw``."""
 
 
@@ -115,7 +120,7 @@ _CHAIN_BASE = (
 # current-state query compares keys without knowing their names. One partition per day
 # of windows, projected from the baseline's day: about 365 partitions a year.
 CHANGES_INPUT = f"""{{
-  'Name': {_GLUE_NAME} & '_changes',
+  'Name': {_GLUE_NAME} & '{CHANGES_SUFFIX}',
   'TableType': 'EXTERNAL_TABLE',
   'PartitionKeys': [{{'Name': 'window_day', 'Type': 'string'}}],
   'Parameters': {{
@@ -151,7 +156,8 @@ def current_state_sql(database: str, glue_name: str) -> str:
     ``[a-z0-9_]``, so no identifier needs quoting. The text does not change between
     baselines, so one saved query per table stays right.
     """
-    changes, baseline = f"{database}.{glue_name}_changes", f"{database}.{glue_name}_latest_raw"
+    changes = f"{database}.{glue_name}{CHANGES_SUFFIX}"
+    baseline = f"{database}.{glue_name}{LATEST_RAW_SUFFIX}"
     return (
         "WITH changes AS (SELECT keys, newimage, "
         f"CAST(metadata.writetimestampmicros.n AS BIGINT) AS written FROM {changes} "

@@ -1,5 +1,5 @@
-"""Current-state Iceberg tables: ``<table>_current``, one row per item of an
-incremental table, kept by Athena statements the table export machine runs (``sql``
+"""Current-state Iceberg tables: ``<table>_current``, one row per item of a
+table as of its last completed export, kept by Athena statements the table export machine runs (``sql``
 builds their text; ``states`` the states that run them)."""
 
 from __future__ import annotations

@@ -75,12 +75,14 @@ from table_exporter.catalog.schema import (
     quote_identifier,
     sql_string,
 )
+from table_exporter.catalog.tables import CHANGES_SUFFIX, LATEST_RAW_SUFFIX
 
 CURRENT_SUFFIX = "_current"
-CHANGES_SUFFIX = "_changes"
-BASELINE_SUFFIX = "_latest_raw"
+BASELINE_SUFFIX = LATEST_RAW_SUFFIX
 """The export's items: ``<table>_latest_raw`` points at the newest full export's (or
 baseline's) ``data/`` folder once it has COMPLETED (``catalog/tables.py``)."""
+SOURCE_SUFFIXES = (CURRENT_SUFFIX, CHANGES_SUFFIX, BASELINE_SUFFIX)
+"""The Glue tables the statements read (``<table>_current`` is also written)."""
 
 TABLE_PROPERTIES: tuple[tuple[str, str], ...] = (
     ("table_type", "ICEBERG"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from table_exporter.current.sql import CURRENT_SUFFIX, SOURCE_SUFFIXES
 from table_exporter.kernel.iam import Document, allow, document
 from table_exporter.kernel.metrics import METRIC_NAMESPACE
 from table_exporter.kernel.policies import (
@@ -141,10 +142,6 @@ def table_export_role_policy(
     return result
 
 
-CURRENT_TABLE_SUFFIXES = ("_current", "_changes", "_latest_raw")
-"""The Glue tables the current tables' statements read (``_current`` is also written)."""
-
-
 def _current_table_resources(
     scope: AwsScope,
     *,
@@ -164,8 +161,8 @@ def _current_table_resources(
     ``athena-results/``.
     Glue's optimizers act as ``optimizer_role_arn``, passed to Glue only."""
     glue_base = [scope.arn("glue", "catalog"), scope.arn("glue", f"database/{database}")]
-    tables = [scope.arn("glue", f"table/{database}/*{suffix}") for suffix in CURRENT_TABLE_SUFFIXES]
-    current = scope.arn("glue", f"table/{database}/*_current")
+    tables = [scope.arn("glue", f"table/{database}/*{suffix}") for suffix in SOURCE_SUFFIXES]
+    current = scope.arn("glue", f"table/{database}/*{CURRENT_SUFFIX}")
     s3 = f"arn:{scope.partition}:s3:::{bucket}"
     found: dict[str, tuple[str, list[str], dict[str, Any]]] = {
         "current_queries": (
@@ -190,7 +187,9 @@ def _current_table_resources(
         "current_results_bucket": ("LocateQueryResults", [s3], {}),
         "current_objects": (
             "ReadAndWriteCurrentTables",
-            [f"arn:{scope.partition}:s3:::{current_bucket}/{p}/*" for p in prefixes],
+            [f"arn:{scope.partition}:s3:::{current_bucket}/{p}/*" for p in prefixes]
+            if current_bucket
+            else [],
             {},
         ),
         "current_results": ("WriteQueryResults", [f"{s3}/{ATHENA_RESULTS_PREFIX}/*"], {}),
