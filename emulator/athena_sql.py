@@ -600,15 +600,16 @@ class _Run:
         )
         self.db.execute(f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(name)} ({columns})")
 
-    def bind(self, refs: list[exp.Table], skip: set[tuple[str, str]], folder: Path) -> None:
-        """Make every table the statement reads resolvable in DuckDB."""
+    def bind(self, refs: list[exp.Table], folder: Path) -> None:
+        """Make every table the statement reads resolvable in DuckDB (each read from
+        Glue once, however often the statement names it)."""
         wanted: dict[tuple[str, str], set[str] | None] = {}
         tables: dict[tuple[str, str], dict[str, Any]] = {}
         for ref in refs:
             key = _name(ref)
-            if key in skip:
-                continue
-            table = tables.setdefault(key, self._glue_or_fail(*key))
+            if key not in tables:
+                tables[key] = self._glue_or_fail(*key)
+            table = tables[key]
             partitions = [k["Name"].lower() for k in table.get("PartitionKeys") or []]
             pinned = _pinned_values(ref, partitions[0]) if len(partitions) == 1 else None
             if key in wanted:
@@ -760,7 +761,7 @@ class _Run:
                 )
         with tempfile.TemporaryDirectory(prefix="athena-sql-") as folder:
             try:
-                self.bind(refs, set(), Path(folder))
+                self.bind(refs, Path(folder))
                 if target is not None:
                     self.glue("glue:UpdateTable", *target)
                     self.iceberg_metadata("write", found)

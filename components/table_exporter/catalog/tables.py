@@ -23,7 +23,8 @@ INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
 
-_INPUT = "$states.context.Execution.Input"
+INPUT = "$states.context.Execution.Input"
+"""JSONata: the table export execution's input."""
 
 LATEST_RAW_SUFFIX = "_latest_raw"
 """``<table>_latest_raw``: the newest completed full export's (or baseline's) items."""
@@ -46,8 +47,8 @@ _KEY_MEMBERS = """(
   )]
 )"""
 
-_GLUE_NAME = (
-    f"$lowercase($replace($substringAfter({_INPUT}.tableArn, ':table/'), /[^A-Za-z0-9_]/, '_'))"
+GLUE_NAME = (
+    f"$lowercase($replace($substringAfter({INPUT}.tableArn, ':table/'), /[^A-Za-z0-9_]/, '_'))"
 )
 
 _LOCATION = (
@@ -59,7 +60,7 @@ _LOCATION = (
 def _table_input(suffix: str, item_type: str) -> str:
     return (
         "{"
-        f"'Name': {_GLUE_NAME} & '{suffix}',"
+        f"'Name': {GLUE_NAME} & '{suffix}',"
         "'TableType': 'EXTERNAL_TABLE',"
         "'Parameters': {'classification': 'json', 'compressionType': 'gzip',"
         " 'exportArn': $export.ExportArn, 'sourceTableArn': $export.TableArn},"
@@ -73,7 +74,7 @@ def _table_input(suffix: str, item_type: str) -> str:
     )
 
 
-_DECLARED = f"{_INPUT}.columns ? {_INPUT}.columns : []"
+_DECLARED = f"{INPUT}.columns ? {INPUT}.columns : []"
 
 LATEST_INPUT = _table_input(
     "_latest",
@@ -113,14 +114,14 @@ def window_prefix(prefix: str, baseline: str, window_start: str) -> str:
 
 _CHAIN = f"$fromMillis($toMillis($pending.to), {CHAIN_STAMP})"
 _CHAIN_BASE = (
-    f"'s3://' & $export.S3Bucket & '/' & {_INPUT}.prefix & '/incremental/' & {_CHAIN} & '/'"
+    f"'s3://' & $export.S3Bucket & '/' & {INPUT}.prefix & '/incremental/' & {_CHAIN} & '/'"
 )
 
 # Incremental records keep every attribute as typed JSON text (map<string,string>): the
 # current-state query compares keys without knowing their names. One partition per day
 # of windows, projected from the baseline's day: about 365 partitions a year.
 CHANGES_INPUT = f"""{{
-  'Name': {_GLUE_NAME} & '{CHANGES_SUFFIX}',
+  'Name': {GLUE_NAME} & '{CHANGES_SUFFIX}',
   'TableType': 'EXTERNAL_TABLE',
   'PartitionKeys': [{{'Name': 'window_day', 'Type': 'string'}}],
   'Parameters': {{
@@ -174,7 +175,7 @@ def current_state_sql(database: str, glue_name: str) -> str:
 _KEEP = QUERY_NAME_LIMIT - len(_QUERY_SUFFIX)
 # Long names keep a hash of the whole name, so two long names cannot collide.
 QUERY_NAME = (
-    f"( $n := {_GLUE_NAME}; ($length($n) <= {_KEEP} ? $n : "
+    f"( $n := {GLUE_NAME}; ($length($n) <= {_KEEP} ? $n : "
     f"$substring($n, 0, {_KEEP - 9}) & '_' & $substring($hash($n, 'SHA-256'), 0, 8))"
     f" & '{_QUERY_SUFFIX}' )"
 )
@@ -183,4 +184,4 @@ QUERY_NAME = (
 
 def current_state_query(database: str) -> str:
     """JSONata: ``current_state_sql`` for the execution's table."""
-    return f"$replace('{current_state_sql(database, '@')}', '@', {_GLUE_NAME})"
+    return f"$replace('{current_state_sql(database, '@')}', '@', {GLUE_NAME})"

@@ -18,7 +18,6 @@ from table_exporter.current.sql import CURRENT_SUFFIX
 from table_exporter.kernel.iam import allow, document
 from table_exporter.kernel.targets import AwsScope
 
-OPTIMIZER_TYPES = ("compaction", "retention", "orphan_file_deletion")
 OPTIMIZER_LOG_GROUP = "/aws-glue/tableOptimizers"
 """Where Glue's table optimizers write their logs ("Viewing optimization details")."""
 

@@ -21,13 +21,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from table_exporter.catalog.tables import DAY_STAMP
+from table_exporter.catalog.tables import DAY_STAMP, GLUE_NAME, INPUT
 from table_exporter.current.sql import CURRENT_SUFFIX, KEY, KEY_NAME_RULE, RESERVED, templates
-from table_exporter.kernel.asl import Catch, Choice, Grant, Pass, State, StateBuilder, Task, jsonata
+from table_exporter.kernel.asl import (
+    KMS_KEY_GRANT,
+    Catch,
+    Choice,
+    Grant,
+    Pass,
+    State,
+    StateBuilder,
+    Task,
+    jsonata,
+)
 from table_exporter.kernel.retries import error_name, retry_for
 
 START_QUERY_SYNC = "arn:{partition}:states:::athena:startQueryExecution.sync"
-INPUT = "$states.context.Execution.Input"
 
 OPTIMIZERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("OptimizeCurrentCompaction", "compaction", {}),
@@ -65,10 +74,6 @@ QUERY_GRANTS = (
     Grant("current_results_bucket", ("s3:GetBucketLocation",)),
     Grant("current_objects", ("s3:GetObject", "s3:PutObject")),
     Grant("current_results", ("s3:PutObject",)),
-)
-
-GLUE_NAME = (
-    f"$lowercase($replace($substringAfter({INPUT}.tableArn, ':table/'), /[^A-Za-z0-9_]/, '_'))"
 )
 
 # The table's columns: keys (hash, then range) from DescribeTable, then the declared
@@ -151,7 +156,7 @@ def build(
     table = GLUE_NAME
     grants: tuple[Grant, ...] = QUERY_GRANTS
     if kms:
-        grants = (*grants, Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey")))
+        grants = (*grants, KMS_KEY_GRANT)
     sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
 
     def query(name: str, statement: str, values: str, then: State, comment: str) -> Task:
@@ -247,7 +252,8 @@ def build(
             done,
             "One MERGE of the window's net changes, before the watermark moves.",
         )
-        usable.choices.insert(0, (jsonata(f"$count({UNUSABLE}) = 0 and ({merge_when})"), merge))
+        # After the unusable-key rule: choices are tried in order.
+        usable.when(jsonata(merge_when), merge)
     return builder.task(
         "ReadCurrentKeys",
         "dynamodb",

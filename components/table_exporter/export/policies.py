@@ -187,7 +187,7 @@ def _current_table_resources(
         "current_results_bucket": ("LocateQueryResults", [s3], {}),
         "current_objects": (
             "ReadAndWriteCurrentTables",
-            [f"arn:{scope.partition}:s3:::{current_bucket}/{p}/*" for p in prefixes]
+            export_object_resources(current_bucket, prefixes, scope.partition)
             if current_bucket
             else [],
             {},

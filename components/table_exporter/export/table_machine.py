@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from table_exporter.catalog import tables as catalog
+from table_exporter.catalog.tables import INPUT
 from table_exporter.current import states as current_states
 from table_exporter.export.incremental import (
     MAX_WINDOW_MS,
@@ -39,6 +40,7 @@ from table_exporter.export.incremental import (
     VIEW_TYPES,
 )
 from table_exporter.kernel.asl import (
+    KMS_KEY_GRANT,
     Catch,
     Choice,
     Fail,
@@ -56,7 +58,6 @@ from table_exporter.kernel.polling import PollPolicy
 from table_exporter.kernel.retries import error_name
 from table_exporter.kernel.targets import EXPORT_FORMATS, SSE_ALGORITHMS
 
-INPUT = "$states.context.Execution.Input"
 TABLE_NAME = f"$substringAfter({INPUT}.tableArn, ':table/')"
 ME = "$states.context.Execution.Id"
 INCREMENTAL_MODE = f"{INPUT}.mode = 'incremental'"
@@ -186,7 +187,7 @@ class _Builder(StateBuilder):
             ),
         ]
         if self.spec.destination.kms_key_arn:
-            grants.append(Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey")))
+            grants.append(KMS_KEY_GRANT)
         return tuple(grants)
 
     def start_export(
@@ -658,7 +659,7 @@ class _Builder(StateBuilder):
                 (self.current_failed, released_after_error),
             ):
                 assert choice is not None
-                choice.choices.insert(len(choice.choices), (jsonata(INCREMENTAL_MODE), then))
+                choice.when(jsonata(INCREMENTAL_MODE), then)
             after_catalog = keep
         completed_export: State = after_catalog
         if spec.catalog_database is not None and spec.athena_workgroup is not None:

@@ -31,6 +31,11 @@ class Grant:
     actions: tuple[str, ...]
 
 
+KMS_KEY_GRANT = Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey"))
+"""Objects encrypted with the configured key (SSE-KMS): S3 calls KMS with the caller's
+rights, for every state that writes or reads them."""
+
+
 @dataclass(eq=False)
 class State:
     """A state; ``name`` is its key in ``States``."""
