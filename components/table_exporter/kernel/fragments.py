@@ -1,11 +1,262 @@
 """State patterns more than one machine is built from (in the sense of a reusable
 piece of a state machine): each adds its states to the caller's builder and returns
-the states the caller links on from."""
+the states the caller links on from, so a machine's builder reads in the order an
+execution meets its states. What differs between machines (state names, grant groups,
+arguments) is a parameter; the grant groups are resolved by each machine's policy."""
 
 from __future__ import annotations
 
-from table_exporter.kernel.asl import Catch, Choice, Grant, StateBuilder, Task, Wait, jsonata
+from typing import Any, NamedTuple
+
+from table_exporter.kernel.asl import (
+    MORE_PAGES,
+    Catch,
+    Choice,
+    Fail,
+    Grant,
+    Graph,
+    Map,
+    Pass,
+    State,
+    StateBuilder,
+    Task,
+    Wait,
+    jsonata,
+    next_page_token,
+    paged_arguments,
+)
 from table_exporter.kernel.polling import PollPolicy
+from table_exporter.kernel.retries import retry_for
+
+ERROR_OUTPUT = jsonata("$states.errorOutput")
+"""A catch's output: the error's ``Error`` and ``Cause``, for the handler to report."""
+
+
+def catch_all(handler: State) -> list[Catch]:
+    """Any error into ``handler``, which gets the error and its cause as its input."""
+    return [Catch(["States.ALL"], handler, ERROR_OUTPUT)]
+
+
+def rejected(builder: StateBuilder, name: str, *, prefix: str, cause: str) -> Fail:
+    """The machine's end for an error its tasks catch (``catch_all``). Error names that
+    start ``States.`` are reserved for Step Functions' own errors, so those become
+    ``<prefix>.<rest>``; others pass through."""
+    return builder.add(
+        Fail(
+            name,
+            comment="A permanent error, or a transient one that outlasted its retries.",
+            error=jsonata(
+                "$substring($states.input.Error, 0, 7) = 'States.' ? "
+                f"'{prefix}.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
+            ),
+            cause=cause,
+        )
+    )
+
+
+# -- paging --------------------------------------------------------------------------------
+
+
+def more_pages(builder: StateBuilder, name: str, page: Task) -> Choice:
+    """``page`` ─▶ ``name`` ⟲: the listing runs again while it leaves a token in
+    ``$next``. The choice's way out is the caller's (``otherwise``), so it can be
+    linked to a state built after it."""
+    more = builder.add(Choice(name).when(MORE_PAGES, page))
+    page.then(more)
+    return more
+
+
+def paged_listing(
+    builder: StateBuilder,
+    name: str,
+    service: str,
+    action: str,
+    *,
+    more: str,
+    grants: tuple[Grant, ...],
+    first_page: str,
+    tokens: tuple[str, str],
+    assign: dict[str, Any],
+    catch: list[Catch],
+    comment: str | None = None,
+) -> tuple[Task, Choice]:
+    """A listing task and its ``more`` choice (``more_pages``): the first page's JSONata
+    arguments, then the token the result left, under ``tokens`` (the request's member,
+    the result's). ``assign`` collects from each page; ``$next`` must start null."""
+    request_token, result_token = tokens
+    page = builder.task(
+        name,
+        service,
+        action,
+        comment=comment,
+        grants=grants,
+        arguments=paged_arguments(first_page, request_token),
+        assign={"next": next_page_token(result_token), **assign},
+        catch=catch,
+    )
+    return page, more_pages(builder, more, page)
+
+
+def list_tables(
+    builder: StateBuilder, *, grant_group: str, collect: str, names: str, catch: list[Catch]
+) -> tuple[Task, Choice]:
+    """``ListTables`` ⟲ ``MoreTables``: appends ``names`` (JSONata over the page's
+    ``$states.result.TableNames``) to the list in ``$<collect>``."""
+    return paged_listing(
+        builder,
+        "ListTables",
+        "dynamodb",
+        "listTables",
+        more="MoreTables",
+        grants=(Grant(grant_group, ("dynamodb:ListTables",)),),
+        first_page="{'Limit': 100}",
+        tokens=("ExclusiveStartTableName", "LastEvaluatedTableName"),
+        assign={collect: jsonata(f"$append(${collect}, {names})")},
+        catch=catch,
+    )
+
+
+# -- deleting tables a Map item at a time --------------------------------------------------
+
+
+def ends_unnamed(name: str) -> Pass:
+    """A Map item's end that names no table: the item's table was kept or not deleted."""
+    return Pass(name, output=jsonata("null"), end=True)
+
+
+def delete_item_table(
+    builder: StateBuilder, name: str, *, grant_group: str, catch: list[Catch]
+) -> Task:
+    """Deletes the table the Map item names (``$states.input.name``) and ends with that
+    name, which ``delete_tables`` collects. Not added to ``builder.built``: it belongs
+    to the Map's processor, not to the machine's top level."""
+    return Task(
+        name,
+        resource=f"{builder.sdk}dynamodb:deleteTable",
+        grants=(Grant(grant_group, ("dynamodb:DeleteTable",)),),
+        arguments={"TableName": jsonata("$states.input.name")},
+        retry=retry_for("dynamodb", "deleteTable"),
+        output=jsonata("$states.input.name"),
+        catch=catch,
+        end=True,
+    )
+
+
+def delete_tables(
+    builder: StateBuilder,
+    name: str,
+    *,
+    comment: str,
+    tables: str,
+    processor: State,
+    collect: str,
+    **fields: Any,
+) -> Map:
+    """A Map over the table names ``tables`` (JSONata), five at a time, each item
+    ``{"name": ...}`` run from ``processor``; the names of the tables it deleted (the
+    items that ended with a string) go to ``$<collect>``. ``fields``: the Map's own
+    ``output``, ``catch`` and ``next``."""
+    return builder.add(
+        Map(
+            name,
+            comment=comment,
+            items=jsonata(tables),
+            item_selector={"name": jsonata("$states.context.Map.Item.Value")},
+            max_concurrency=5,
+            processor=Graph(processor),
+            assign={
+                collect: jsonata("[$filter($states.result, function($v) { $type($v) = 'string' })]")
+            },
+            **fields,
+        )
+    )
+
+
+# -- importing a table from an export, and following the import ----------------------------
+
+IMPORT_LOG_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+    "logs:PutRetentionPolicy",
+)
+"""What ImportTable does with the caller's rights to log into ``/aws-dynamodb/*``."""
+
+
+def polling_from(import_description: str, poll: PollPolicy) -> dict[str, Any]:
+    """What a state leading into ``import_polling`` assigns: the import (JSONata of an
+    object with its ``ImportArn``), no time waited yet, and the first wait."""
+    return {"import": jsonata(import_description), "elapsed": 0, "wait": poll.min_seconds}
+
+
+class ImportGroups(NamedTuple):
+    """The grant groups ``import_table`` names: DynamoDB reads the export and writes its
+    logs with the caller's rights, so the caller needs more than ImportTable."""
+
+    tables: str
+    """The new tables (``dynamodb:ImportTable``)."""
+    objects: str
+    """The export's objects (``s3:GetObject``)."""
+    bucket: str
+    """The export's bucket (``s3:ListBucket``)."""
+    lists: str
+    """Account-wide lists (``logs:DescribeLogGroups``)."""
+    logs: str
+    """The import's log groups (``IMPORT_LOG_ACTIONS``)."""
+
+
+def import_table(
+    builder: StateBuilder,
+    *,
+    groups: ImportGroups,
+    token_from: str,
+    bucket: str,
+    folder: str,
+    bucket_owner: str | None,
+    export_format: str,
+    table: tuple[str, Any, Any],
+    poll: PollPolicy,
+    catch: list[Catch],
+    comment: str | None = None,
+) -> Task:
+    """``ImportTable``: a new on-demand table from the GZIP data files of the export in
+    ``folder`` (JSONata; its ``data/``) of ``bucket`` (the field's value: a name, or a
+    JSONata field), then the start of ``import_polling``. ``table``: the new table's name (JSONata), key schema and
+    attribute definitions. ``export_format`` (JSONata) is DynamoDB JSON when absent. The
+    ``ClientToken`` is a hash of ``token_from`` (JSONata), so a retried call returns the
+    import the first one started."""
+    source: dict[str, Any] = {"S3Bucket": bucket, "S3KeyPrefix": jsonata(f"{folder} & 'data/'")}
+    if bucket_owner:
+        source["S3BucketOwner"] = bucket_owner
+    name, key_schema, attributes = table
+    return builder.task(
+        "ImportTable",
+        "dynamodb",
+        "importTable",
+        comment=comment,
+        grants=(
+            Grant(groups.tables, ("dynamodb:ImportTable",)),
+            Grant(groups.objects, ("s3:GetObject",)),
+            Grant(groups.bucket, ("s3:ListBucket",)),
+            Grant(groups.lists, ("logs:DescribeLogGroups",)),
+            Grant(groups.logs, IMPORT_LOG_ACTIONS),
+        ),
+        arguments={
+            "ClientToken": jsonata(f"$substring($hash({token_from}, 'SHA-256'), 0, 36)"),
+            "S3BucketSource": source,
+            "InputFormat": jsonata(f"{export_format} ? {export_format} : 'DYNAMODB_JSON'"),
+            "InputCompressionType": "GZIP",
+            "TableCreationParameters": {
+                "TableName": jsonata(name),
+                "KeySchema": key_schema,
+                "AttributeDefinitions": attributes,
+                "BillingMode": "PAY_PER_REQUEST",
+            },
+        },
+        assign=polling_from("$states.result.ImportTableDescription", poll),
+        catch=catch,
+    )
 
 
 def import_polling(
@@ -13,7 +264,7 @@ def import_polling(
 ) -> tuple[Wait, Task, Choice]:
     """``WaitForImport`` ─▶ ``DescribeImport`` ─▶ ``ImportFinished`` for the import in
     ``$import`` (restore drills and the importer): ``$import`` follows the description,
-    and the choice waits again until the caller's exits match."""
+    and the choice waits again until the caller's exits match (``import_exits``)."""
     return builder.polling_loop(
         ("WaitForImport", "DescribeImport", "ImportFinished"),
         action="describeImport",
@@ -27,3 +278,14 @@ def import_polling(
 
 IMPORT_ENDED = jsonata("$import.ImportStatus in ['COMPLETED', 'FAILED', 'CANCELLED']")
 """The import has ended, one way or another (``DescribeImport``'s final statuses)."""
+
+
+def import_exits(
+    finished: Choice, *, ended: State, timed_out: State, timeout_seconds: int
+) -> Choice:
+    """``ImportFinished``'s ways out: ``ended`` once the import has ended, else
+    ``timed_out`` after ``timeout_seconds`` of polling. The end is tried first, so an
+    import that ended in the last poll is judged rather than called late."""
+    return finished.when(IMPORT_ENDED, ended).when(
+        jsonata(f"$elapsed >= {timeout_seconds}"), timed_out
+    )
