@@ -44,6 +44,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from table_exporter.kernel import fragments
 from table_exporter.kernel.alarms import (
     WINDOW_LIMIT_HOURS,
     AlarmSpec,
@@ -55,19 +56,14 @@ from table_exporter.kernel.asl import (
     Choice,
     Fail,
     Grant,
-    Graph,
     Machine,
     Map,
     Pass,
-    State,
     StateBuilder,
     Succeed,
     Task,
     jsonata,
-    next_page_token,
-    paged_arguments,
 )
-from table_exporter.kernel.fragments import IMPORT_ENDED, import_polling
 from table_exporter.kernel.iam import document
 from table_exporter.kernel.policies import (
     INLINE_POLICY_LIMIT,
@@ -163,18 +159,16 @@ GRANT_GROUPS = {
 
 
 class _Builder(StateBuilder):
-    """Builds the machine's states."""
+    """Builds the machine's states one stage at a time, in the order an execution meets
+    them: each stage links on from the states the one before it returned."""
 
     def __init__(self, spec: DrillSpec) -> None:
         super().__init__(spec.partition)
         self.spec = spec
-
-    def build(self) -> Machine:
-        spec = self.spec
-        prefix = spec.table_prefix
-        poll = spec.poll
-
-        error = self.add(
+        # Made before the flow that ends in it: every state from ListTables to
+        # DescribeImport catches into it (``caught``), so it has to exist first; it
+        # joins the flow at the cleanup.
+        self.error = self.add(
             Pass(
                 "DrillError",
                 comment="Any error before the verdict: recorded, then the scratch table is deleted.",
@@ -187,124 +181,271 @@ class _Builder(StateBuilder):
             )
         )
 
-        def caught(stage: str) -> list[Catch]:
-            return [
-                Catch(
-                    ["States.ALL"],
-                    error,
-                    jsonata(f"$merge([$states.errorOutput, {{'stage': '{stage}'}}])"),
-                )
-            ]
+    def caught(self, stage: str) -> list[Catch]:
+        """Any error into ``DrillError``, which records ``stage`` in the report."""
+        return [
+            Catch(
+                ["States.ALL"],
+                self.error,
+                jsonata(f"$merge([$states.errorOutput, {{'stage': '{stage}'}}])"),
+            )
+        ]
 
-        # -- the end: report, then succeed or fail ----------------------------------------
-        succeeded = self.add(Succeed("DrillSucceeded", output=jsonata("$report")))
-        failed = self.add(
-            Fail(
-                "DrillFailed",
-                error=jsonata(
-                    "$outcome.status = 'ERROR' ? 'DrillError' : "
-                    "($outcome.status = 'TIMED_OUT' ? 'DrillTimedOut' : 'DrillFailed')"
-                ),
-                cause=jsonata("$string($report)"),
-            )
+    def stopped(self, name: str, *, error: str, cause: str, stage: str) -> Pass:
+        """The drill cannot go on: to ``DrillError`` as if ``stage`` had failed."""
+        return self.add(
+            Pass(name, output={"Error": error, "Cause": cause, "stage": stage}, next=self.error)
         )
-        unreported = self.add(
-            Fail(
-                "ReportNotWritten",
-                comment="The scratch table is gone; only the report could not be written.",
-                error="DrillReportNotWritten",
-                cause=jsonata("$string({'report': $report, 'error': $states.input})"),
-            )
+
+    def build(self) -> Machine:
+        begin = self.begin()
+        swept = self.sweep(begin)
+        export = self.find_export(swept)
+        source = self.look_up(export)
+        finished = self.poll(self.start_import(source))
+        verdict, timed_out = self.verdict(finished)
+        self.report(*self.cleanup(verdict, timed_out, self.error))
+        return Machine(
+            begin,
+            built=self.built,
+            comment="Restore drill: import the newest full export into a scratch table and compare counts.",
+            timeout_seconds=self.spec.timeout_seconds,
         )
-        passed = self.add(
-            Choice("DrillPassed", default=failed).when(
-                jsonata("$outcome.passed = true and $scratchDeleted = true"), succeeded
-            )
-        )
-        report_key = (
-            f"'{spec.report_prefix}/' & {TABLE_NAME} & '/' & "
-            "$substring($startedAt, 0, 10) & '/' & "
-            "$states.context.Execution.Name & '.json'"
-        )
-        report = self.task(
-            "WriteReport",
-            "s3",
-            "putObject",
-            grants=(Grant("drill_reports", ("s3:PutObject",)),),
-            arguments={
-                "Bucket": spec.bucket,
-                "Key": jsonata("$reportKey"),
-                "ContentType": "application/json",
-                "Body": jsonata("$string($report)"),
-            },
-            catch=[Catch(["States.ALL"], unreported, jsonata("$states.errorOutput"))],
-            next=passed,
-        )
-        compose = self.add(
+
+    def begin(self) -> Pass:
+        prefix = self.spec.table_prefix
+        return self.add(
             Pass(
-                "ComposeReport",
+                "Begin",
+                comment="The scratch table's name is fixed first, so every path can delete it.",
                 assign={
-                    "reportKey": jsonata(report_key),
-                    "report": jsonata(
-                        "$merge([{"
-                        f"'table': {TABLE_NAME}, 'tableArn': {INPUT}.tableArn, "
-                        "'drill': $states.context.Execution.Name, "
-                        "'startedAt': $startedAt, 'finishedAt': $now(), "
-                        "'scratchTable': $scratch, 'scratchDeleted': $scratchDeleted, "
-                        "'cleanup': $cleanup, 'swept': $swept, "
-                        "'exportArn': $export.ExportArn, 'exportTime': $export.ExportTime, "
-                        "'exportItemCount': $export.ItemCount, 'manifestItemCount': $expected, "
-                        "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
-                        "'processedItemCount': $import.ProcessedItemCount, "
-                        "'importedItemCount': $import.ImportedItemCount, "
-                        "'errorCount': $import.ErrorCount, "
-                        "'importFailureCode': $import.FailureCode, "
-                        "'importFailureMessage': $import.FailureMessage, "
-                        "'importElapsedSeconds': $elapsed, "
-                        "'cloudWatchLogGroupArn': $import.CloudWatchLogGroupArn"
-                        "}, $outcome])"
+                    "scratch": jsonata(
+                        f"'{prefix}' & $substring({TABLE_NAME}, 0, {MAX_TABLE_PREFIX}) & '-' & "
+                        f"$fromMillis($millis(), {STAMP}) & '-' & "
+                        "$substring($hash($states.context.Execution.Id, 'SHA-256'), 0, 8)"
+                    ),
+                    "startedAt": jsonata("$now()"),
+                    "next": None,
+                    "leftovers": [],
+                    "swept": [],
+                    "export": {},
+                    "import": {},
+                    "expected": None,
+                    "elapsed": 0,
+                    "outcome": {},
+                    "scratchDeleted": False,
+                    "cleanup": None,
+                },
+            )
+        )
+
+    # -- sweep: leftovers of earlier drills ------------------------------------------------
+
+    def sweep(self, after: Pass) -> Map:
+        """Lists the tables under the drill's prefix and deletes those older than the
+        machine's timeout: no drill still uses them. Returns the Map; what follows it
+        runs whether or not the sweep failed."""
+        prefix = self.spec.table_prefix
+        list_tables, more = fragments.list_tables(
+            self,
+            grant_group="account_lists",
+            collect="leftovers",
+            names=(
+                f"[$filter($states.result.TableNames, function($n) {{ $substring($n, 0, {len(prefix)}) = '{prefix}' }})]"
+            ),
+            catch=self.caught("ListTables"),
+        )
+        after.then(list_tables)
+        sweep = fragments.delete_tables(
+            self,
+            "SweepLeftovers",
+            comment="Leftovers of drills stopped by hand, or whose import outlived the cleanup.",
+            tables="$leftovers",
+            processor=self.leftover(),
+            collect="swept",
+            output={},
+        )
+        more.otherwise(sweep)
+        return sweep
+
+    def leftover(self) -> Task:
+        """One listed table: ``DescribeLeftover`` ─▶ ``LeftoverIsOld`` ─▶ ``DeleteLeftover``."""
+        # Where either call's error ends the item: the table is the next sweep's.
+        not_deleted = fragments.ends_unnamed("LeftoverNotDeleted")
+        describe = Task(
+            "DescribeLeftover",
+            resource=f"{self.sdk}dynamodb:describeTable",
+            grants=(Grant("scratch_tables", ("dynamodb:DescribeTable",)),),
+            arguments={"TableName": jsonata("$states.input.name")},
+            retry=retry_for("dynamodb", "describeTable"),
+            output=jsonata(
+                "{'name': $states.input.name, 'created': $states.result.Table.CreationDateTime}"
+            ),
+            catch=[Catch(["States.ALL"], not_deleted)],
+        )
+        old = describe.then(Choice("LeftoverIsOld"))
+        old.when(
+            jsonata(
+                f"$toMillis($states.input.created) < $millis() - {self.spec.timeout_seconds * 1000}"
+            ),
+            fragments.delete_item_table(
+                self,
+                "DeleteLeftover",
+                grant_group="scratch_tables",
+                catch=[
+                    Catch(
+                        [error_name("dynamodb", "ResourceNotFoundException")],
+                        fragments.ends_unnamed("LeftoverGone"),
+                    ),
+                    Catch(["States.ALL"], not_deleted),
+                ],
+            ),
+        ).otherwise(Succeed("LeftoverKept", output=jsonata("null")))
+        return describe
+
+    # -- look up: the newest full export, its count and the source's key schema ------------
+
+    def find_export(self, swept: Map) -> Task:
+        """``ListExports`` ⟲, keeping the greatest ARN of a COMPLETED full export, then
+        ``DescribeExport`` of it."""
+        start = self.add(Pass("FindNewestExport", assign={"next": None, "best": None}))
+        # The sweep only tidies up: the drill goes on when it fails.
+        swept.then(start)
+        swept.on_error(["States.ALL"], start)
+        list_exports, more = fragments.paged_listing(
+            self,
+            "ListExports",
+            "dynamodb",
+            "listExports",
+            more="MoreExports",
+            grants=(Grant("account_lists", ("dynamodb:ListExports",)),),
+            first_page=f"{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}",
+            tokens=("NextToken", "NextToken"),
+            assign={
+                "best": jsonata(
+                    """(
+                      $full := $states.result.ExportSummaries[ExportStatus = 'COMPLETED' and
+                        ($exists(ExportType) ? ExportType : 'FULL_EXPORT') = 'FULL_EXPORT'].ExportArn;
+                      $all := $append($type($best) = 'string' ? [$best] : [], $full);
+                      $count($all) = 0 ? null : $reduce($all, function($a, $b) { $a > $b ? $a : $b })
+                    )"""
+                ),
+            },
+            catch=self.caught("ListExports"),
+        )
+        start.then(list_exports)
+        describe = self.task(
+            "DescribeExport",
+            "dynamodb",
+            "describeExport",
+            grants=(Grant("source_exports", ("dynamodb:DescribeExport",)),),
+            arguments={"ExportArn": jsonata("$best")},
+            assign={"export": jsonata("$states.result.ExportDescription")},
+            catch=self.caught("DescribeExport"),
+        )
+        found = self.add(Choice("ExportFound"))
+        more.otherwise(found)
+        found.when(jsonata("$type($best) = 'string'"), describe).otherwise(
+            self.stopped(
+                "NoCompletedExport",
+                error="NoCompletedExport",
+                cause="DynamoDB lists no COMPLETED full export of this table",
+                stage="ListExports",
+            )
+        )
+        return describe
+
+    def look_up(self, export: Task) -> Task:
+        """The export must be in the drill's bucket; then its manifest's item count and
+        the source table's key schema."""
+        bucket = self.spec.bucket
+        in_bucket = export.then(self.add(Choice("ExportInBucket")))
+        manifest = self.task(
+            "ReadManifest",
+            "s3",
+            "getObject",
+            comment="The export's own count of the items it wrote.",
+            grants=(Grant("export_objects", ("s3:GetObject",)),),
+            arguments={
+                "Bucket": jsonata("$export.S3Bucket"),
+                "Key": jsonata(EXPORT_ROOT + " & 'manifest-summary.json'"),
+            },
+            assign={"expected": jsonata("$parse($states.result.Body).itemCount")},
+            catch=self.caught("ReadManifest"),
+        )
+        in_bucket.when(jsonata(f"$export.S3Bucket = '{bucket}'"), manifest).otherwise(
+            self.stopped(
+                "ExportElsewhere",
+                error="ExportNotInBucket",
+                cause=jsonata(
+                    f"'the newest full export is in bucket ' & $export.S3Bucket & ', not {bucket}'"
+                ),
+                stage="DescribeExport",
+            )
+        )
+        return manifest.then(
+            self.task(
+                "DescribeSourceTable",
+                "dynamodb",
+                "describeTable",
+                comment="Metadata only: the key schema the scratch table needs.",
+                grants=(Grant("source_tables", ("dynamodb:DescribeTable",)),),
+                arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+                assign={
+                    "keySchema": jsonata("$states.result.Table.KeySchema"),
+                    # Only the key attributes: CreateTable refuses definitions nothing uses.
+                    "attributes": jsonata(
+                        "[$states.result.Table.AttributeDefinitions"
+                        "[AttributeName in $states.result.Table.KeySchema.AttributeName]]"
                     ),
                 },
-                next=report,
+                catch=self.caught("DescribeSourceTable"),
             )
         )
-        gone = self.add(
-            Pass(
-                "ScratchTableGone",
-                comment="Not found: never created (the drill stopped before the import) or already deleted.",
-                assign={"scratchDeleted": True, "cleanup": "not found"},
-                next=compose,
-            )
-        )
-        not_deleted = self.add(
-            Pass(
-                "ScratchTableNotDeleted",
-                comment="The next drill's sweep deletes it; the drill fails meanwhile.",
-                assign={
-                    "scratchDeleted": False,
-                    "cleanup": jsonata("$states.input.Error & ': ' & $string($states.input.Cause)"),
-                },
-                next=compose,
-            )
-        )
-        delete = self.task(
-            "DeleteScratchTable",
-            "dynamodb",
-            "deleteTable",
-            comment="Every path comes here; a table still CREATING (import running) is retried.",
-            grants=(Grant("scratch_tables", ("dynamodb:DeleteTable",)),),
-            arguments={"TableName": jsonata("$scratch")},
-            retry=[spec.cleanup_retry(), *retry_for("dynamodb", "deleteTable")],
-            assign={"scratchDeleted": True, "cleanup": "deleted"},
-            catch=[
-                Catch([error_name("dynamodb", "ResourceNotFoundException")], gone),
-                Catch(["States.ALL"], not_deleted, jsonata("$states.errorOutput")),
-            ],
-            next=compose,
-        )
-        error.then(delete)
 
-        # -- verdict -------------------------------------------------------------------
+    # -- import and poll -------------------------------------------------------------------
+
+    def start_import(self, source: Task) -> Task:
+        spec = self.spec
+        return source.then(
+            fragments.import_table(
+                self,
+                comment="A new table from the export's data files; the token makes a retry return this import.",
+                groups=fragments.ImportGroups(
+                    tables="scratch_tables",
+                    objects="export_objects",
+                    bucket="export_bucket",
+                    lists="account_lists",
+                    logs="import_logs",
+                ),
+                token_from="$states.context.Execution.Id",
+                bucket=jsonata("$export.S3Bucket"),
+                folder=EXPORT_ROOT,
+                bucket_owner=spec.bucket_owner,
+                export_format="$export.ExportFormat",
+                table=("$scratch", jsonata("$keySchema"), jsonata("$attributes")),
+                poll=spec.poll,
+                catch=self.caught("ImportTable"),
+            )
+        )
+
+    def poll(self, imported: Task) -> Choice:
+        """Returns ``ImportFinished``, whose exits ``verdict`` adds."""
+        wait, _, finished = fragments.import_polling(
+            self,
+            grant_group="scratch_imports",
+            poll=self.spec.poll,
+            catch=self.caught("DescribeImport"),
+        )
+        imported.then(wait)
+        return finished
+
+    # -- verdict ---------------------------------------------------------------------------
+
+    def verdict(self, finished: Choice) -> tuple[Pass, Pass]:
+        """The outcome of an import that ended, or of one still running at the drill's
+        bound; both go on to the cleanup."""
+        timeout = self.spec.import_timeout_seconds
         verdict = self.add(
             Pass(
                 "Verdict",
@@ -331,7 +472,6 @@ class _Builder(StateBuilder):
                         )"""
                     )
                 },
-                next=delete,
             )
         )
         timed_out = self.add(
@@ -341,276 +481,130 @@ class _Builder(StateBuilder):
                 assign={
                     "outcome": jsonata(
                         "{'passed': false, 'status': 'TIMED_OUT', 'reason': 'the import was still ' & "
-                        f"$import.ImportStatus & ' after {spec.import_timeout_seconds} seconds'}}"
+                        f"$import.ImportStatus & ' after {timeout} seconds'}}"
                     )
                 },
-                next=delete,
             )
         )
+        fragments.import_exits(
+            finished, ended=verdict, timed_out=timed_out, timeout_seconds=timeout
+        )
+        return verdict, timed_out
 
-        # -- the import and its polling loop -------------------------------------------
-        wait, _, finished = import_polling(
-            self, grant_group="scratch_imports", poll=poll, catch=caught("DescribeImport")
-        )
-        finished.when(IMPORT_ENDED, verdict).when(
-            jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out
-        )
+    # -- cleanup ---------------------------------------------------------------------------
 
-        source: dict[str, Any] = {
-            "S3Bucket": jsonata("$export.S3Bucket"),
-            "S3KeyPrefix": jsonata(EXPORT_ROOT + " & 'data/'"),
-        }
-        if spec.bucket_owner:
-            source["S3BucketOwner"] = spec.bucket_owner
-        import_table = self.task(
-            "ImportTable",
+    def cleanup(self, *outcomes: Pass) -> tuple[Task, Pass, Pass]:
+        """Every path comes here (``outcomes``: the verdicts and ``DrillError``); returns
+        the states that go on to the report: deleted, already gone, not deleted."""
+        delete = self.task(
+            "DeleteScratchTable",
             "dynamodb",
-            "importTable",
-            comment="A new table from the export's data files; the token makes a retry return this import.",
-            grants=(
-                Grant("scratch_tables", ("dynamodb:ImportTable",)),
-                Grant("export_objects", ("s3:GetObject",)),
-                Grant("export_bucket", ("s3:ListBucket",)),
-                Grant("account_lists", ("logs:DescribeLogGroups",)),
-                Grant(
-                    "import_logs",
-                    (
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:DescribeLogStreams",
-                        "logs:PutLogEvents",
-                        "logs:PutRetentionPolicy",
-                    ),
-                ),
-            ),
-            arguments={
-                "ClientToken": jsonata(
-                    "$substring($hash($states.context.Execution.Id, 'SHA-256'), 0, 36)"
-                ),
-                "S3BucketSource": source,
-                "InputFormat": jsonata(
-                    "$export.ExportFormat ? $export.ExportFormat : 'DYNAMODB_JSON'"
-                ),
-                "InputCompressionType": "GZIP",
-                "TableCreationParameters": {
-                    "TableName": jsonata("$scratch"),
-                    "KeySchema": jsonata("$keySchema"),
-                    "AttributeDefinitions": jsonata("$attributes"),
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            },
-            assign={
-                "import": jsonata("$states.result.ImportTableDescription"),
-                "elapsed": 0,
-                "wait": poll.min_seconds,
-            },
-            catch=caught("ImportTable"),
-            next=wait,
-        )
-        source_table = self.task(
-            "DescribeSourceTable",
-            "dynamodb",
-            "describeTable",
-            comment="Metadata only: the key schema the scratch table needs.",
-            grants=(Grant("source_tables", ("dynamodb:DescribeTable",)),),
-            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
-            assign={
-                "keySchema": jsonata("$states.result.Table.KeySchema"),
-                # Only the key attributes: CreateTable refuses definitions nothing uses.
-                "attributes": jsonata(
-                    "[$states.result.Table.AttributeDefinitions"
-                    "[AttributeName in $states.result.Table.KeySchema.AttributeName]]"
-                ),
-            },
-            catch=caught("DescribeSourceTable"),
-            next=import_table,
-        )
-        manifest = self.task(
-            "ReadManifest",
-            "s3",
-            "getObject",
-            comment="The export's own count of the items it wrote.",
-            grants=(Grant("export_objects", ("s3:GetObject",)),),
-            arguments={
-                "Bucket": jsonata("$export.S3Bucket"),
-                "Key": jsonata(EXPORT_ROOT + " & 'manifest-summary.json'"),
-            },
-            assign={"expected": jsonata("$parse($states.result.Body).itemCount")},
-            catch=caught("ReadManifest"),
-            next=source_table,
-        )
-        elsewhere = self.add(
-            Pass(
-                "ExportElsewhere",
-                output={
-                    "Error": "ExportNotInBucket",
-                    "Cause": jsonata(
-                        f"'the newest full export is in bucket ' & $export.S3Bucket & ', not {spec.bucket}'"
-                    ),
-                    "stage": "DescribeExport",
-                },
-                next=error,
-            )
-        )
-        in_bucket = self.add(
-            Choice("ExportInBucket", default=elsewhere).when(
-                jsonata(f"$export.S3Bucket = '{spec.bucket}'"), manifest
-            )
-        )
-        describe_export = self.task(
-            "DescribeExport",
-            "dynamodb",
-            "describeExport",
-            grants=(Grant("source_exports", ("dynamodb:DescribeExport",)),),
-            arguments={"ExportArn": jsonata("$best")},
-            assign={"export": jsonata("$states.result.ExportDescription")},
-            catch=caught("DescribeExport"),
-            next=in_bucket,
-        )
-        no_export = self.add(
-            Pass(
-                "NoCompletedExport",
-                output={
-                    "Error": "NoCompletedExport",
-                    "Cause": "DynamoDB lists no COMPLETED full export of this table",
-                    "stage": "ListExports",
-                },
-                next=error,
-            )
-        )
-        found = self.add(
-            Choice("ExportFound", default=no_export).when(
-                jsonata("$type($best) = 'string'"), describe_export
-            )
-        )
-        list_exports = self.task(
-            "ListExports",
-            "dynamodb",
-            "listExports",
-            grants=(Grant("account_lists", ("dynamodb:ListExports",)),),
-            arguments=paged_arguments(
-                f"{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}", "NextToken"
-            ),
-            assign={
-                "next": next_page_token("NextToken"),
-                "best": jsonata(
-                    """(
-                      $full := $states.result.ExportSummaries[ExportStatus = 'COMPLETED' and
-                        ($exists(ExportType) ? ExportType : 'FULL_EXPORT') = 'FULL_EXPORT'].ExportArn;
-                      $all := $append($type($best) = 'string' ? [$best] : [], $full);
-                      $count($all) = 0 ? null : $reduce($all, function($a, $b) { $a > $b ? $a : $b })
-                    )"""
-                ),
-            },
-            catch=caught("ListExports"),
-        )
-        self.while_more_pages("MoreExports", list_exports, then=found)
-        start_finding = self.add(
-            Pass("FindNewestExport", assign={"next": None, "best": None}, next=list_exports)
-        )
-
-        # -- sweep of leftovers ----------------------------------------------------------
-        sweep = self.sweep(start_finding)
-        list_tables = self.task(
-            "ListTables",
-            "dynamodb",
-            "listTables",
-            grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
-            arguments=paged_arguments("{'Limit': 100}", "ExclusiveStartTableName"),
-            assign={
-                "next": next_page_token("LastEvaluatedTableName"),
-                "leftovers": jsonata(
-                    f"$append($leftovers, [$filter($states.result.TableNames, function($n) {{ $substring($n, 0, {len(prefix)}) = '{prefix}' }})])"
-                ),
-            },
-            catch=caught("ListTables"),
-        )
-        self.while_more_pages("MoreTables", list_tables, then=sweep)
-        begin = self.add(
-            Pass(
-                "Begin",
-                comment="The scratch table's name is fixed first, so every path can delete it.",
-                assign={
-                    "scratch": jsonata(
-                        f"'{prefix}' & $substring({TABLE_NAME}, 0, {MAX_TABLE_PREFIX}) & '-' & "
-                        f"$fromMillis($millis(), {STAMP}) & '-' & "
-                        "$substring($hash($states.context.Execution.Id, 'SHA-256'), 0, 8)"
-                    ),
-                    "startedAt": jsonata("$now()"),
-                    "next": None,
-                    "leftovers": [],
-                    "swept": [],
-                    "export": {},
-                    "import": {},
-                    "expected": None,
-                    "elapsed": 0,
-                    "outcome": {},
-                    "scratchDeleted": False,
-                    "cleanup": None,
-                },
-                next=list_tables,
-            )
-        )
-        return Machine(
-            begin,
-            built=self.built,
-            comment="Restore drill: import the newest full export into a scratch table and compare counts.",
-            timeout_seconds=spec.timeout_seconds,
-        )
-
-    def sweep(self, after: State) -> Map:
-        """Delete scratch tables older than the machine's timeout: no drill still uses them."""
-        spec = self.spec
-        skipped = Succeed("LeftoverKept", output=jsonata("null"))
-        swallowed = Pass("LeftoverNotDeleted", output=jsonata("null"), end=True)
-        gone = Pass("LeftoverGone", output=jsonata("null"), end=True)
-        delete = Task(
-            "DeleteLeftover",
-            resource=f"{self.sdk}dynamodb:deleteTable",
+            "deleteTable",
+            comment="Every path comes here; a table still CREATING (import running) is retried.",
             grants=(Grant("scratch_tables", ("dynamodb:DeleteTable",)),),
-            arguments={"TableName": jsonata("$states.input.name")},
-            retry=retry_for("dynamodb", "deleteTable"),
-            output=jsonata("$states.input.name"),
-            catch=[
-                Catch([error_name("dynamodb", "ResourceNotFoundException")], gone),
-                Catch(["States.ALL"], swallowed),
-            ],
-            end=True,
+            arguments={"TableName": jsonata("$scratch")},
+            retry=[self.spec.cleanup_retry(), *retry_for("dynamodb", "deleteTable")],
+            assign={"scratchDeleted": True, "cleanup": "deleted"},
         )
-        old = Choice("LeftoverIsOld", default=skipped).when(
-            jsonata(
-                f"$toMillis($states.input.created) < $millis() - {spec.timeout_seconds * 1000}"
-            ),
-            delete,
+        for outcome in outcomes:
+            outcome.then(delete)
+        gone = self.add(
+            Pass(
+                "ScratchTableGone",
+                comment="Not found: never created (the drill stopped before the import) or already deleted.",
+                assign={"scratchDeleted": True, "cleanup": "not found"},
+            )
         )
-        describe = Task(
-            "DescribeLeftover",
-            resource=f"{self.sdk}dynamodb:describeTable",
-            grants=(Grant("scratch_tables", ("dynamodb:DescribeTable",)),),
-            arguments={"TableName": jsonata("$states.input.name")},
-            retry=retry_for("dynamodb", "describeTable"),
-            output=jsonata(
-                "{'name': $states.input.name, 'created': $states.result.Table.CreationDateTime}"
-            ),
-            catch=[Catch(["States.ALL"], swallowed)],
-            next=old,
-        )
-        return self.add(
-            Map(
-                "SweepLeftovers",
-                comment="Leftovers of drills stopped by hand, or whose import outlived the cleanup.",
-                items=jsonata("$leftovers"),
-                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
-                max_concurrency=5,
-                processor=Graph(describe),
+        not_deleted = self.add(
+            Pass(
+                "ScratchTableNotDeleted",
+                comment="The next drill's sweep deletes it; the drill fails meanwhile.",
                 assign={
-                    "swept": jsonata(
-                        "[$filter($states.result, function($v) { $type($v) = 'string' })]"
-                    )
+                    "scratchDeleted": False,
+                    "cleanup": jsonata("$states.input.Error & ': ' & $string($states.input.Cause)"),
                 },
-                output={},
-                catch=[Catch(["States.ALL"], after)],
-                next=after,
+            )
+        )
+        delete.on_error([error_name("dynamodb", "ResourceNotFoundException")], gone)
+        delete.catch += fragments.catch_all(not_deleted)
+        return delete, gone, not_deleted
+
+    # -- report ----------------------------------------------------------------------------
+
+    def report(self, *cleaned: Task | Pass) -> None:
+        """Compose and write the report, then succeed or fail by the outcome."""
+        spec = self.spec
+        report_key = (
+            f"'{spec.report_prefix}/' & {TABLE_NAME} & '/' & "
+            "$substring($startedAt, 0, 10) & '/' & "
+            "$states.context.Execution.Name & '.json'"
+        )
+        compose = self.add(
+            Pass(
+                "ComposeReport",
+                assign={
+                    "reportKey": jsonata(report_key),
+                    "report": jsonata(
+                        "$merge([{"
+                        f"'table': {TABLE_NAME}, 'tableArn': {INPUT}.tableArn, "
+                        "'drill': $states.context.Execution.Name, "
+                        "'startedAt': $startedAt, 'finishedAt': $now(), "
+                        "'scratchTable': $scratch, 'scratchDeleted': $scratchDeleted, "
+                        "'cleanup': $cleanup, 'swept': $swept, "
+                        "'exportArn': $export.ExportArn, 'exportTime': $export.ExportTime, "
+                        "'exportItemCount': $export.ItemCount, 'manifestItemCount': $expected, "
+                        "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
+                        "'processedItemCount': $import.ProcessedItemCount, "
+                        "'importedItemCount': $import.ImportedItemCount, "
+                        "'errorCount': $import.ErrorCount, "
+                        "'importFailureCode': $import.FailureCode, "
+                        "'importFailureMessage': $import.FailureMessage, "
+                        "'importElapsedSeconds': $elapsed, "
+                        "'cloudWatchLogGroupArn': $import.CloudWatchLogGroupArn"
+                        "}, $outcome])"
+                    ),
+                },
+            )
+        )
+        for state in cleaned:
+            state.then(compose)
+        write = compose.then(
+            self.task(
+                "WriteReport",
+                "s3",
+                "putObject",
+                grants=(Grant("drill_reports", ("s3:PutObject",)),),
+                arguments={
+                    "Bucket": spec.bucket,
+                    "Key": jsonata("$reportKey"),
+                    "ContentType": "application/json",
+                    "Body": jsonata("$string($report)"),
+                },
+            )
+        )
+        write.then(self.add(Choice("DrillPassed"))).when(
+            jsonata("$outcome.passed = true and $scratchDeleted = true"),
+            self.add(Succeed("DrillSucceeded", output=jsonata("$report"))),
+        ).otherwise(
+            self.add(
+                Fail(
+                    "DrillFailed",
+                    error=jsonata(
+                        "$outcome.status = 'ERROR' ? 'DrillError' : "
+                        "($outcome.status = 'TIMED_OUT' ? 'DrillTimedOut' : 'DrillFailed')"
+                    ),
+                    cause=jsonata("$string($report)"),
+                )
+            )
+        )
+        write.catch += fragments.catch_all(
+            self.add(
+                Fail(
+                    "ReportNotWritten",
+                    comment="The scratch table is gone; only the report could not be written.",
+                    error="DrillReportNotWritten",
+                    cause=jsonata("$string({'report': $report, 'error': $states.input})"),
+                )
             )
         )
 
