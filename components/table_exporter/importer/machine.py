@@ -40,39 +40,26 @@ import re
 from typing import Any
 
 from table_exporter.importer.args import ImporterSpec
+from table_exporter.kernel import fragments
 from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
 from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
     Grant,
-    Graph,
     Machine,
-    Map,
     Pass,
     StateBuilder,
     Succeed,
     Task,
     jsonata,
-    next_page_token,
-    paged_arguments,
 )
-from table_exporter.kernel.fragments import IMPORT_ENDED, import_polling
 from table_exporter.kernel.iam import document
-from table_exporter.kernel.retries import error_name, retry_for
+from table_exporter.kernel.retries import error_name
 
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
 
 RUN_FOLDERS = ("full/", "baseline/")
-
-IMPORT_LOG_ACTIONS = (
-    "logs:CreateLogGroup",
-    "logs:CreateLogStream",
-    "logs:DescribeLogStreams",
-    "logs:PutLogEvents",
-    "logs:PutRetentionPolicy",
-)
-
 
 GRANT_GROUPS = {
     "source_bucket": "arn:aws:s3:::<source bucket> (ListBucket; limit with s3:prefix to the source prefix)",
@@ -90,296 +77,173 @@ def _escape(text: str) -> str:
 
 
 class _Builder(StateBuilder):
-    """Builds the machine's states."""
+    """Builds the machine's states one stage at a time, in the order an execution meets
+    them: each stage links on from the states the one before it returned."""
 
     def __init__(self, spec: ImporterSpec) -> None:
         super().__init__(spec.partition)
         self.spec = spec
+        # Made before the flow: nearly every task catches into it (``caught``), so it
+        # has to exist first; it is an end, not a step.
+        self.rejected = fragments.rejected(
+            self, "ImportRejected", prefix="Import", cause=jsonata("$string($states.input.Cause)")
+        )
+
+    def caught(self) -> list[Catch]:
+        return fragments.catch_all(self.rejected)
 
     def build(self) -> Machine:
-        spec = self.spec
-        poll = spec.poll
-        prefix = spec.table_prefix
-        rejected = self.add(
-            Fail(
-                "ImportRejected",
-                comment="A permanent error, or a transient one that outlasted its retries.",
-                error=jsonata(
-                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
-                    "'Import.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
-                ),
-                cause=jsonata("$string($states.input.Cause)"),
+        begin = self.begin()
+        runs = self.list_run_folders(begin)
+        next_folder, candidates = self.list_export_folders(runs)
+        full = self.read_summary(*self.next_candidate(candidates, next_folder))
+        imported, known = self.check_table(full)
+        finished = self.poll(imported, known)
+        published = self.publish(self.verdict(finished))
+        self.retention(published)
+        return Machine(
+            begin,
+            built=self.built,
+            comment="Import the newest export under the source prefix into a new table and publish its name.",
+            timeout_seconds=self.spec.timeout_seconds,
+        )
+
+    def begin(self) -> Pass:
+        return self.add(
+            Pass(
+                "Begin",
+                assign={
+                    "kinds": [f"{self.spec.source_root}{kind}" for kind in RUN_FOLDERS],
+                    "folders": [],
+                    "next": None,
+                    "candidates": [],
+                    "summaryCount": 0,
+                    "summary": {},
+                    "import": {},
+                    "reason": None,
+                    "deleted": [],
+                    "elapsed": 0,
+                },
             )
         )
 
-        def caught() -> list[Catch]:
-            return [Catch(["States.ALL"], rejected, jsonata("$states.errorOutput"))]
+    # -- look up: the newest full export under the source prefix ---------------------------
 
-        done = self.add(
-            Succeed(
-                "Imported",
-                output={
-                    "table": jsonata("$name"),
-                    "exportArn": jsonata("$summary.exportArn"),
-                    "itemCount": jsonata("$summary.itemCount"),
-                    "parameter": spec.parameter_name,
-                    "deleted": jsonata("$deleted"),
-                },
-            )
-        )
-        # -- retention -------------------------------------------------------------------
-        gone = Pass("OldTableNotDeleted", output=jsonata("null"), end=True)
-        delete_one = Task(
-            "DeleteOldTable",
-            resource=f"{self.sdk}dynamodb:deleteTable",
-            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
-            arguments={"TableName": jsonata("$states.input.name")},
-            retry=retry_for("dynamodb", "deleteTable"),
-            output=jsonata("$states.input.name"),
-            catch=[Catch(["States.ALL"], gone)],
-            end=True,
-        )
-        pattern = f"/^{_escape(prefix)}[0-9]{{8}}T[0-9]{{6}}$/"
-        delete_old = self.add(
-            Map(
-                "DeleteOldTables",
-                comment=f"Keeps the {spec.keep} newest tables; never the one just published.",
-                items=jsonata(
-                    f"""(
-                      $mine := $reverse($sort($filter($tables, function($t) {{ $contains($t, {pattern}) }})));
-                      [$filter($mine, function($t, $i) {{ $i >= {spec.keep} and $t != $name }})]
-                    )"""
-                ),
-                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
-                max_concurrency=5,
-                processor=Graph(delete_one),
-                assign={
-                    "deleted": jsonata(
-                        "[$filter($states.result, function($v) { $type($v) = 'string' })]"
-                    )
-                },
-                catch=caught(),
-                next=done,
-            )
-        )
-        list_tables = self.task(
-            "ListTables",
-            "dynamodb",
-            "listTables",
-            grants=(Grant("account_lists", ("dynamodb:ListTables",)),),
-            arguments=paged_arguments("{'Limit': 100}", "ExclusiveStartTableName"),
-            assign={
-                "next": next_page_token("LastEvaluatedTableName"),
-                "tables": jsonata("$append($tables, $states.result.TableNames)"),
-            },
-            catch=caught(),
-        )
-        self.while_more_pages("MoreTables", list_tables, then=delete_old)
-        publish = self.task(
-            "PublishTable",
-            "ssm",
-            "putParameter",
-            comment="Readers follow the parameter; it moves only to a complete, checked table.",
-            grants=(Grant("parameter", ("ssm:PutParameter",)),),
-            arguments={
-                "Name": spec.parameter_name,
-                "Value": jsonata("$name"),
-                "Type": "String",
-                "Overwrite": True,
-            },
-            assign={"next": None, "tables": []},
-            catch=caught(),
-            next=list_tables,
-        )
-        # -- verdict -----------------------------------------------------------------------
-        failed = self.add(
-            Fail(
-                "ImportFailed",
-                error="ImportFailed",
-                cause=jsonata(
-                    "$string({'table': $name, 'exportArn': $summary.exportArn, 'reason': $reason, "
-                    "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
-                    "'processedItemCount': $import.ProcessedItemCount, "
-                    "'importedItemCount': $import.ImportedItemCount, 'errorCount': $import.ErrorCount, "
-                    "'manifestItemCount': $summary.itemCount})"
-                ),
-            )
-        )
-        delete_failed = self.task(
-            "DeleteFailedTable",
-            "dynamodb",
-            "deleteTable",
-            comment="An incomplete table is never published; the parameter keeps the previous one.",
-            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
-            arguments={"TableName": jsonata("$name")},
-            catch=[Catch(["States.ALL"], failed)],
-            next=failed,
-        )
-        verdict = self.add(
-            Choice("Verdict", default=publish).when(
-                jsonata("$type($reason) = 'string'"), delete_failed
-            )
-        )
-        judge = self.add(
-            Pass(
-                "JudgeImport",
-                assign={
-                    "reason": jsonata(
-                        """(
-                          $imported := $import.ImportedItemCount ? $import.ImportedItemCount : 0;
-                          $errors := $import.ErrorCount ? $import.ErrorCount : 0;
-                          $import.ImportStatus != 'COMPLETED' ? 'import ended ' & $import.ImportStatus :
-                          $errors > 0 ? $string($errors) & ' item(s) failed to import' :
-                          $imported != $summary.itemCount ?
-                            'imported ' & $string($imported) & ' item(s), the manifest lists ' & $string($summary.itemCount) :
-                          null
-                        )"""
-                    )
-                },
-                next=verdict,
-            )
-        )
-        timed_out = self.add(
-            Fail(
-                "ImportTimedOut",
-                comment="Left CREATING; the next run follows the same import through ListImports.",
-                error="ImportTimedOut",
-                cause=jsonata(
-                    f"'the import into ' & $name & ' was still running after {spec.import_timeout_seconds} seconds'"
-                ),
-            )
-        )
-        # -- polling -----------------------------------------------------------------------
-        wait, describe, finished = import_polling(
-            self, grant_group="imports", poll=poll, catch=caught()
-        )
-        finished.when(IMPORT_ENDED, judge).when(
-            jsonata(f"$elapsed >= {spec.import_timeout_seconds}"), timed_out
-        )
-        source: dict[str, Any] = {
-            "S3Bucket": spec.source_bucket,
-            "S3KeyPrefix": jsonata("$folder & 'data/'"),
-        }
-        if spec.source_bucket_owner:
-            source["S3BucketOwner"] = spec.source_bucket_owner
-        keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
-        import_table = self.task(
-            "ImportTable",
-            "dynamodb",
-            "importTable",
-            grants=(
-                Grant("tables", ("dynamodb:ImportTable",)),
-                Grant("source_objects", ("s3:GetObject",)),
-                Grant("source_bucket", ("s3:ListBucket",)),
-                Grant("account_lists", ("logs:DescribeLogGroups",)),
-                Grant("import_logs", IMPORT_LOG_ACTIONS),
-            ),
-            arguments={
-                "ClientToken": jsonata("$substring($hash($name, 'SHA-256'), 0, 36)"),
-                "S3BucketSource": source,
-                "InputFormat": jsonata(
-                    "$summary.outputFormat ? $summary.outputFormat : 'DYNAMODB_JSON'"
-                ),
-                "InputCompressionType": "GZIP",
-                "TableCreationParameters": {
-                    "TableName": jsonata("$name"),
-                    "KeySchema": [
-                        {"AttributeName": k.name, "KeyType": t}
-                        for k, t in zip(keys, ("HASH", "RANGE"), strict=False)
-                    ],
-                    "AttributeDefinitions": [
-                        {"AttributeName": k.name, "AttributeType": k.attribute_type} for k in keys
-                    ],
-                    "BillingMode": "PAY_PER_REQUEST",
-                },
-            },
-            assign={
-                "import": jsonata("$states.result.ImportTableDescription"),
-                "elapsed": 0,
-                "wait": poll.min_seconds,
-            },
-            catch=caught(),
-            next=wait,
-        )
-        not_imported = self.add(
-            Fail(
-                "TableNotFromImport",
-                error="TableNotFromImport",
-                cause=jsonata("'table ' & $name & ' exists but no import created it'"),
-            )
-        )
-        follow = self.add(
-            Choice("ImportKnown", default=not_imported).when(
-                jsonata("$type($import.ImportArn) = 'string'"), describe
-            )
-        )
-        list_imports = self.task(
-            "ListImports",
-            "dynamodb",
-            "listImports",
-            comment="The table exists: a previous run imported it, or is importing it.",
-            grants=(Grant("account_lists", ("dynamodb:ListImports",)),),
-            arguments={"TableArn": jsonata("$states.input.tableArn"), "PageSize": 25},
-            assign={
-                "import": jsonata(
-                    "{'ImportArn': $reverse($sort($states.result.ImportSummaryList.ImportArn))[0]}"
-                ),
-                "elapsed": 0,
-                "wait": poll.min_seconds,
-            },
-            catch=caught(),
-            next=follow,
-        )
-        check = self.task(
-            "CheckTable",
-            "dynamodb",
-            "describeTable",
-            grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
-            arguments={"TableName": jsonata("$name")},
-            output={"tableArn": jsonata("$states.result.Table.TableArn")},
-            catch=[
-                Catch([error_name("dynamodb", "ResourceNotFoundException")], import_table),
-                *caught(),
-            ],
-            next=list_imports,
-        )
-        # -- finding the newest export ---------------------------------------------------
-        drop = self.add(
-            Pass(
-                "DropCandidate",
-                comment="Not complete yet, or incremental: try the next older one.",
-                assign={"candidates": jsonata("[$candidates[[1..$count($candidates)]]]")},
-            )
-        )
-        is_full = self.add(
-            Choice("IsFullExport", default=check).when(
-                jsonata("$summary.exportType = 'INCREMENTAL_EXPORT'"), drop
-            )
-        )
-        read_summary = self.task(
-            "ReadSummary",
+    def list_folders(
+        self, name: str, more: str, *, prefix: str, collect: str, names: str, **fields: Any
+    ) -> tuple[Task, Choice]:
+        """``name`` ⟲ ``more``: the folders S3 lists under ``prefix`` (JSONata), those of
+        ``names`` (JSONata over the page's ``$states.result.CommonPrefixes.Prefix``)
+        appended to ``$<collect>``."""
+        return fragments.paged_listing(
+            self,
+            name,
             "s3",
-            "getObject",
-            grants=(Grant("source_objects", ("s3:GetObject",)),),
-            arguments={
-                "Bucket": spec.source_bucket,
-                "Key": jsonata("$candidates[0] & 'manifest-summary.json'"),
-            },
-            assign={
-                "folder": jsonata("$candidates[0]"),
-                "summary": jsonata("$parse($states.result.Body)"),
-                "name": jsonata(
-                    f"'{prefix}' & $fromMillis($toMillis($parse($states.result.Body).exportTime), {STAMP})"
-                ),
-            },
-            catch=[
-                Catch([error_name("s3", "NoSuchKey")], drop),
-                *caught(),
-            ],
-            next=is_full,
+            "listObjectsV2",
+            more=more,
+            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            first_page=(
+                f"{{'Bucket': '{self.spec.source_bucket}', 'Prefix': {prefix}, 'Delimiter': '/'}}"
+            ),
+            tokens=("ContinuationToken", "NextContinuationToken"),
+            assign={collect: jsonata(f"$append(${collect}, {names})")},
+            catch=self.caught(),
+            **fields,
         )
-        completed = self.add(
-            Choice("ExportCompleted", default=drop).when(jsonata("$summaryCount > 0"), read_summary)
+
+    def list_run_folders(self, begin: Pass) -> Pass:
+        """The run folders of each kind (``RUN_FOLDERS``), newest first."""
+        list_runs, more = self.list_folders(
+            "ListRunFolders",
+            "MoreRunFolders",
+            comment="The exporter writes each full export or baseline under a folder per run.",
+            prefix="$kinds[0]",
+            collect="folders",
+            names="[$states.result.CommonPrefixes.Prefix]",
+        )
+        begin.then(list_runs)
+        next_kind = self.add(
+            Pass(
+                "NextRunKind",
+                assign={"kinds": jsonata("[$kinds[[1..$count($kinds)]]]"), "next": None},
+                next=list_runs,
+            )
+        )
+        newest_run = self.add(
+            Pass(
+                "NewestRunFirst",
+                comment=(
+                    "Run folders are named after the run's date (full) or the baseline's "
+                    "time (incremental), so the greatest name is the newest; the source "
+                    "prefix itself comes last, for exports written straight under it."
+                ),
+                assign={
+                    "folders": jsonata(
+                        "$append([$sort($folders, function($l, $r) "
+                        "{ $split($l, '/')[-2] < $split($r, '/')[-2] })], "
+                        f"['{self.spec.source_root}'])"
+                    ),
+                    "next": None,
+                },
+            )
+        )
+        more.when(jsonata("$count($kinds) > 1"), next_kind).otherwise(newest_run)
+        return newest_run
+
+    def list_export_folders(self, runs: Pass) -> tuple[Choice, Pass]:
+        """The export folders of the newest run folder left, newest first; returns the
+        choice of that folder (where a used-up folder goes back to) and the list."""
+        spec = self.spec
+        next_folder = runs.then(self.add(Choice("NextRunFolder")))
+        list_exports, more = self.list_folders(
+            "ListExportFolders",
+            "MoreExportFolders",
+            prefix="$folders[0] & 'AWSDynamoDB/'",
+            collect="candidates",
+            names=(
+                "[$filter($states.result.CommonPrefixes.Prefix, "
+                "function($p) { $contains($p, /\\/AWSDynamoDB\\/[0-9]{14}-[^\\/]+\\/$/) })]"
+            ),
+        )
+        next_folder.when(
+            jsonata("$count($folders) = 0"),
+            self.add(
+                Fail(
+                    "NoExportFound",
+                    error="NoExportFound",
+                    cause=(
+                        f"no completed full export under s3://{spec.source_bucket}/{spec.source_root}"
+                        f" ({', '.join(RUN_FOLDERS)} or AWSDynamoDB/)"
+                    ),
+                )
+            ),
+        ).otherwise(list_exports)
+        newest_export = self.add(
+            Pass(
+                "NewestExportFirst",
+                comment="An export ID starts with its start time in milliseconds.",
+                assign={"candidates": jsonata("[$reverse($sort($candidates))]")},
+            )
+        )
+        more.otherwise(newest_export)
+        return next_folder, newest_export
+
+    def next_candidate(self, candidates: Pass, next_folder: Choice) -> tuple[Choice, Task]:
+        """The newest candidate left (none: the next run folder), and whether its summary
+        exists; returns ``NextCandidate``, where a dropped candidate goes back to, and
+        ``FindSummary``."""
+        spec = self.spec
+        candidate = candidates.then(self.add(Choice("NextCandidate")))
+        candidate.when(
+            jsonata("$count($candidates) = 0"),
+            self.add(
+                Pass(
+                    "DropRunFolder",
+                    comment="No usable export in this run's folder: try the next older one.",
+                    assign={"folders": jsonata("[$folders[[1..$count($folders)]]]"), "next": None},
+                    next=next_folder,
+                )
+            ),
         )
         summary_listed = self.task(
             "FindSummary",
@@ -396,134 +260,272 @@ class _Builder(StateBuilder):
                 "MaxKeys": 1,
             },
             assign={"summaryCount": jsonata("$states.result.KeyCount")},
-            catch=caught(),
-            next=completed,
+            catch=self.caught(),
         )
-        drop_folder = self.add(
+        candidate.otherwise(summary_listed)
+        return candidate, summary_listed
+
+    def read_summary(self, candidate: Choice, summary_listed: Task) -> Choice:
+        """A listed summary is read; a full export's goes on, any other candidate is
+        dropped. Returns ``IsFullExport``, whose way on (``otherwise``) is the caller's."""
+        spec = self.spec
+        completed = summary_listed.then(self.add(Choice("ExportCompleted")))
+        # Made before the states that send a candidate here (ReadSummary catches into
+        # it); it goes back to the next candidate.
+        drop = self.add(
             Pass(
-                "DropRunFolder",
-                comment="No usable export in this run's folder: try the next older one.",
-                assign={"folders": jsonata("[$folders[[1..$count($folders)]]]"), "next": None},
-            )
-        )
-        candidate = self.add(
-            Choice("NextCandidate", default=summary_listed).when(
-                jsonata("$count($candidates) = 0"), drop_folder
-            )
-        )
-        drop.then(candidate)
-        list_exports = self.task(
-            "ListExportFolders",
-            "s3",
-            "listObjectsV2",
-            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
-            arguments=paged_arguments(
-                f"{{'Bucket': '{spec.source_bucket}', 'Prefix': $folders[0] & 'AWSDynamoDB/', "
-                "'Delimiter': '/'}",
-                "ContinuationToken",
-            ),
-            assign={
-                "next": next_page_token("NextContinuationToken"),
-                "candidates": jsonata(
-                    "$append($candidates, [$filter($states.result.CommonPrefixes.Prefix, "
-                    "function($p) { $contains($p, /\\/AWSDynamoDB\\/[0-9]{14}-[^\\/]+\\/$/) })])"
-                ),
-            },
-            catch=caught(),
-        )
-        newest_export = self.add(
-            Pass(
-                "NewestExportFirst",
-                comment="An export ID starts with its start time in milliseconds.",
-                assign={"candidates": jsonata("[$reverse($sort($candidates))]")},
+                "DropCandidate",
+                comment="Not complete yet, or incremental: try the next older one.",
+                assign={"candidates": jsonata("[$candidates[[1..$count($candidates)]]]")},
                 next=candidate,
             )
         )
-        self.while_more_pages("MoreExportFolders", list_exports, then=newest_export)
-        none_found = self.add(
-            Fail(
-                "NoExportFound",
-                error="NoExportFound",
-                cause=(
-                    f"no completed full export under s3://{spec.source_bucket}/{spec.source_root}"
-                    f" ({', '.join(RUN_FOLDERS)} or AWSDynamoDB/)"
-                ),
-            )
-        )
-        next_folder = self.add(
-            Choice("NextRunFolder", default=list_exports).when(
-                jsonata("$count($folders) = 0"), none_found
-            )
-        )
-        drop_folder.then(next_folder)
-        list_runs = self.task(
-            "ListRunFolders",
+        read_summary = self.task(
+            "ReadSummary",
             "s3",
-            "listObjectsV2",
-            comment="The exporter writes each full export or baseline under a folder per run.",
-            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
-            arguments=paged_arguments(
-                f"{{'Bucket': '{spec.source_bucket}', 'Prefix': $kinds[0], 'Delimiter': '/'}}",
-                "ContinuationToken",
-            ),
-            assign={
-                "next": next_page_token("NextContinuationToken"),
-                "folders": jsonata("$append($folders, [$states.result.CommonPrefixes.Prefix])"),
+            "getObject",
+            grants=(Grant("source_objects", ("s3:GetObject",)),),
+            arguments={
+                "Bucket": spec.source_bucket,
+                "Key": jsonata("$candidates[0] & 'manifest-summary.json'"),
             },
-            catch=caught(),
-        )
-        newest_run = self.add(
-            Pass(
-                "NewestRunFirst",
-                comment=(
-                    "Run folders are named after the run's date (full) or the baseline's "
-                    "time (incremental), so the greatest name is the newest; the source "
-                    "prefix itself comes last, for exports written straight under it."
+            assign={
+                "folder": jsonata("$candidates[0]"),
+                "summary": jsonata("$parse($states.result.Body)"),
+                "name": jsonata(
+                    f"'{spec.table_prefix}' & $fromMillis($toMillis($parse($states.result.Body).exportTime), {STAMP})"
                 ),
+            },
+            catch=[
+                Catch([error_name("s3", "NoSuchKey")], drop),
+                *self.caught(),
+            ],
+        )
+        completed.when(jsonata("$summaryCount > 0"), read_summary).otherwise(drop)
+        return read_summary.then(self.add(Choice("IsFullExport"))).when(
+            jsonata("$summary.exportType = 'INCREMENTAL_EXPORT'"), drop
+        )
+
+    # -- import: a new table, or the import that made it -----------------------------------
+
+    def check_table(self, full: Choice) -> tuple[Task, Choice]:
+        """``CheckTable``: a table not there yet is imported; one that exists came from a
+        previous run's import, which is followed instead. Returns both ways into the
+        polling: ``ImportTable`` and ``ImportKnown``."""
+        check = self.task(
+            "CheckTable",
+            "dynamodb",
+            "describeTable",
+            grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+            arguments={"TableName": jsonata("$name")},
+            output={"tableArn": jsonata("$states.result.Table.TableArn")},
+        )
+        full.otherwise(check)
+        imported = self.start_import()
+        check.on_error([error_name("dynamodb", "ResourceNotFoundException")], imported)
+        check.catch += self.caught()
+        return imported, self.follow_import(check)
+
+    def start_import(self) -> Task:
+        spec = self.spec
+        keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
+        return fragments.import_table(
+            self,
+            groups=fragments.ImportGroups(
+                tables="tables",
+                objects="source_objects",
+                bucket="source_bucket",
+                lists="account_lists",
+                logs="import_logs",
+            ),
+            token_from="$name",
+            bucket=spec.source_bucket,
+            folder="$folder",
+            bucket_owner=spec.source_bucket_owner,
+            export_format="$summary.outputFormat",
+            table=(
+                "$name",
+                [
+                    {"AttributeName": k.name, "KeyType": t}
+                    for k, t in zip(keys, ("HASH", "RANGE"), strict=False)
+                ],
+                [{"AttributeName": k.name, "AttributeType": k.attribute_type} for k in keys],
+            ),
+            poll=spec.poll,
+            catch=self.caught(),
+        )
+
+    def follow_import(self, check: Task) -> Choice:
+        """The newest import into the existing table; returns ``ImportKnown``, whose way
+        on when there is one (``when``) is the caller's."""
+        list_imports = self.task(
+            "ListImports",
+            "dynamodb",
+            "listImports",
+            comment="The table exists: a previous run imported it, or is importing it.",
+            grants=(Grant("account_lists", ("dynamodb:ListImports",)),),
+            arguments={"TableArn": jsonata("$states.input.tableArn"), "PageSize": 25},
+            assign=fragments.polling_from(
+                "{'ImportArn': $reverse($sort($states.result.ImportSummaryList.ImportArn))[0]}",
+                self.spec.poll,
+            ),
+            catch=self.caught(),
+        )
+        return (
+            check.then(list_imports)
+            .then(self.add(Choice("ImportKnown")))
+            .otherwise(
+                self.add(
+                    Fail(
+                        "TableNotFromImport",
+                        error="TableNotFromImport",
+                        cause=jsonata("'table ' & $name & ' exists but no import created it'"),
+                    )
+                )
+            )
+        )
+
+    def poll(self, imported: Task, known: Choice) -> Choice:
+        """Returns ``ImportFinished``, whose exits ``verdict`` adds."""
+        wait, describe, finished = fragments.import_polling(
+            self, grant_group="imports", poll=self.spec.poll, catch=self.caught()
+        )
+        imported.then(wait)
+        # The import found for an existing table is described at once.
+        known.when(jsonata("$type($import.ImportArn) = 'string'"), describe)
+        return finished
+
+    # -- verdict ---------------------------------------------------------------------------
+
+    def verdict(self, finished: Choice) -> Choice:
+        """Judges an import that ended; a failed one's table is deleted. Returns
+        ``Verdict``, whose way on for a good import (``otherwise``) is the caller's."""
+        spec = self.spec
+        judge = self.add(
+            Pass(
+                "JudgeImport",
                 assign={
-                    "folders": jsonata(
-                        "$append([$sort($folders, function($l, $r) "
-                        "{ $split($l, '/')[-2] < $split($r, '/')[-2] })], "
-                        f"['{spec.source_root}'])"
+                    "reason": jsonata(
+                        """(
+                          $imported := $import.ImportedItemCount ? $import.ImportedItemCount : 0;
+                          $errors := $import.ErrorCount ? $import.ErrorCount : 0;
+                          $import.ImportStatus != 'COMPLETED' ? 'import ended ' & $import.ImportStatus :
+                          $errors > 0 ? $string($errors) & ' item(s) failed to import' :
+                          $imported != $summary.itemCount ?
+                            'imported ' & $string($imported) & ' item(s), the manifest lists ' & $string($summary.itemCount) :
+                          null
+                        )"""
+                    )
+                },
+            )
+        )
+        timed_out = self.add(
+            Fail(
+                "ImportTimedOut",
+                comment="Left CREATING; the next run follows the same import through ListImports.",
+                error="ImportTimedOut",
+                cause=jsonata(
+                    f"'the import into ' & $name & ' was still running after {spec.import_timeout_seconds} seconds'"
+                ),
+            )
+        )
+        fragments.import_exits(
+            finished, ended=judge, timed_out=timed_out, timeout_seconds=spec.import_timeout_seconds
+        )
+        verdict = judge.then(self.add(Choice("Verdict")))
+        delete_failed = self.task(
+            "DeleteFailedTable",
+            "dynamodb",
+            "deleteTable",
+            comment="An incomplete table is never published; the parameter keeps the previous one.",
+            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
+            arguments={"TableName": jsonata("$name")},
+        )
+        verdict.when(jsonata("$type($reason) = 'string'"), delete_failed)
+        failed = delete_failed.then(
+            self.add(
+                Fail(
+                    "ImportFailed",
+                    error="ImportFailed",
+                    cause=jsonata(
+                        "$string({'table': $name, 'exportArn': $summary.exportArn, 'reason': $reason, "
+                        "'importArn': $import.ImportArn, 'importStatus': $import.ImportStatus, "
+                        "'processedItemCount': $import.ProcessedItemCount, "
+                        "'importedItemCount': $import.ImportedItemCount, 'errorCount': $import.ErrorCount, "
+                        "'manifestItemCount': $summary.itemCount})"
                     ),
-                    "next": None,
-                },
-                next=next_folder,
+                )
             )
         )
-        next_kind = self.add(
-            Pass(
-                "NextRunKind",
-                assign={"kinds": jsonata("[$kinds[[1..$count($kinds)]]]"), "next": None},
-                next=list_runs,
+        # Fails the same way whether the table could be deleted or not.
+        delete_failed.on_error(["States.ALL"], failed)
+        return verdict
+
+    # -- publish and retention -------------------------------------------------------------
+
+    def publish(self, verdict: Choice) -> Task:
+        spec = self.spec
+        publish = self.task(
+            "PublishTable",
+            "ssm",
+            "putParameter",
+            comment="Readers follow the parameter; it moves only to a complete, checked table.",
+            grants=(Grant("parameter", ("ssm:PutParameter",)),),
+            arguments={
+                "Name": spec.parameter_name,
+                "Value": jsonata("$name"),
+                "Type": "String",
+                "Overwrite": True,
+            },
+            assign={"next": None, "tables": []},
+            catch=self.caught(),
+        )
+        verdict.otherwise(publish)
+        return publish
+
+    def retention(self, published: Task) -> None:
+        """Lists the tables and deletes all but the ``keep`` newest of this importer's."""
+        spec = self.spec
+        list_tables, more = fragments.list_tables(
+            self,
+            grant_group="account_lists",
+            collect="tables",
+            names="$states.result.TableNames",
+            catch=self.caught(),
+        )
+        published.then(list_tables)
+        pattern = f"/^{_escape(spec.table_prefix)}[0-9]{{8}}T[0-9]{{6}}$/"
+        delete_old = fragments.delete_tables(
+            self,
+            "DeleteOldTables",
+            comment=f"Keeps the {spec.keep} newest tables; never the one just published.",
+            tables=f"""(
+              $mine := $reverse($sort($filter($tables, function($t) {{ $contains($t, {pattern}) }})));
+              [$filter($mine, function($t, $i) {{ $i >= {spec.keep} and $t != $name }})]
+            )""",
+            processor=fragments.delete_item_table(
+                self,
+                "DeleteOldTable",
+                grant_group="tables",
+                catch=[Catch(["States.ALL"], fragments.ends_unnamed("OldTableNotDeleted"))],
+            ),
+            collect="deleted",
+            catch=self.caught(),
+        )
+        more.otherwise(delete_old)
+        delete_old.then(
+            self.add(
+                Succeed(
+                    "Imported",
+                    output={
+                        "table": jsonata("$name"),
+                        "exportArn": jsonata("$summary.exportArn"),
+                        "itemCount": jsonata("$summary.itemCount"),
+                        "parameter": spec.parameter_name,
+                        "deleted": jsonata("$deleted"),
+                    },
+                )
             )
-        )
-        self.while_more_pages("MoreRunFolders", list_runs, then=newest_run).when(
-            jsonata("$count($kinds) > 1"), next_kind
-        )
-        begin = self.add(
-            Pass(
-                "Begin",
-                assign={
-                    "kinds": [f"{spec.source_root}{kind}" for kind in RUN_FOLDERS],
-                    "folders": [],
-                    "next": None,
-                    "candidates": [],
-                    "summaryCount": 0,
-                    "summary": {},
-                    "import": {},
-                    "reason": None,
-                    "deleted": [],
-                    "elapsed": 0,
-                },
-                next=list_runs,
-            )
-        )
-        return Machine(
-            begin,
-            built=self.built,
-            comment="Import the newest export under the source prefix into a new table and publish its name.",
-            timeout_seconds=spec.timeout_seconds,
         )
 
 
