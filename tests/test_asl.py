@@ -8,7 +8,6 @@ from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
-    Grant,
     Graph,
     Machine,
     Map,
@@ -17,6 +16,7 @@ from table_exporter.kernel.asl import (
     Task,
     jsonata,
 )
+from table_exporter.kernel.grants import Grant, Resource, fixed
 
 
 def test_states_linked_by_reference_render_by_name() -> None:
@@ -68,11 +68,14 @@ def test_a_choice_without_choices_is_rejected() -> None:
 
 
 def test_grants_are_collected_from_tasks_and_maps_including_map_processors() -> None:
+    children = Resource("Children", fixed("arn:aws:states:::children"))
+    itself = Resource("Itself", fixed("arn:aws:states:::self"))
+    objects = Resource("Objects", fixed("arn:aws:s3:::objects/*"))
     inner = Task(
         "Inner",
         resource="arn:aws:states:::states:startExecution.sync:2",
         end=True,
-        grants=(Grant("children", ("states:StartExecution",)),),
+        grants=(Grant(children, ("states:StartExecution",)),),
     )
     fan_out = Map(
         "FanOut",
@@ -80,22 +83,23 @@ def test_grants_are_collected_from_tasks_and_maps_including_map_processors() -> 
         processor=Graph(inner),
         distributed=True,
         end=True,
-        grants=(Grant("self", ("states:StartExecution",)),),
+        grants=(Grant(itself, ("states:StartExecution",)),),
     )
     first = Task(
         "First",
         resource="arn:aws:states:::aws-sdk:s3:getObject",
         next=fan_out,
-        grants=(Grant("objects", ("s3:GetObject",)), Grant("children", ("states:StopExecution",))),
+        grants=(Grant(objects, ("s3:GetObject",)), Grant(children, ("states:StopExecution",))),
     )
 
     machine = Machine(first)
 
-    assert machine.grants() == {
-        "objects": ("s3:GetObject",),
-        "children": ("states:StartExecution", "states:StopExecution"),
-        "self": ("states:StartExecution",),
-    }
+    # In the order the machine first asks: First, the Map, then the Map's processor.
+    assert list(machine.grants().items()) == [
+        (objects, ("s3:GetObject",)),
+        (children, ("states:StartExecution", "states:StopExecution")),
+        (itself, ("states:StartExecution",)),
+    ]
     processor = machine.render()["States"]["FanOut"]["ItemProcessor"]
     assert processor["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
     assert processor["StartAt"] == "Inner"

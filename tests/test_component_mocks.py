@@ -622,7 +622,9 @@ def test_the_destination_account_gets_its_bucket_key_and_importer_statements(
     def check(v: list[Any]) -> None:
         documents, role_arn = v
         bucket = documents["bucket_policy"]["Statement"]
-        assert {s["Resource"] for s in bucket} == {
+        # Both prefixes in one statement: IAM wants statement ids unique in a policy.
+        assert [s["Sid"] for s in bucket] == ["ExporterWritesExports"]
+        assert {r for s in bucket for r in s["Resource"]} == {
             "arn:aws:s3:::partner-exports/dynamodb-exports/*",
             "arn:aws:s3:::partner-exports/crm/*",
         }
@@ -631,7 +633,11 @@ def test_the_destination_account_gets_its_bucket_key_and_importer_statements(
         principals = {json.dumps(s["Principal"]) for s in key_statements}
         assert json.dumps({"AWS": role_arn}) in principals
         assert json.dumps({"AWS": importer}) in principals
-        assert documents["importer_policy"]["Statement"]
+        reads = {s["Sid"]: s for s in documents["importer_policy"]["Statement"]}
+        assert reads["ImporterReadsExports"]["Resource"] == [
+            "arn:aws:s3:::partner-exports/crm/*",
+            "arn:aws:s3:::partner-exports/dynamodb-exports/*",
+        ]
 
     return pulumi.Output.all(
         exporter.destination_account_policies(importer_role_arn=importer),

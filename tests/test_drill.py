@@ -11,7 +11,6 @@ import parliament
 import pulumi
 import pytest
 from table_exporter.destination import account_policies as cross_account
-from table_exporter.drill.machine import GRANT_GROUPS as DRILL_GROUPS
 from table_exporter.drill.machine import (
     DrillSpec,
     drill_alarm_specs,
@@ -21,7 +20,6 @@ from table_exporter.drill.machine import (
 )
 from table_exporter.importer.args import ImporterSpec, KeyAttribute
 from table_exporter.importer.component import TableImporter
-from table_exporter.importer.machine import GRANT_GROUPS as IMPORT_GROUPS
 from table_exporter.importer.machine import import_definition, import_machine, importer_role_policy
 
 from emulator.iam_eval import allowed
@@ -72,9 +70,21 @@ def test_every_task_matches_botocore(variant: str, path: str) -> None:
     assert check_task(state, partition=partition) == []
 
 
-def test_grant_groups_are_the_documented_ones() -> None:
-    assert set(drill_machine(DRILL).grants()) == set(DRILL_GROUPS)
-    assert set(import_machine(IMPORTER).grants()) == set(IMPORT_GROUPS)
+def test_the_drill_creates_and_deletes_only_scratch_tables() -> None:
+    from table_exporter.drill import grants as on
+
+    writes = {"dynamodb:DeleteTable", "dynamodb:ImportTable", "dynamodb:CreateTable"}
+    granted = drill_machine(DRILL).grants()
+    assert {r for r, actions in granted.items() if writes & set(actions)} == {on.SCRATCH_TABLES}
+    assert granted[on.SOURCE_TABLES] == ("dynamodb:DescribeTable",)
+
+
+def test_the_importer_asks_of_the_exports_what_their_bucket_policy_grants_it() -> None:
+    # A bucket in a third account grants the importer IMPORTER_READS: its states must
+    # ask for no more (and the statements are the same either way).
+    grants = import_machine(IMPORTER).grants()
+    asked = {r: a for r, a in grants.items() if r in cross_account.IMPORTER_READS}
+    assert asked == cross_account.IMPORTER_READS
 
 
 def test_every_state_before_the_cleanup_is_caught_into_it() -> None:
@@ -172,7 +182,7 @@ def test_cross_account_statements_pass_parliament_with_zero_findings() -> None:
     documents = {
         "bucket": cross_account.document(
             cross_account.destination_bucket_statements(
-                bucket_arn=bucket, prefix="exports", exporter_role_arn=EXPORTER_ROLE
+                bucket_arn=bucket, prefixes=["exports"], exporter_role_arn=EXPORTER_ROLE
             )
         ),
         "key": cross_account.document(
@@ -185,12 +195,12 @@ def test_cross_account_statements_pass_parliament_with_zero_findings() -> None:
         ),
         "reader": cross_account.document(
             cross_account.importer_read_statements(
-                bucket_arn=bucket, prefix="exports", kms_key_arn=KMS
+                bucket_arn=bucket, prefixes=["exports"], kms_key_arn=KMS
             )
         ),
         "reader-bucket-policy": cross_account.document(
             cross_account.importer_read_statements(
-                bucket_arn=bucket, prefix="exports", principal_arn=IMPORTER_ROLE
+                bucket_arn=bucket, prefixes=["exports"], principal_arn=IMPORTER_ROLE
             )
         ),
     }
@@ -200,7 +210,7 @@ def test_cross_account_statements_pass_parliament_with_zero_findings() -> None:
 
 def test_the_destination_bucket_lets_the_exporter_write_exports_only() -> None:
     (statement,) = cross_account.destination_bucket_statements(
-        bucket_arn="arn:aws:s3:::copies-bucket", prefix="exports", exporter_role_arn=EXPORTER_ROLE
+        bucket_arn="arn:aws:s3:::copies-bucket", prefixes=["exports"], exporter_role_arn=EXPORTER_ROLE
     )
     assert statement["Principal"] == {"AWS": EXPORTER_ROLE}
     assert sorted(statement["Action"]) == [
@@ -208,10 +218,10 @@ def test_the_destination_bucket_lets_the_exporter_write_exports_only() -> None:
         "s3:PutObject",
         "s3:PutObjectAcl",
     ]
-    assert statement["Resource"] == "arn:aws:s3:::copies-bucket/exports/*"
+    assert statement["Resource"] == ["arn:aws:s3:::copies-bucket/exports/*"]
     with pytest.raises(ValueError):
         cross_account.destination_bucket_statements(
-            bucket_arn="copies-bucket", prefix="exports", exporter_role_arn=EXPORTER_ROLE
+            bucket_arn="copies-bucket", prefixes=["exports"], exporter_role_arn=EXPORTER_ROLE
         )
 
 
@@ -291,15 +301,16 @@ def test_the_importer_component_deploys_its_machine_parameter_schedule_and_alarm
     ).apply(check)
 
 
-def test_the_importer_policy_refuses_a_grant_group_it_cannot_resolve(monkeypatch) -> None:
-    """A state asking for a group no statement resolves must not be dropped silently."""
+def test_the_importer_policy_refuses_a_resource_its_role_does_not_have(monkeypatch) -> None:
+    """A state asking for a resource the role names nothing for is never dropped silently."""
     from table_exporter.importer import machine as importer_module
-    from table_exporter.kernel.asl import Grant
+    from table_exporter.kernel.grants import Grant, Resource
 
+    mystery: Resource[object] = Resource("Mystery", lambda _role: [])
     machine = importer_module.import_machine(IMPORTER)
-    machine.tasks()[0].grants = (*machine.tasks()[0].grants, Grant("mystery", ("s3:GetObject",)))
+    machine.tasks()[0].grants = (*machine.tasks()[0].grants, Grant(mystery, ("s3:GetObject",)))
     monkeypatch.setattr(importer_module, "import_machine", lambda spec: machine)
-    with pytest.raises(ValueError, match="mystery"):
+    with pytest.raises(ValueError, match="need Mystery, but this ImporterRole names no resources"):
         importer_role_policy(IMPORTER, region="ap-northeast-1", account_id="123456789012")
 
 

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import jsonata
 import parliament
 import pytest
+from table_exporter.export import grants as on
 from table_exporter.export import policies as export_policies
 from table_exporter.export.run_machine import (
     MAP_LABEL,
@@ -44,6 +45,7 @@ from table_exporter.export.table_machine import (
     table_export_machine,
 )
 from table_exporter.kernel import policies
+from table_exporter.kernel.grants import Grants
 from table_exporter.kernel.targets import AwsScope, ExportTarget, table_arn
 
 from emulator.iam_eval import allowed, resource_matches, resource_policy_denies, service_may_assume
@@ -186,7 +188,7 @@ class Exporter:
             built = table_export_definition(self.table_spec())
         return json.loads(json.dumps(built))
 
-    def grants(self, role: str) -> policies.Grants:
+    def grants(self, role: str) -> Grants:
         """What the machine's states declare they call, collected as the component does."""
         if role == RUN:
             return run_machine(self.run_spec()).grants()
@@ -1063,18 +1065,25 @@ def test_every_action_and_resource_granted_is_one_a_run_asks_for(role, exporter)
 
 
 def test_the_grants_come_from_the_states_that_make_the_calls():
-    # Each role's statements are those of the groups its machine's states declare.
-    assert set(DEFAULT.grants(RUN)) == {
-        "table_machine",
-        "table_executions",
-        "sync_rule",
-        "run_machine",
-        "map_executions",
-        "map_runs",
-        "reports",
+    # Each role's statements are those of the resources its machine's states name,
+    # in the order the machine first needs them.
+    assert list(DEFAULT.grants(RUN)) == [
+        on.OWN_MACHINE,  # the Distributed Map, then the states each of its items runs
+        on.MAP_EXECUTIONS,
+        on.RUN_REPORTS,
+        on.TABLE_MACHINE,
+        on.TABLE_EXECUTIONS,
+        on.SYNC_RULE,
+        on.MAP_RUNS,
+    ]
+    assert set(WITH_KMS.grants(TABLE_EXPORT)) == {
+        on.EXPORTED_TABLES,
+        on.EXPORT_OBJECTS,
+        on.EXPORT_KEY,
     }
-    assert set(WITH_KMS.grants(TABLE_EXPORT)) == {"tables", "export_objects", "kms_key"}
-    assert set(DEFAULT.grants(TABLE_EXPORT)) == {"tables", "export_objects"}
+    assert set(DEFAULT.grants(TABLE_EXPORT)) == {on.EXPORTED_TABLES, on.EXPORT_OBJECTS}
+    sids = [s["Sid"] for s in DEFAULT.policy(RUN)["Statement"]]
+    assert sids[: len(DEFAULT.grants(RUN))] == [r.sid for r in DEFAULT.grants(RUN)]
 
 
 def test_scheduler_role_may_start_runs_and_park_failed_deliveries():

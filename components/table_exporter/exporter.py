@@ -541,13 +541,9 @@ class TableExporter(pulumi.ComponentResource):
         def documents(v: dict[str, Any]) -> dict[str, Any]:
             bucket_arn = f"arn:{v['scope'].partition}:s3:::{v['bucket']}"
             prefixes = sorted({t.prefix for t in v["targets"]})
-            statements = [
-                statement
-                for prefix in prefixes
-                for statement in cross_account.destination_bucket_statements(
-                    bucket_arn=bucket_arn, prefix=prefix, exporter_role_arn=v["role"]
-                )
-            ]
+            statements = cross_account.destination_bucket_statements(
+                bucket_arn=bucket_arn, prefixes=prefixes, exporter_role_arn=v["role"]
+            )
             if v["drill"]:
                 statements += cross_account.drill_bucket_statements(
                     bucket_arn=bucket_arn,
@@ -593,13 +589,9 @@ class TableExporter(pulumi.ComponentResource):
                 )
             if importer_role_arn:
                 found["importer_policy"] = cross_account.document(
-                    [
-                        statement
-                        for prefix in prefixes
-                        for statement in cross_account.importer_read_statements(
-                            bucket_arn=bucket_arn, prefix=prefix, kms_key_arn=kms_key_arn
-                        )
-                    ]
+                    cross_account.importer_read_statements(
+                        bucket_arn=bucket_arn, prefixes=prefixes, kms_key_arn=kms_key_arn
+                    )
                 )
             return found
 

@@ -115,7 +115,7 @@ def test_another_accounts_bucket_needs_its_bucket_policy_and_the_identity_grant(
         policy=cross_account.document(
             cross_account.destination_bucket_statements(
                 bucket_arn="arn:aws:s3:::their-bucket",
-                prefix="exports",
+                prefixes=["exports"],
                 exporter_role_arn=PROBE_ROLE,
             )
         ),
@@ -248,7 +248,7 @@ def test_a_list_grant_conditioned_on_a_prefix_does_not_make_a_missing_key_404(aw
         PROBE_ROLE,
         document(
             *cross_account.importer_read_statements(
-                bucket_arn=f"arn:aws:s3:::{BUCKET}", prefix="exports"
+                bucket_arn=f"arn:aws:s3:::{BUCKET}", prefixes=["exports"]
             )
         ),
     )
@@ -345,7 +345,7 @@ def test_an_export_into_another_accounts_bucket_needs_its_bucket_policy(aws):
         policy=cross_account.document(
             cross_account.destination_bucket_statements(
                 bucket_arn="arn:aws:s3:::their-bucket",
-                prefix="exports",
+                prefixes=["exports"],
                 exporter_role_arn=harness.role_arn("exporter-table-export"),
             )
         ),

@@ -103,7 +103,7 @@ def test_export_drill_history_and_import_together_with_every_call_authorised(
     if other_account:
         bucket_arn = f"arn:aws:s3:::{bucket}"
         statements = destination["bucket_policy"]["Statement"] + cross_account.importer_read_statements(
-            bucket_arn=bucket_arn, prefix=f"{PREFIX}/orders", principal_arn=importer_role
+            bucket_arn=bucket_arn, prefixes=[f"{PREFIX}/orders"], principal_arn=importer_role
         )
         REGISTRY.configure_bucket(
             bucket,

@@ -22,18 +22,10 @@ import json
 from typing import Any
 
 from table_exporter.catalog.tables import DAY_STAMP, GLUE_NAME, INPUT
+from table_exporter.current import grants as on
 from table_exporter.current.sql import CURRENT_SUFFIX, KEY, KEY_NAME_RULE, RESERVED, templates
-from table_exporter.kernel.asl import (
-    KMS_KEY_GRANT,
-    Catch,
-    Choice,
-    Grant,
-    Pass,
-    State,
-    StateBuilder,
-    Task,
-    jsonata,
-)
+from table_exporter.kernel.asl import Catch, Choice, Pass, State, StateBuilder, Task, jsonata
+from table_exporter.kernel.grants import Grant, Resource
 from table_exporter.kernel.retries import error_name, retry_for
 
 START_QUERY_SYNC = "arn:{partition}:states:::athena:startQueryExecution.sync"
@@ -62,18 +54,18 @@ compacts, expires snapshots and removes orphan files itself, as the role passed.
 
 QUERY_GRANTS = (
     Grant(
-        "current_queries",
+        on.QUERIES,
         ("athena:GetQueryExecution", "athena:StartQueryExecution", "athena:StopQueryExecution"),
     ),
-    # What Athena does as the caller to run the statements (``export/policies.py``).
-    Grant("current_database", ("glue:GetDatabase",)),
-    Grant("current_catalog_read", ("glue:GetTable",)),
-    Grant("current_catalog_write", ("glue:CreateTable", "glue:UpdateTable")),
-    Grant("current_export_reads", ("s3:GetObject",)),
-    Grant("current_listing", ("s3:ListBucket",)),
-    Grant("current_results_bucket", ("s3:GetBucketLocation",)),
-    Grant("current_objects", ("s3:GetObject", "s3:PutObject")),
-    Grant("current_results", ("s3:PutObject",)),
+    # What Athena does as the caller to run the statements (``grants.py``).
+    Grant(on.DATABASE, ("glue:GetDatabase",)),
+    Grant(on.SOURCE_TABLES, ("glue:GetTable",)),
+    Grant(on.COMMITS, ("glue:CreateTable", "glue:UpdateTable")),
+    Grant(on.EXPORT_READS, ("s3:GetObject",)),
+    Grant(on.EXPORT_LISTING, ("s3:ListBucket",)),
+    Grant(on.RESULTS_BUCKET, ("s3:GetBucketLocation",)),
+    Grant(on.TABLE_OBJECTS, ("s3:GetObject", "s3:PutObject")),
+    Grant(on.QUERY_RESULTS, ("s3:PutObject",)),
 )
 
 # The table's columns: keys (hash, then range) from DescribeTable, then the declared
@@ -142,7 +134,8 @@ def build(
     workgroup: str,
     location: str,
     optimizer_role_arn: str | None,
-    kms: bool,
+    tables: Resource[Any],
+    key: Grant | None,
     export_time: str,
     window: tuple[str, str] | None,
     merge_when: str | None,
@@ -152,11 +145,11 @@ def build(
     """The states; returns ``ReadCurrentKeys``. ``export_time`` is JSONata of the
     replacing export's time; ``window`` JSONata of the merged window's start and end,
     merged instead of replacing when ``merge_when`` holds; ``failed`` gets
-    ``{Error, Cause}``; ``done`` follows a kept table."""
+    ``{Error, Cause}``; ``done`` follows a kept table. ``tables`` is the caller's
+    resource for DescribeTable on the exported table; ``key`` its grant on the bucket's
+    key, when there is one (Athena reads and writes the objects with the caller's rights)."""
     table = GLUE_NAME
-    grants: tuple[Grant, ...] = QUERY_GRANTS
-    if kms:
-        grants = (*grants, KMS_KEY_GRANT)
+    grants = QUERY_GRANTS if key is None else (*QUERY_GRANTS, key)
     sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
 
     def query(name: str, statement: str, values: str, then: State, comment: str) -> Task:
@@ -180,7 +173,7 @@ def build(
             )
         )
 
-    location = f"$join($split({location}, \"'\"), \"''\")"
+    location = f'$join($split({location}, "\'"), "\'\'")'
     replace = query(
         "ReplaceCurrent",
         "replace",
@@ -195,8 +188,8 @@ def build(
             "glue",
             "createTableOptimizer",
             grants=(
-                Grant("current_optimizers", ("glue:CreateTableOptimizer",)),
-                Grant("current_optimizer_role", ("iam:PassRole",)),
+                Grant(on.OPTIMIZERS, ("glue:CreateTableOptimizer",)),
+                Grant(on.OPTIMIZER_ROLE, ("iam:PassRole",)),
             ),
             comment="Already there (an earlier run made it): nothing to do.",
             arguments={
@@ -258,7 +251,7 @@ def build(
         "ReadCurrentKeys",
         "dynamodb",
         "describeTable",
-        grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+        grants=(Grant(tables, ("dynamodb:DescribeTable",)),),
         comment="The key schema types the current table's key columns.",
         arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
         assign={

@@ -31,9 +31,12 @@ destination account owns (``S3BucketOwner`` set to that account), and a
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from table_exporter.kernel import iam
+from table_exporter.kernel.grants import Resource, statements
 from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX
 
 Statement = dict[str, Any]
@@ -54,9 +57,10 @@ def _prefix(prefix: str) -> str:
 
 
 def destination_bucket_statements(
-    *, bucket_arn: str, prefix: str, exporter_role_arn: str
+    *, bucket_arn: str, prefixes: Sequence[str], exporter_role_arn: str
 ) -> list[Statement]:
-    """Bucket-policy statements of the destination bucket for the exporter's role."""
+    """Bucket-policy statements of the destination bucket for the exporter's role: one
+    statement for every prefix (statement ids are unique within a policy)."""
     _bucket_name(bucket_arn)
     return [
         {
@@ -64,7 +68,7 @@ def destination_bucket_statements(
             "Effect": "Allow",
             "Principal": {"AWS": exporter_role_arn},
             "Action": list(EXPORT_WRITE_ACTIONS),
-            "Resource": f"{bucket_arn}/{_prefix(prefix)}/*",
+            "Resource": [f"{bucket_arn}/{_prefix(p)}/*" for p in sorted(set(prefixes))],
         }
     ]
 
@@ -206,46 +210,62 @@ def kms_key_statements(
     return statements
 
 
+@dataclass(frozen=True)
+class ExportReader:
+    """Whoever reads the exports under ``prefixes`` of a bucket: the importer's role."""
+
+    bucket_arn: str
+    prefixes: Sequence[str]
+
+
+def _keys_under(prefix: str) -> str:
+    """The keys below ``prefix``; every key for the bucket's root (an empty prefix)."""
+    return f"{prefix}/*" if prefix else "*"
+
+
+EXPORT_LISTING: Resource[ExportReader] = Resource(
+    "ImporterListsExports",
+    lambda reader: [reader.bucket_arn],
+    lambda reader: {"StringLike": {"s3:prefix": [_keys_under(p) for p in reader.prefixes]}},
+)
+
+EXPORT_OBJECTS: Resource[ExportReader] = Resource(
+    "ImporterReadsExports",
+    lambda reader: [f"{reader.bucket_arn}/{_keys_under(p)}" for p in reader.prefixes],
+)
+
+IMPORTER_READS = {EXPORT_LISTING: ("s3:ListBucket",), EXPORT_OBJECTS: ("s3:GetObject",)}
+"""What the importer's states ask of the exports (``importer/machine.py``; a test
+holds the two to each other)."""
+
+
 def importer_read_statements(
     *,
     bucket_arn: str,
-    prefix: str,
+    prefixes: Sequence[str],
     kms_key_arn: str | None = None,
     principal_arn: str | None = None,
 ) -> list[Statement]:
     """Read access to the exports: identity-policy statements for the importer's role,
     or, given ``principal_arn``, bucket-policy statements for it (no KMS statement
-    then: a key policy grants that, see ``kms_key_statements``)."""
+    then: a key policy grants that, see ``kms_key_statements``). One statement per
+    kind for all ``prefixes``: IAM wants statement ids unique within a policy."""
     _bucket_name(bucket_arn)
-    prefix = _prefix(prefix)
-    principal = {"Principal": {"AWS": principal_arn}} if principal_arn else {}
-    statements: list[Statement] = [
-        {
-            "Sid": "ImporterListsExports",
-            "Effect": "Allow",
-            **principal,
-            "Action": ["s3:ListBucket"],
-            "Resource": bucket_arn,
-            "Condition": {"StringLike": {"s3:prefix": [f"{prefix}/*"]}},
-        },
-        {
-            "Sid": "ImporterReadsExports",
-            "Effect": "Allow",
-            **principal,
-            "Action": ["s3:GetObject"],
-            "Resource": f"{bucket_arn}/{prefix}/*",
-        },
-    ]
-    if kms_key_arn and not principal_arn:
-        statements.append(
-            {
-                "Sid": "ImporterDecryptsExports",
-                "Effect": "Allow",
-                "Action": ["kms:Decrypt"],
-                "Resource": kms_key_arn,
-            }
-        )
-    return statements
+    reader = ExportReader(bucket_arn, sorted({_prefix(p) for p in prefixes}))
+    found = statements(IMPORTER_READS, reader)
+    if principal_arn:
+        found = [
+            {"Sid": s["Sid"], "Effect": s["Effect"], "Principal": {"AWS": principal_arn}, **s}
+            for s in found
+        ]
+    elif kms_key_arn:
+        found.append(importer_decrypt_statement(kms_key_arn))
+    return found
+
+
+def importer_decrypt_statement(kms_key_arn: str) -> Statement:
+    """The importer's role reads SSE-KMS exports: ImportTable decrypts with its rights."""
+    return iam.allow("ImporterDecryptsExports", ["kms:Decrypt"], [kms_key_arn])
 
 
 def document(statements: list[Statement]) -> dict[str, Any]:

@@ -41,9 +41,11 @@ any drill still running) are deleted.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from table_exporter.drill import grants as on
+from table_exporter.drill.grants import DrillRole
 from table_exporter.kernel import fragments
 from table_exporter.kernel.alarms import (
     WINDOW_LIMIT_HOURS,
@@ -55,7 +57,6 @@ from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
-    Grant,
     Machine,
     Map,
     Pass,
@@ -64,7 +65,9 @@ from table_exporter.kernel.asl import (
     Task,
     jsonata,
 )
-from table_exporter.kernel.iam import document
+from table_exporter.kernel.grants import Grant, statements
+from table_exporter.kernel.iam import allow, document
+from table_exporter.kernel.imports import ACCOUNT_LISTS
 from table_exporter.kernel.policies import (
     INLINE_POLICY_LIMIT,
     TableAccess,
@@ -142,20 +145,6 @@ class DrillSpec:
             max_attempts=attempts,
             max_delay_seconds=900,
         ).to_asl() | {"JitterStrategy": "NONE"}
-
-
-GRANT_GROUPS = {
-    "source_tables": "the drilled tables' ARNs (DescribeTable: key schema only)",
-    "source_exports": "<table ARN>/export/* of the drilled tables",
-    "account_lists": '"*" (ListTables and ListExports take no resource)',
-    "scratch_tables": "arn:...:table/<table_prefix>* (create by import, describe, delete)",
-    "scratch_imports": "arn:...:table/<table_prefix>*/import/*",
-    "export_objects": "arn:aws:s3:::<bucket>/* or <bucket>/<export prefix>/* (read)",
-    "export_bucket": "arn:aws:s3:::<bucket> (ListBucket, for ImportTable)",
-    "import_logs": "arn:...:logs:<region>:<account>:log-group:/aws-dynamodb/*",
-    "drill_reports": "arn:aws:s3:::<bucket>/<report_prefix>/*",
-}
-"""Every resource group the drill's grants use, and what it should resolve to."""
 
 
 class _Builder(StateBuilder):
@@ -248,7 +237,6 @@ class _Builder(StateBuilder):
         prefix = self.spec.table_prefix
         list_tables, more = fragments.list_tables(
             self,
-            grant_group="account_lists",
             collect="leftovers",
             names=(
                 f"[$filter($states.result.TableNames, function($n) {{ $substring($n, 0, {len(prefix)}) = '{prefix}' }})]"
@@ -275,7 +263,7 @@ class _Builder(StateBuilder):
         describe = Task(
             "DescribeLeftover",
             resource=f"{self.sdk}dynamodb:describeTable",
-            grants=(Grant("scratch_tables", ("dynamodb:DescribeTable",)),),
+            grants=(Grant(on.SCRATCH_TABLES, ("dynamodb:DescribeTable",)),),
             arguments={"TableName": jsonata("$states.input.name")},
             retry=retry_for("dynamodb", "describeTable"),
             output=jsonata(
@@ -291,7 +279,7 @@ class _Builder(StateBuilder):
             fragments.delete_item_table(
                 self,
                 "DeleteLeftover",
-                grant_group="scratch_tables",
+                tables=on.SCRATCH_TABLES,
                 catch=[
                     Catch(
                         [error_name("dynamodb", "ResourceNotFoundException")],
@@ -318,7 +306,7 @@ class _Builder(StateBuilder):
             "dynamodb",
             "listExports",
             more="MoreExports",
-            grants=(Grant("account_lists", ("dynamodb:ListExports",)),),
+            grants=(Grant(ACCOUNT_LISTS, ("dynamodb:ListExports",)),),
             first_page=f"{{'TableArn': {INPUT}.tableArn, 'MaxResults': 25}}",
             tokens=("NextToken", "NextToken"),
             assign={
@@ -338,7 +326,7 @@ class _Builder(StateBuilder):
             "DescribeExport",
             "dynamodb",
             "describeExport",
-            grants=(Grant("source_exports", ("dynamodb:DescribeExport",)),),
+            grants=(Grant(on.SOURCE_EXPORTS, ("dynamodb:DescribeExport",)),),
             arguments={"ExportArn": jsonata("$best")},
             assign={"export": jsonata("$states.result.ExportDescription")},
             catch=self.caught("DescribeExport"),
@@ -365,7 +353,7 @@ class _Builder(StateBuilder):
             "s3",
             "getObject",
             comment="The export's own count of the items it wrote.",
-            grants=(Grant("export_objects", ("s3:GetObject",)),),
+            grants=(Grant(on.EXPORT_OBJECTS, ("s3:GetObject",)),),
             arguments={
                 "Bucket": jsonata("$export.S3Bucket"),
                 "Key": jsonata(EXPORT_ROOT + " & 'manifest-summary.json'"),
@@ -389,7 +377,7 @@ class _Builder(StateBuilder):
                 "dynamodb",
                 "describeTable",
                 comment="Metadata only: the key schema the scratch table needs.",
-                grants=(Grant("source_tables", ("dynamodb:DescribeTable",)),),
+                grants=(Grant(on.SOURCE_TABLES, ("dynamodb:DescribeTable",)),),
                 arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
                 assign={
                     "keySchema": jsonata("$states.result.Table.KeySchema"),
@@ -411,13 +399,9 @@ class _Builder(StateBuilder):
             fragments.import_table(
                 self,
                 comment="A new table from the export's data files; the token makes a retry return this import.",
-                groups=fragments.ImportGroups(
-                    tables="scratch_tables",
-                    objects="export_objects",
-                    bucket="export_bucket",
-                    lists="account_lists",
-                    logs="import_logs",
-                ),
+                into=on.SCRATCH_TABLES,
+                objects=on.EXPORT_OBJECTS,
+                bucket_resource=on.EXPORT_BUCKET,
                 token_from="$states.context.Execution.Id",
                 bucket=jsonata("$export.S3Bucket"),
                 folder=EXPORT_ROOT,
@@ -433,7 +417,7 @@ class _Builder(StateBuilder):
         """Returns ``ImportFinished``, whose exits ``verdict`` adds."""
         wait, _, finished = fragments.import_polling(
             self,
-            grant_group="scratch_imports",
+            imports=on.SCRATCH_IMPORTS,
             poll=self.spec.poll,
             catch=self.caught("DescribeImport"),
         )
@@ -501,7 +485,7 @@ class _Builder(StateBuilder):
             "dynamodb",
             "deleteTable",
             comment="Every path comes here; a table still CREATING (import running) is retried.",
-            grants=(Grant("scratch_tables", ("dynamodb:DeleteTable",)),),
+            grants=(Grant(on.SCRATCH_TABLES, ("dynamodb:DeleteTable",)),),
             arguments={"TableName": jsonata("$scratch")},
             retry=[self.spec.cleanup_retry(), *retry_for("dynamodb", "deleteTable")],
             assign={"scratchDeleted": True, "cleanup": "deleted"},
@@ -573,7 +557,7 @@ class _Builder(StateBuilder):
                 "WriteReport",
                 "s3",
                 "putObject",
-                grants=(Grant("drill_reports", ("s3:PutObject",)),),
+                grants=(Grant(on.DRILL_REPORTS, ("s3:PutObject",)),),
                 arguments={
                     "Bucket": spec.bucket,
                     "Key": jsonata("$reportKey"),
@@ -610,8 +594,8 @@ class _Builder(StateBuilder):
 
 
 def drill_machine(spec: DrillSpec) -> Machine:
-    """The drill of one table; input ``{"tableArn": ...}``. ``grants()`` uses the groups
-    in ``GRANT_GROUPS``."""
+    """The drill of one table; input ``{"tableArn": ...}``; its grants name the
+    resources of ``grants.py``."""
     return _Builder(spec).build()
 
 
@@ -677,7 +661,7 @@ def drill_role_policy(
     kms_key_arn: str | None = None,
     table_access: TableAccess = "prefix",
 ) -> dict[str, Any]:
-    """The drill role's policy, every grant group resolved (``GRANT_GROUPS``).
+    """The drill role's policy, collected from the machine's grants (``grants.py``).
 
     The source tables get metadata reads only (DescribeTable, and DescribeExport on
     their exports); every call that creates or deletes a table names
@@ -688,66 +672,49 @@ def drill_role_policy(
     bucket, ImportTable reads the data with the caller's rights, so the role may
     decrypt through S3; writing the report into an SSE-KMS bucket needs a data key.
     """
-    partition = spec.partition
-    scratch = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
-    bucket = f"arn:{partition}:s3:::{spec.bucket}"
-    grants = sorted(drill_machine(spec).grants().items())
+    role = DrillRole(
+        partition=spec.partition,
+        region=region,
+        account_id=account_id,
+        bucket=spec.bucket,
+        table_prefix=spec.table_prefix,
+        report_prefix=spec.report_prefix,
+    )
+    grants = drill_machine(spec).grants()
 
     def with_sources(sources: list[str], exports: list[str]) -> dict[str, Any]:
-        resources = {
-            "source_tables": sources,
-            "source_exports": exports,
-            "account_lists": ["*"],
-            "scratch_tables": [scratch],
-            "scratch_imports": [f"{scratch}/import/*"],
-            "export_objects": [f"{bucket}/*"],
-            "export_bucket": [bucket],
-            "import_logs": [
-                f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"
-            ],
-            "drill_reports": [f"{bucket}/{spec.report_prefix}/*"],
-        }
-        statements: list[dict[str, Any]] = [
-            {
-                "Sid": "".join(part.title() for part in group.split("_")),
-                "Effect": "Allow",
-                "Action": list(actions),
-                "Resource": resources[group],
-            }
-            for group, actions in grants
-        ]
+        found = statements(grants, replace(role, sources=sources, exports=exports))
         if kms_key_arn:
             via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
-            statements.append(
-                {
-                    "Sid": "DecryptExports",
-                    "Effect": "Allow",
-                    "Action": ["kms:Decrypt"],
-                    "Resource": [kms_key_arn],
-                    "Condition": {"StringEquals": via_s3},
-                }
+            found.append(
+                allow(
+                    "DecryptExports",
+                    ["kms:Decrypt"],
+                    [kms_key_arn],
+                    Condition={"StringEquals": via_s3},
+                )
             )
             # With S3 Bucket Keys (the bucket the exporter creates has them) the context
             # is the bucket's ARN; without, the report object's.
-            statements.append(
-                {
-                    "Sid": "EncryptDrillReports",
-                    "Effect": "Allow",
-                    "Action": ["kms:GenerateDataKey"],
-                    "Resource": [kms_key_arn],
-                    "Condition": {
+            found.append(
+                allow(
+                    "EncryptDrillReports",
+                    ["kms:GenerateDataKey"],
+                    [kms_key_arn],
+                    Condition={
                         "StringEquals": via_s3,
                         "StringLike": {
                             "kms:EncryptionContext:aws:s3:arn": [
-                                bucket,
-                                f"{bucket}/{spec.report_prefix}/*",
+                                role.bucket_arn,
+                                f"{role.bucket_arn}/{spec.report_prefix}/*",
                             ]
                         },
                     },
-                }
+                )
             )
-        return document(*statements)
+        return document(*found)
 
     access: TableAccess = "prefix" if table_access == "exact" else table_access
-    budget = INLINE_POLICY_LIMIT - policy_size(with_sources([], []))
+    # Everything but the source tables: measured with one-name placeholders, less their size.
+    budget = INLINE_POLICY_LIMIT - (policy_size(with_sources(["*"], ["*"])) - 2 * len('"*"'))
     return with_sources(*_source_resources(list(table_arns), access, budget))

@@ -32,11 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from table_exporter.export import grants as on
 from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
-    Grant,
     Graph,
     Machine,
     Map,
@@ -45,6 +45,7 @@ from table_exporter.kernel.asl import (
     Task,
     jsonata,
 )
+from table_exporter.kernel.grants import Grant
 from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
 from table_exporter.kernel.retries import retry_for, start_execution_retry
 from table_exporter.kernel.targets import REPORT_PREFIX, ExportTarget
@@ -219,9 +220,9 @@ def _export_one_table(spec: RunSpec) -> Graph:
         ],
         end=True,
         grants=(
-            Grant("table_machine", ("states:StartExecution",)),
-            Grant("table_executions", ("states:DescribeExecution", "states:StopExecution")),
-            Grant("sync_rule", ("events:DescribeRule", "events:PutRule", "events:PutTargets")),
+            Grant(on.TABLE_MACHINE, ("states:StartExecution",)),
+            Grant(on.TABLE_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")),
+            Grant(on.SYNC_RULE, ("events:DescribeRule", "events:PutRule", "events:PutTargets")),
         ),
     )
     return Graph(export, built=[export, record, failed])
@@ -279,10 +280,10 @@ def run_machine(spec: RunSpec) -> Machine:
         output={},
         grants=(
             # Child workflow executions are executions of this machine.
-            Grant("run_machine", ("states:StartExecution",)),
-            Grant("map_executions", ("states:DescribeExecution", "states:StopExecution")),
+            Grant(on.OWN_MACHINE, ("states:StartExecution",)),
+            Grant(on.MAP_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")),
             Grant(
-                "reports",
+                on.RUN_REPORTS,
                 (
                     "s3:AbortMultipartUpload",
                     "s3:GetObject",
@@ -299,7 +300,7 @@ def run_machine(spec: RunSpec) -> Machine:
         assign={"counts": jsonata("$states.result.ItemCounts")},
         output={},
         retry=retry_for("sfn", "describeMapRun"),
-        grants=(Grant("map_runs", ("states:DescribeMapRun",)),),
+        grants=(Grant(on.MAP_RUNS, ("states:DescribeMapRun",)),),
     )
     any_failed = Choice("AnyTableFailed")
     read_report = Task(
@@ -310,7 +311,7 @@ def run_machine(spec: RunSpec) -> Machine:
         assign={"failedFiles": jsonata("[$parse($states.result.Body).ResultFiles.FAILED]")},
         output={},
         retry=retry_for("s3", "getObject"),
-        grants=(Grant("reports", ("s3:GetObject",)),),
+        grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
     )
     read_failures = Task(
         "ReadFailures",
@@ -325,7 +326,7 @@ def run_machine(spec: RunSpec) -> Machine:
         },
         output={},
         retry=retry_for("s3", "getObject"),
-        grants=(Grant("reports", ("s3:GetObject",)),),
+        grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
     )
     run_failed = Fail("RunFailed", error="TableExportsFailed", cause=jsonata(RUN_FAILURE_CAUSE))
     unreported = Fail(

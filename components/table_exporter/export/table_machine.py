@@ -33,6 +33,7 @@ from typing import Any
 from table_exporter.catalog import tables as catalog
 from table_exporter.catalog.tables import INPUT
 from table_exporter.current import states as current_states
+from table_exporter.export import grants as on
 from table_exporter.export.incremental import (
     MAX_WINDOW_MS,
     MAX_WINDOWS_PER_RUN,
@@ -40,11 +41,9 @@ from table_exporter.export.incremental import (
     VIEW_TYPES,
 )
 from table_exporter.kernel.asl import (
-    KMS_KEY_GRANT,
     Catch,
     Choice,
     Fail,
-    Grant,
     Machine,
     State,
     StateBuilder,
@@ -53,6 +52,7 @@ from table_exporter.kernel.asl import (
     Wait,
     jsonata,
 )
+from table_exporter.kernel.grants import Grant
 from table_exporter.kernel.metrics import LAG_METRIC, METRIC_NAMESPACE
 from table_exporter.kernel.polling import PollPolicy
 from table_exporter.kernel.retries import error_name
@@ -180,15 +180,22 @@ class _Builder(StateBuilder):
     def export_grants(self) -> tuple[Grant, ...]:
         """Starting an export: the call, and what DynamoDB does with the caller's rights."""
         grants = [
-            Grant("tables", ("dynamodb:ExportTableToPointInTime",)),
+            Grant(on.EXPORTED_TABLES, ("dynamodb:ExportTableToPointInTime",)),
             Grant(
-                "export_objects",
-                ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl"),
+                on.EXPORT_OBJECTS, ("s3:AbortMultipartUpload", "s3:PutObject", "s3:PutObjectAcl")
             ),
         ]
-        if self.spec.destination.kms_key_arn:
-            grants.append(KMS_KEY_GRANT)
+        if self.key_grant:
+            grants.append(self.key_grant)
         return tuple(grants)
+
+    @property
+    def key_grant(self) -> Grant | None:
+        """Objects encrypted with the configured key (SSE-KMS): S3 calls KMS with the
+        caller's rights, for every state that writes or reads them."""
+        if not self.spec.destination.kms_key_arn:
+            return None
+        return Grant(on.EXPORT_KEY, ("kms:Decrypt", "kms:GenerateDataKey"))
 
     def start_export(
         self, name: str, rejected: State, comment: str | None = None, **arguments: Any
@@ -209,7 +216,7 @@ class _Builder(StateBuilder):
         wait, _, finished = self.polling_loop(
             ("WaitForExport", "DescribeExport", "ExportFinished"),
             action="describeExport",
-            grants=(Grant("tables", ("dynamodb:DescribeExport",)),),
+            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeExport",)),),
             arguments={"ExportArn": jsonata("$exportArn")},
             described=("export", "ExportDescription"),
             next_wait=self.spec.poll.jsonata_next_wait,
@@ -233,7 +240,7 @@ class _Builder(StateBuilder):
         run delivered twice created it meanwhile (``AlreadyExistsException``), update it
         once more: Scheduler delivers at least once."""
         database = self.spec.catalog_database
-        glue = (Grant("glue", ("glue:CreateTable", "glue:UpdateTable")),)
+        glue = (Grant(on.CATALOG, ("glue:CreateTable", "glue:UpdateTable")),)
         arguments = {"DatabaseName": database, "TableInput": table_input}
         update_arguments = {**arguments, "SkipArchive": True}
         update_again = self.task(
@@ -292,7 +299,7 @@ class _Builder(StateBuilder):
             f"{prefix}ReadKeySchema",
             "dynamodb",
             "describeTable",
-            grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeTable",)),),
             comment="The export has COMPLETED: only now may Athena's tables move to it.",
             arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
             assign={
@@ -332,7 +339,8 @@ class _Builder(StateBuilder):
             workgroup=spec.athena_workgroup,
             location=current_states.location(str(spec.current_bucket)),
             optimizer_role_arn=spec.current_optimizer_role_arn,
-            kms=spec.destination.kms_key_arn is not None,
+            tables=on.EXPORTED_TABLES,
+            key=self.key_grant,
             export_time=(
                 f"({INCREMENTAL_MODE}) ? $pending.to : "
                 "($exists($export.ExportTime) ? $export.ExportTime : $export.StartTime)"
@@ -432,7 +440,7 @@ class _Builder(StateBuilder):
         assert spec.incremental is not None
         state_table = spec.incremental.state_table
         key = {"pk": {"S": jsonata(f"{INPUT}.tableArn")}}
-        watermarks = (Grant("state_table", ("dynamodb:UpdateItem",)),)
+        watermarks = (Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),)
 
         def release(name: str, then: State, **overrides: Any) -> Task:
             fields: dict[str, Any] = {
@@ -471,7 +479,7 @@ class _Builder(StateBuilder):
             "PublishWatermarkLag",
             "cloudwatch",
             "putMetricData",
-            grants=(Grant("lag_metric", ("cloudwatch:PutMetricData",)),),
+            grants=(Grant(on.LAG_METRIC, ("cloudwatch:PutMetricData",)),),
             arguments={
                 "Namespace": METRIC_NAMESPACE,
                 "MetricData": [
@@ -534,7 +542,7 @@ class _Builder(StateBuilder):
             "ReadRecoveryWindow",
             "dynamodb",
             "describeContinuousBackups",
-            grants=(Grant("tables", ("dynamodb:DescribeContinuousBackups",)),),
+            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeContinuousBackups",)),),
             arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
             assign={
                 "pitr": jsonata(
@@ -731,7 +739,7 @@ class _Builder(StateBuilder):
             "RecordCurrentStateQuery",
             "dynamodb",
             "updateItem",
-            grants=(Grant("state_table", ("dynamodb:UpdateItem",)),),
+            grants=(Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),),
             arguments={
                 "TableName": state_table,
                 "Key": key,
@@ -745,7 +753,7 @@ class _Builder(StateBuilder):
             "SaveCurrentStateQuery",
             "athena",
             "createNamedQuery",
-            grants=(Grant("workgroup", ("athena:CreateNamedQuery",)),),
+            grants=(Grant(on.SAVED_QUERIES, ("athena:CreateNamedQuery",)),),
             comment="The token makes a retried call return the query the first one created.",
             arguments={
                 "Name": jsonata(catalog.QUERY_NAME),

@@ -24,7 +24,6 @@ from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
-    Grant,
     Graph,
     Machine,
     Map,
@@ -33,7 +32,8 @@ from table_exporter.kernel.asl import (
     Task,
     jsonata,
 )
-from table_exporter.kernel.iam import allow, document
+from table_exporter.kernel.grants import Grant, Resource, statements
+from table_exporter.kernel.iam import document
 from table_exporter.kernel.retries import retry_for
 
 SCHEDULE = "rate(30 minutes)"
@@ -50,6 +50,17 @@ class PipeWatchSpec:
     def __post_init__(self) -> None:
         if not self.pipe_names:
             raise ValueError("the pipe watch needs at least one pipe")
+
+
+@dataclass(frozen=True)
+class PipeWatchRole:
+    pipe_arns: Sequence[str]
+
+
+PIPES: Resource[PipeWatchRole] = Resource(
+    "DescribeTheExportersPipes", lambda role: sorted(role.pipe_arns)
+)
+"""Exactly the exporter's pipes."""
 
 
 class _Builder(StateBuilder):
@@ -82,15 +93,13 @@ class _Builder(StateBuilder):
         )
         running = self.add(Succeed("AllRunning"))
         verdict = self.add(
-            Choice("AnyStopped", default=running).when(
-                jsonata("$count($stopped) > 0"), stopped
-            )
+            Choice("AnyStopped", default=running).when(jsonata("$count($stopped) > 0"), stopped)
         )
         describe = Task(
             "DescribePipe",
             resource=f"{self.sdk}pipes:describePipe",
             retry=retry_for("pipes", "describePipe"),
-            grants=(Grant("pipes", ("pipes:DescribePipe",)),),
+            grants=(Grant(PIPES, ("pipes:DescribePipe",)),),
             arguments={"Name": jsonata("$states.input.name")},
             output={
                 "name": jsonata("$states.result.Name"),
@@ -134,8 +143,7 @@ def pipe_watch_definition(spec: PipeWatchSpec) -> dict[str, Any]:
 
 def pipe_watch_role_policy(spec: PipeWatchSpec, *, pipe_arns: Sequence[str]) -> dict[str, Any]:
     """``pipes:DescribePipe`` on exactly the exporter's pipes (grants from the states)."""
-    grants = pipe_watch_machine(spec).grants()
-    return document(allow("DescribeTheExportersPipes", grants["pipes"], sorted(pipe_arns)))
+    return document(*statements(pipe_watch_machine(spec).grants(), PipeWatchRole(pipe_arns)))
 
 
 def pipe_watch_alarm_specs() -> list[AlarmSpec]:

@@ -39,14 +39,20 @@ keeps naming the previous table.
 import re
 from typing import Any
 
+from table_exporter.destination.account_policies import (
+    EXPORT_LISTING,
+    EXPORT_OBJECTS,
+    importer_decrypt_statement,
+)
+from table_exporter.importer import grants as on
 from table_exporter.importer.args import ImporterSpec
+from table_exporter.importer.grants import ImporterRole
 from table_exporter.kernel import fragments
 from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
 from table_exporter.kernel.asl import (
     Catch,
     Choice,
     Fail,
-    Grant,
     Machine,
     Pass,
     StateBuilder,
@@ -54,22 +60,14 @@ from table_exporter.kernel.asl import (
     Task,
     jsonata,
 )
+from table_exporter.kernel.grants import Grant, statements
 from table_exporter.kernel.iam import document
+from table_exporter.kernel.imports import ACCOUNT_LISTS
 from table_exporter.kernel.retries import error_name
 
 STAMP = "'[Y0001][M01][D01]T[H01][m01][s01]'"
 
 RUN_FOLDERS = ("full/", "baseline/")
-
-GRANT_GROUPS = {
-    "source_bucket": "arn:aws:s3:::<source bucket> (ListBucket; limit with s3:prefix to the source prefix)",
-    "source_objects": "arn:aws:s3:::<source bucket>/<source prefix>/*",
-    "tables": "arn:...:table/<table_prefix>*",
-    "imports": "arn:...:table/<table_prefix>*/import/*",
-    "account_lists": '"*" (ListTables, ListImports take no resource)',
-    "import_logs": "arn:...:logs:<region>:<account>:log-group:/aws-dynamodb/*",
-    "parameter": "arn:...:ssm:<region>:<account>:parameter<parameter_name>",
-}
 
 
 def _escape(text: str) -> str:
@@ -141,7 +139,7 @@ class _Builder(StateBuilder):
             "s3",
             "listObjectsV2",
             more=more,
-            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            grants=(Grant(EXPORT_LISTING, ("s3:ListBucket",)),),
             first_page=(
                 f"{{'Bucket': '{self.spec.source_bucket}', 'Prefix': {prefix}, 'Delimiter': '/'}}"
             ),
@@ -253,7 +251,7 @@ class _Builder(StateBuilder):
                 "Whether the summary exists, by listing it: S3 answers a GetObject of a "
                 "missing key with 403, not 404, unless the caller may list the whole bucket."
             ),
-            grants=(Grant("source_bucket", ("s3:ListBucket",)),),
+            grants=(Grant(EXPORT_LISTING, ("s3:ListBucket",)),),
             arguments={
                 "Bucket": spec.source_bucket,
                 "Prefix": jsonata("$candidates[0] & 'manifest-summary.json'"),
@@ -284,7 +282,7 @@ class _Builder(StateBuilder):
             "ReadSummary",
             "s3",
             "getObject",
-            grants=(Grant("source_objects", ("s3:GetObject",)),),
+            grants=(Grant(EXPORT_OBJECTS, ("s3:GetObject",)),),
             arguments={
                 "Bucket": spec.source_bucket,
                 "Key": jsonata("$candidates[0] & 'manifest-summary.json'"),
@@ -316,7 +314,7 @@ class _Builder(StateBuilder):
             "CheckTable",
             "dynamodb",
             "describeTable",
-            grants=(Grant("tables", ("dynamodb:DescribeTable",)),),
+            grants=(Grant(on.TABLES, ("dynamodb:DescribeTable",)),),
             arguments={"TableName": jsonata("$name")},
             output={"tableArn": jsonata("$states.result.Table.TableArn")},
         )
@@ -331,13 +329,9 @@ class _Builder(StateBuilder):
         keys = [spec.partition_key] + ([spec.sort_key] if spec.sort_key else [])
         return fragments.import_table(
             self,
-            groups=fragments.ImportGroups(
-                tables="tables",
-                objects="source_objects",
-                bucket="source_bucket",
-                lists="account_lists",
-                logs="import_logs",
-            ),
+            into=on.TABLES,
+            objects=EXPORT_OBJECTS,
+            bucket_resource=EXPORT_LISTING,
             token_from="$name",
             bucket=spec.source_bucket,
             folder="$folder",
@@ -363,7 +357,7 @@ class _Builder(StateBuilder):
             "dynamodb",
             "listImports",
             comment="The table exists: a previous run imported it, or is importing it.",
-            grants=(Grant("account_lists", ("dynamodb:ListImports",)),),
+            grants=(Grant(ACCOUNT_LISTS, ("dynamodb:ListImports",)),),
             arguments={"TableArn": jsonata("$states.input.tableArn"), "PageSize": 25},
             assign=fragments.polling_from(
                 "{'ImportArn': $reverse($sort($states.result.ImportSummaryList.ImportArn))[0]}",
@@ -388,7 +382,7 @@ class _Builder(StateBuilder):
     def poll(self, imported: Task, known: Choice) -> Choice:
         """Returns ``ImportFinished``, whose exits ``verdict`` adds."""
         wait, describe, finished = fragments.import_polling(
-            self, grant_group="imports", poll=self.spec.poll, catch=self.caught()
+            self, imports=on.IMPORTS, poll=self.spec.poll, catch=self.caught()
         )
         imported.then(wait)
         # The import found for an existing table is described at once.
@@ -438,7 +432,7 @@ class _Builder(StateBuilder):
             "dynamodb",
             "deleteTable",
             comment="An incomplete table is never published; the parameter keeps the previous one.",
-            grants=(Grant("tables", ("dynamodb:DeleteTable",)),),
+            grants=(Grant(on.TABLES, ("dynamodb:DeleteTable",)),),
             arguments={"TableName": jsonata("$name")},
         )
         verdict.when(jsonata("$type($reason) = 'string'"), delete_failed)
@@ -470,7 +464,7 @@ class _Builder(StateBuilder):
             "ssm",
             "putParameter",
             comment="Readers follow the parameter; it moves only to a complete, checked table.",
-            grants=(Grant("parameter", ("ssm:PutParameter",)),),
+            grants=(Grant(on.PARAMETER, ("ssm:PutParameter",)),),
             arguments={
                 "Name": spec.parameter_name,
                 "Value": jsonata("$name"),
@@ -488,7 +482,6 @@ class _Builder(StateBuilder):
         spec = self.spec
         list_tables, more = fragments.list_tables(
             self,
-            grant_group="account_lists",
             collect="tables",
             names="$states.result.TableNames",
             catch=self.caught(),
@@ -506,7 +499,7 @@ class _Builder(StateBuilder):
             processor=fragments.delete_item_table(
                 self,
                 "DeleteOldTable",
-                grant_group="tables",
+                tables=on.TABLES,
                 catch=[Catch(["States.ALL"], fragments.ends_unnamed("OldTableNotDeleted"))],
             ),
             collect="deleted",
@@ -562,36 +555,19 @@ def importer_role_policy(
     account_id: str,
     kms_key_arn: str | None = None,
 ) -> dict[str, Any]:
-    """The import role's policy, every grant group resolved (``GRANT_GROUPS``); the
-    source read access is ``cross_account.importer_read_statements``."""
-    from table_exporter.destination.account_policies import importer_read_statements
-
-    partition = spec.partition
-    tables = f"arn:{partition}:dynamodb:{region}:{account_id}:table/{spec.table_prefix}*"
-    resources = {
-        "tables": [tables],
-        "imports": [f"{tables}/import/*"],
-        "account_lists": ["*"],
-        "import_logs": [f"arn:{partition}:logs:{region}:{account_id}:log-group:/aws-dynamodb/*"],
-        "parameter": [f"arn:{partition}:ssm:{region}:{account_id}:parameter{spec.parameter_name}"],
-    }
-    grants = import_machine(spec).grants()
-    unknown = sorted(set(grants) - set(resources) - {"source_bucket", "source_objects"})
-    if unknown:  # a state asked for a group no statement resolves: never drop it silently
-        raise ValueError(f"importer policy: no resources for grant group(s) {unknown}")
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "".join(part.title() for part in group.split("_")),
-            "Effect": "Allow",
-            "Action": list(actions),
-            "Resource": resources[group],
-        }
-        for group, actions in sorted(grants.items())
-        if group in resources
-    ]
-    statements += importer_read_statements(
-        bucket_arn=f"arn:{partition}:s3:::{spec.source_bucket}",
-        prefix=spec.source_prefix,
-        kms_key_arn=kms_key_arn,
+    """The import role's policy, collected from the machine's grants (``grants.py``);
+    the source reads are the statements ``destination/account_policies.py`` writes
+    for a bucket policy too."""
+    role = ImporterRole(
+        bucket_arn=f"arn:{spec.partition}:s3:::{spec.source_bucket}",
+        prefixes=[spec.source_prefix],
+        partition=spec.partition,
+        region=region,
+        account_id=account_id,
+        table_prefix=spec.table_prefix,
+        parameter_name=spec.parameter_name,
     )
-    return document(*statements)
+    found = statements(import_machine(spec).grants(), role)
+    if kms_key_arn:
+        found.append(importer_decrypt_statement(kms_key_arn))
+    return document(*found)

@@ -5,7 +5,7 @@ to, not their names. A machine is rendered from its start state by following tho
 links, and ``render`` refuses what Step Functions would refuse later, or never notice:
 a state that leads nowhere, two states with one name, and a state built for the
 machine that nothing reaches. Each Task states the IAM actions it needs and the
-resource group they apply to, so a role's policy is collected from its machine.
+resource they act on (``grants.py``), so a role's policy is collected from its machine.
 
 Only what the exporter's machines use is here: JSONata states (``QueryLanguage``
 ``JSONata``), Task, Pass, Wait, Choice, Succeed, Fail and Map (inline or distributed).
@@ -17,23 +17,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from table_exporter.kernel.grants import Grant, Grants, collect
+
 
 def jsonata(expression: str) -> str:
     """Wrap an expression for a JSONata field; multi-line sources become one line."""
     return "{% " + " ".join(expression.split()) + " %}"
-
-
-@dataclass(frozen=True)
-class Grant:
-    """IAM actions a task needs, on a named group of resources the policy resolves."""
-
-    resources: str
-    actions: tuple[str, ...]
-
-
-KMS_KEY_GRANT = Grant("kms_key", ("kms:Decrypt", "kms:GenerateDataKey"))
-"""Objects encrypted with the configured key (SSE-KMS): S3 calls KMS with the caller's
-rights, for every state that writes or reads them."""
 
 
 @dataclass(eq=False)
@@ -287,13 +276,10 @@ class Graph:
                 found.extend(state.processor.calling())
         return found
 
-    def grants(self) -> dict[str, tuple[str, ...]]:
-        """Actions per resource group, collected from the states that call AWS."""
-        collected: dict[str, set[str]] = {}
-        for state in self.calling():
-            for grant in state.grants:
-                collected.setdefault(grant.resources, set()).update(grant.actions)
-        return {group: tuple(sorted(actions)) for group, actions in collected.items()}
+    def grants(self) -> Grants:
+        """Actions per resource, collected from the states that call AWS, in the order
+        the machine first asks for each resource."""
+        return collect(grant for state in self.calling() for grant in state.grants)
 
 
 @dataclass(eq=False)

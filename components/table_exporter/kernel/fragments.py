@@ -1,19 +1,18 @@
 """State patterns more than one machine is built from (in the sense of a reusable
 piece of a state machine): each adds its states to the caller's builder and returns
 the states the caller links on from, so a machine's builder reads in the order an
-execution meets its states. What differs between machines (state names, grant groups,
-arguments) is a parameter; the grant groups are resolved by each machine's policy."""
+execution meets its states. What differs between machines (state names, the resources
+granted, arguments) is a parameter."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any
 
 from table_exporter.kernel.asl import (
     MORE_PAGES,
     Catch,
     Choice,
     Fail,
-    Grant,
     Graph,
     Map,
     Pass,
@@ -25,6 +24,8 @@ from table_exporter.kernel.asl import (
     next_page_token,
     paged_arguments,
 )
+from table_exporter.kernel.grants import Grant, Resource
+from table_exporter.kernel.imports import ACCOUNT_LISTS, import_table_grants
 from table_exporter.kernel.polling import PollPolicy
 from table_exporter.kernel.retries import retry_for
 
@@ -98,7 +99,7 @@ def paged_listing(
 
 
 def list_tables(
-    builder: StateBuilder, *, grant_group: str, collect: str, names: str, catch: list[Catch]
+    builder: StateBuilder, *, collect: str, names: str, catch: list[Catch]
 ) -> tuple[Task, Choice]:
     """``ListTables`` ⟲ ``MoreTables``: appends ``names`` (JSONata over the page's
     ``$states.result.TableNames``) to the list in ``$<collect>``."""
@@ -108,7 +109,7 @@ def list_tables(
         "dynamodb",
         "listTables",
         more="MoreTables",
-        grants=(Grant(grant_group, ("dynamodb:ListTables",)),),
+        grants=(Grant(ACCOUNT_LISTS, ("dynamodb:ListTables",)),),
         first_page="{'Limit': 100}",
         tokens=("ExclusiveStartTableName", "LastEvaluatedTableName"),
         assign={collect: jsonata(f"$append(${collect}, {names})")},
@@ -125,7 +126,7 @@ def ends_unnamed(name: str) -> Pass:
 
 
 def delete_item_table(
-    builder: StateBuilder, name: str, *, grant_group: str, catch: list[Catch]
+    builder: StateBuilder, name: str, *, tables: Resource[Any], catch: list[Catch]
 ) -> Task:
     """Deletes the table the Map item names (``$states.input.name``) and ends with that
     name, which ``delete_tables`` collects. Not added to ``builder.built``: it belongs
@@ -133,7 +134,7 @@ def delete_item_table(
     return Task(
         name,
         resource=f"{builder.sdk}dynamodb:deleteTable",
-        grants=(Grant(grant_group, ("dynamodb:DeleteTable",)),),
+        grants=(Grant(tables, ("dynamodb:DeleteTable",)),),
         arguments={"TableName": jsonata("$states.input.name")},
         retry=retry_for("dynamodb", "deleteTable"),
         output=jsonata("$states.input.name"),
@@ -174,15 +175,6 @@ def delete_tables(
 
 # -- importing a table from an export, and following the import ----------------------------
 
-IMPORT_LOG_ACTIONS = (
-    "logs:CreateLogGroup",
-    "logs:CreateLogStream",
-    "logs:DescribeLogStreams",
-    "logs:PutLogEvents",
-    "logs:PutRetentionPolicy",
-)
-"""What ImportTable does with the caller's rights to log into ``/aws-dynamodb/*``."""
-
 
 def polling_from(import_description: str, poll: PollPolicy) -> dict[str, Any]:
     """What a state leading into ``import_polling`` assigns: the import (JSONata of an
@@ -190,26 +182,12 @@ def polling_from(import_description: str, poll: PollPolicy) -> dict[str, Any]:
     return {"import": jsonata(import_description), "elapsed": 0, "wait": poll.min_seconds}
 
 
-class ImportGroups(NamedTuple):
-    """The grant groups ``import_table`` names: DynamoDB reads the export and writes its
-    logs with the caller's rights, so the caller needs more than ImportTable."""
-
-    tables: str
-    """The new tables (``dynamodb:ImportTable``)."""
-    objects: str
-    """The export's objects (``s3:GetObject``)."""
-    bucket: str
-    """The export's bucket (``s3:ListBucket``)."""
-    lists: str
-    """Account-wide lists (``logs:DescribeLogGroups``)."""
-    logs: str
-    """The import's log groups (``IMPORT_LOG_ACTIONS``)."""
-
-
 def import_table(
     builder: StateBuilder,
     *,
-    groups: ImportGroups,
+    into: Resource[Any],
+    objects: Resource[Any],
+    bucket_resource: Resource[Any],
     token_from: str,
     bucket: str,
     folder: str,
@@ -225,7 +203,8 @@ def import_table(
     JSONata field), then the start of ``import_polling``. ``table``: the new table's name (JSONata), key schema and
     attribute definitions. ``export_format`` (JSONata) is DynamoDB JSON when absent. The
     ``ClientToken`` is a hash of ``token_from`` (JSONata), so a retried call returns the
-    import the first one started."""
+    import the first one started. ``into``, ``objects`` and ``bucket_resource``: what the
+    call creates and reads, granted as ``kernel/imports.py`` says."""
     source: dict[str, Any] = {"S3Bucket": bucket, "S3KeyPrefix": jsonata(f"{folder} & 'data/'")}
     if bucket_owner:
         source["S3BucketOwner"] = bucket_owner
@@ -235,13 +214,7 @@ def import_table(
         "dynamodb",
         "importTable",
         comment=comment,
-        grants=(
-            Grant(groups.tables, ("dynamodb:ImportTable",)),
-            Grant(groups.objects, ("s3:GetObject",)),
-            Grant(groups.bucket, ("s3:ListBucket",)),
-            Grant(groups.lists, ("logs:DescribeLogGroups",)),
-            Grant(groups.logs, IMPORT_LOG_ACTIONS),
-        ),
+        grants=import_table_grants(into, objects, bucket_resource),
         arguments={
             "ClientToken": jsonata(f"$substring($hash({token_from}, 'SHA-256'), 0, 36)"),
             "S3BucketSource": source,
@@ -260,7 +233,7 @@ def import_table(
 
 
 def import_polling(
-    builder: StateBuilder, *, grant_group: str, poll: PollPolicy, catch: list[Catch]
+    builder: StateBuilder, *, imports: Resource[Any], poll: PollPolicy, catch: list[Catch]
 ) -> tuple[Wait, Task, Choice]:
     """``WaitForImport`` ─▶ ``DescribeImport`` ─▶ ``ImportFinished`` for the import in
     ``$import`` (restore drills and the importer): ``$import`` follows the description,
@@ -268,7 +241,7 @@ def import_polling(
     return builder.polling_loop(
         ("WaitForImport", "DescribeImport", "ImportFinished"),
         action="describeImport",
-        grants=(Grant(grant_group, ("dynamodb:DescribeImport",)),),
+        grants=(Grant(imports, ("dynamodb:DescribeImport",)),),
         arguments={"ImportArn": jsonata("$import.ImportArn")},
         described=("import", "ImportTableDescription"),
         next_wait=poll.jsonata_next_wait,

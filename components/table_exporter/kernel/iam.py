@@ -16,6 +16,12 @@ VERSION = "2012-10-17"
 
 
 def document(*statements: Document) -> Document:
+    """A policy of ``statements``; IAM wants their ``Sid`` unique within it ("IAM JSON
+    policy elements: Sid"), and refuses the policy otherwise."""
+    sids = [s["Sid"] for s in statements if "Sid" in s]
+    repeated = sorted({sid for sid in sids if sids.count(sid) > 1})
+    if repeated:
+        raise ValueError(f"statement ids must be unique within a policy: {', '.join(repeated)}")
     return {"Version": VERSION, "Statement": list(statements)}
 
 

@@ -135,6 +135,16 @@ class TableScope:
         return [r for r in self.resources if r.endswith("*") and "/export/" not in r]
 
 
+def object_resources(bucket: str, prefixes: Iterable[str], partition: str = "aws") -> list[str]:
+    """The objects under each prefix of ``bucket``."""
+    return [f"arn:{partition}:s3:::{bucket}/{prefix}/*" for prefix in sorted(set(prefixes))]
+
+
+def workgroup_arns(scope: AwsScope, workgroup: str | None) -> list[str]:
+    """The Athena workgroup, for a role that has one."""
+    return [scope.arn("athena", f"workgroup/{workgroup}")] if workgroup else []
+
+
 def exact_table_resources(targets: Iterable[ExportTarget]) -> list[str]:
     # Each table, and the exports under it (``DescribeExport`` is authorised on those).
     resources: list[str] = []
@@ -196,13 +206,6 @@ def granted_tables(document: Document) -> list[str]:
     return list(
         next(s for s in document["Statement"] if s["Sid"] == "ExportConfiguredTables")["Resource"]
     )
-
-
-Grants = dict[str, tuple[str, ...]]
-
-"""Actions per resource group, as a rendered machine collects them (``asl.Graph.grants``)."""
-
-"""The Step Functions-managed EventBridge rule ``.sync`` integrations learn completion by."""
 
 
 def tls_only_bucket_policy(bucket_arn: str) -> Document:

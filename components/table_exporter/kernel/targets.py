@@ -10,9 +10,9 @@ EXPORT_FORMATS = ("DYNAMODB_JSON", "ION")
 SSE_ALGORITHMS = ("AES256", "KMS")
 """``ExportTableToPointInTime``'s ``S3SseAlgorithm`` values."""
 REPORT_PREFIX = "run-reports"
+"""Where in the bucket every run's report goes; no table prefix may be under it."""
 ATHENA_RESULTS_PREFIX = "athena-results"
 """Where the exporter's Athena workgroup writes query results, in the destination bucket."""
-"""Where in the bucket every run's report goes; no table prefix may be under it."""
 
 _TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _TABLE_ARN = re.compile(
