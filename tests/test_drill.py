@@ -4,6 +4,7 @@ component under Pulumi's mocks."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -366,3 +367,24 @@ def test_the_drill_role_fits_iams_inline_policy_limit_and_still_reaches_every_ta
         assert allowed(policy, "dynamodb:DescribeTable", table)
         assert allowed(policy, "dynamodb:DescribeExport", table + "/export/01767582000000-0fd2399e")
         assert not allowed(policy, "dynamodb:DeleteTable", table)
+
+
+@pytest.mark.parametrize(
+    ("source_prefix", "keys"),
+    [("exports/orders", "exports/orders/"), ("", "")],
+    ids=["under-a-prefix", "bucket-root"],
+)
+def test_the_importer_may_list_and_read_the_exports_wherever_its_source_is(
+    source_prefix: str, keys: str
+) -> None:
+    spec = dataclasses.replace(IMPORTER, source_prefix=source_prefix)
+    policy = importer_role_policy(spec, region=REGION, account_id=ACCOUNT)
+    bucket = "arn:aws:s3:::copies-bucket"
+    listing = {"s3:prefix": f"{keys}full/"}
+
+    assert allowed(policy, "s3:ListBucket", bucket, listing)
+    assert allowed(policy, "s3:GetObject", f"{bucket}/{keys}full/2026-01-01/manifest-summary.json")
+    assert not allowed(policy, "s3:PutObject", f"{bucket}/{keys}full/x")
+    if keys:
+        assert not allowed(policy, "s3:GetObject", f"{bucket}/elsewhere/x")
+        assert not allowed(policy, "s3:ListBucket", bucket, {"s3:prefix": "elsewhere/"})
