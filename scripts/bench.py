@@ -18,11 +18,10 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import bench_current
-from moto import mock_aws
+from bench_support import count_transitions, in_emulator, table
 from table_exporter.export.table_machine import (
     Destination,
     TableExportSpec,
@@ -30,8 +29,7 @@ from table_exporter.export.table_machine import (
 )
 from table_exporter.kernel.polling import PollPolicy
 
-import emulator
-from emulator import clock, export_model, harness
+from emulator import export_model, harness
 from emulator.stack import capture_stack, stack_config
 
 HISTORY_LIMIT = 25_000
@@ -76,25 +74,6 @@ def program_scale() -> list[dict[str, Any]]:
             }
         )
     return rows
-
-
-def count_transitions(events: list[dict[str, Any]]) -> int:
-    """Billed transitions: each state entered, plus each retry of a task."""
-    entered = sum(1 for e in events if e["type"].endswith("StateEntered"))
-    retries = sum(1 for e in events if e["type"] == "TaskScheduled") - sum(
-        1 for e in events if e["type"] == "TaskStateEntered"
-    )
-    return entered + max(0, retries)
-
-
-def in_emulator(body: Callable[[dict[str, Any]], Any]) -> Any:
-    emulator.install()
-    with mock_aws(config=emulator.MOTO_CONFIG):
-        export_model.MODEL.reset()
-        clock.reset()
-        aws = harness.clients()
-        harness.create_bucket(aws["s3"], "bench-exports")
-        return body(aws)
 
 
 STAND_IN_TABLE_EXPORT = {
@@ -290,16 +269,6 @@ def polling(durations: list[int]) -> list[dict[str, Any]]:
         return rows
 
     return in_emulator(body)
-
-
-def table(rows: list[dict[str, Any]]) -> str:
-    headers = list(rows[0])
-    widths = [max(len(str(h)), *(len(str(r[h])) for r in rows)) for h in headers]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(headers, widths, strict=True))]
-    lines += [
-        "  ".join(str(r[h]).ljust(w) for h, w in zip(headers, widths, strict=True)) for r in rows
-    ]
-    return "\n".join(lines)
 
 
 def main() -> int:

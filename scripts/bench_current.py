@@ -501,7 +501,7 @@ def hourly_run_transitions(*, current: bool) -> dict[str, int]:
     ``current``, the table's MERGE), the Map item's ``ExportTable`` state, and the run
     machine's own states (shared by every table of the run)."""
     import boto3
-    from bench import count_transitions, in_emulator  # the scale bench's own helpers
+    from bench_support import count_transitions, in_emulator
 
     from emulator import clock, harness
 
@@ -660,7 +660,7 @@ def _usd(value: float) -> str:
 
 def run(out: Out = print) -> None:
     """Measure and print the current-state section of ``make bench``."""
-    from bench import table as _table  # the bench's one table printer
+    from bench_support import table as _table
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     started = time.perf_counter()
