@@ -135,7 +135,7 @@ def test_a_bucket_in_another_account_lets_athena_read_exports_and_write_results_
         assert reads["Resource"] == ["arn:aws:s3:::exports/dynamodb-exports/*"]
         assert reads["Action"] == ["s3:GetObject"]
         results = statements["CurrentTablesWriteQueryResults"]
-        assert results["Resource"] == "arn:aws:s3:::exports/athena-results/*"
+        assert results["Resource"] == ["arn:aws:s3:::exports/athena-results/*"]
         assert not any("DeleteObject" in s["Action"] for s in statements.values())
 
     return exporter.destination_account_policies().apply(check)

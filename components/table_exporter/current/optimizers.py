@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from table_exporter.current.sql import CURRENT_SUFFIX
-from table_exporter.kernel.iam import allow, document
+from table_exporter.kernel.iam import allow, document, service_trust
 from table_exporter.kernel.targets import AwsScope
 
 OPTIMIZER_LOG_GROUP = "/aws-glue/tableOptimizers"
@@ -24,15 +24,7 @@ OPTIMIZER_LOG_GROUP = "/aws-glue/tableOptimizers"
 
 def optimizer_trust_policy(account_id: str) -> dict[str, Any]:
     """Glue may assume the role, on behalf of this account only (confused deputy)."""
-    return document(
-        {
-            "Sid": "GlueTableOptimizers",
-            "Effect": "Allow",
-            "Principal": {"Service": "glue.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-    )
+    return service_trust("GlueTableOptimizers", "glue.amazonaws.com", account_id)
 
 
 def optimizer_role_policy(

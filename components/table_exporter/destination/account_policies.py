@@ -63,13 +63,12 @@ def destination_bucket_statements(
     statement for every prefix (statement ids are unique within a policy)."""
     _bucket_name(bucket_arn)
     return [
-        {
-            "Sid": "ExporterWritesExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": exporter_role_arn},
-            "Action": list(EXPORT_WRITE_ACTIONS),
-            "Resource": [f"{bucket_arn}/{_prefix(p)}/*" for p in sorted(set(prefixes))],
-        }
+        iam.allow_principal(
+            "ExporterWritesExports",
+            {"AWS": exporter_role_arn},
+            EXPORT_WRITE_ACTIONS,
+            [f"{bucket_arn}/{_prefix(p)}/*" for p in sorted(set(prefixes))],
+        )
     ]
 
 
@@ -79,28 +78,21 @@ def drill_bucket_statements(
     """Bucket-policy statements for the restore drill's role: list the bucket (its
     identity policy may too), read the exports, write its reports."""
     _bucket_name(bucket_arn)
+    drill = {"AWS": drill_role_arn}
     return [
-        {
-            "Sid": "DrillListsExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": drill_role_arn},
-            "Action": ["s3:ListBucket"],
-            "Resource": bucket_arn,
-        },
-        {
-            "Sid": "DrillReadsExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": drill_role_arn},
-            "Action": ["s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{_prefix(p)}/*" for p in prefixes],
-        },
-        {
-            "Sid": "DrillWritesReports",
-            "Effect": "Allow",
-            "Principal": {"AWS": drill_role_arn},
-            "Action": ["s3:PutObject"],
-            "Resource": f"{bucket_arn}/{_prefix(report_prefix)}/*",
-        },
+        iam.allow_principal("DrillListsExports", drill, ["s3:ListBucket"], [bucket_arn]),
+        iam.allow_principal(
+            "DrillReadsExports",
+            drill,
+            ["s3:GetObject"],
+            [f"{bucket_arn}/{_prefix(p)}/*" for p in prefixes],
+        ),
+        iam.allow_principal(
+            "DrillWritesReports",
+            drill,
+            ["s3:PutObject"],
+            [f"{bucket_arn}/{_prefix(report_prefix)}/*"],
+        ),
     ]
 
 
@@ -110,21 +102,20 @@ def history_bucket_statements(
     """Bucket-policy statements for one change history's Firehose role: locate and list
     the bucket, write objects under its history and error ``folders`` (each ends '/')."""
     _bucket_name(bucket_arn)
+    firehose = {"AWS": delivery_role_arn}
     return [
-        {
-            "Sid": f"{sid}LocatesTheBucket",
-            "Effect": "Allow",
-            "Principal": {"AWS": delivery_role_arn},
-            "Action": ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
-            "Resource": bucket_arn,
-        },
-        {
-            "Sid": f"{sid}WritesHistory",
-            "Effect": "Allow",
-            "Principal": {"AWS": delivery_role_arn},
-            "Action": ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
-            "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
-        },
+        iam.allow_principal(
+            f"{sid}LocatesTheBucket",
+            firehose,
+            ["s3:GetBucketLocation", "s3:ListBucket", "s3:ListBucketMultipartUploads"],
+            [bucket_arn],
+        ),
+        iam.allow_principal(
+            f"{sid}WritesHistory",
+            firehose,
+            ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"],
+            [f"{bucket_arn}/{folder}*" for folder in folders],
+        ),
     ]
 
 
@@ -136,29 +127,26 @@ def current_table_statements(
     rights) list and read the exports and write their results under ``athena-results/``.
     The tables' own files are in the exporter's account, in a bucket of their own."""
     _bucket_name(bucket_arn)
-    folders = [f"{_prefix(prefix)}/" for prefix in prefixes]
+    exporter = {"AWS": exporter_role_arn}
     return [
-        {
-            "Sid": "CurrentTablesListExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": exporter_role_arn},
-            "Action": ["s3:GetBucketLocation", "s3:ListBucket"],
-            "Resource": bucket_arn,
-        },
-        {
-            "Sid": "CurrentTablesReadExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": exporter_role_arn},
-            "Action": ["s3:GetObject"],
-            "Resource": [f"{bucket_arn}/{folder}*" for folder in folders],
-        },
-        {
-            "Sid": "CurrentTablesWriteQueryResults",
-            "Effect": "Allow",
-            "Principal": {"AWS": exporter_role_arn},
-            "Action": ["s3:AbortMultipartUpload", "s3:PutObject"],
-            "Resource": f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}/*",
-        },
+        iam.allow_principal(
+            "CurrentTablesListExports",
+            exporter,
+            ["s3:GetBucketLocation", "s3:ListBucket"],
+            [bucket_arn],
+        ),
+        iam.allow_principal(
+            "CurrentTablesReadExports",
+            exporter,
+            ["s3:GetObject"],
+            [f"{bucket_arn}/{_prefix(prefix)}/*" for prefix in prefixes],
+        ),
+        iam.allow_principal(
+            "CurrentTablesWriteQueryResults",
+            exporter,
+            ["s3:AbortMultipartUpload", "s3:PutObject"],
+            [f"{bucket_arn}/{ATHENA_RESULTS_PREFIX}/*"],
+        ),
     ]
 
 
@@ -173,39 +161,37 @@ def kms_key_statements(
 ) -> list[Statement]:
     """Key-policy statements of the destination bucket's customer-managed key.
     ``other_writer_role_arns``: the exporter's other roles that read and write the
-    bucket (restore drills, change-history delivery)."""
+    bucket (restore drills, change-history delivery); each only through S3."""
     via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.{partition_suffix}"}}
+    encrypt = ["kms:Decrypt", "kms:GenerateDataKey"]
     statements = [
-        {
-            "Sid": "ExporterEncryptsExports",
-            "Effect": "Allow",
-            "Principal": {"AWS": exporter_role_arn},
-            "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-            "Resource": key_arn,
-            "Condition": via_s3,
-        }
+        iam.allow_principal(
+            "ExporterEncryptsExports",
+            {"AWS": exporter_role_arn},
+            encrypt,
+            [key_arn],
+            Condition=via_s3,
+        )
     ]
     if other_writer_role_arns:
         statements.append(
-            {
-                "Sid": "ExporterRolesEncrypt",
-                "Effect": "Allow",
-                "Principal": {"AWS": sorted(other_writer_role_arns)},
-                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
-                "Resource": key_arn,
-                "Condition": via_s3,
-            }
+            iam.allow_principal(
+                "ExporterRolesEncrypt",
+                {"AWS": sorted(other_writer_role_arns)},
+                encrypt,
+                [key_arn],
+                Condition=via_s3,
+            )
         )
     if importer_role_arn:
         statements.append(
-            {
-                "Sid": "ImporterDecryptsExports",
-                "Effect": "Allow",
-                "Principal": {"AWS": importer_role_arn},
-                "Action": ["kms:Decrypt"],
-                "Resource": key_arn,
-                "Condition": via_s3,
-            }
+            iam.allow_principal(
+                "ImporterDecryptsExports",
+                {"AWS": importer_role_arn},
+                ["kms:Decrypt"],
+                [key_arn],
+                Condition=via_s3,
+            )
         )
     return statements
 
@@ -255,7 +241,13 @@ def importer_read_statements(
     found = statements(IMPORTER_READS, reader)
     if principal_arn:
         found = [
-            {"Sid": s["Sid"], "Effect": s["Effect"], "Principal": {"AWS": principal_arn}, **s}
+            iam.allow_principal(
+                s["Sid"],
+                {"AWS": principal_arn},
+                s["Action"],
+                s["Resource"],
+                **({"Condition": s["Condition"]} if "Condition" in s else {}),
+            )
             for s in found
         ]
     elif kms_key_arn:

@@ -41,7 +41,7 @@ from table_exporter.catalog.tables import (
     SERDE,
 )
 from table_exporter.kernel.alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
-from table_exporter.kernel.iam import Document, allow, document
+from table_exporter.kernel.iam import Document, allow, document, service_trust
 from table_exporter.kernel.targets import normalise_prefix
 
 HISTORY_FOLDER = "history"
@@ -521,33 +521,16 @@ def alarm_specs(settings: HistorySettings) -> list[HistoryAlarm]:
 
 def pipes_trust_policy(account_id: str, pipe_arn_pattern: str) -> Document:
     """Only EventBridge Pipes, acting for this account's pipe, may assume the role."""
-    return document(
-        {
-            "Sid": "PipesForThisPipe",
-            "Effect": "Allow",
-            "Principal": {"Service": "pipes.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": pipe_arn_pattern},
-            },
-        }
-    )
+    return service_trust("PipesForThisPipe", "pipes.amazonaws.com", account_id, pipe_arn_pattern)
 
 
 def firehose_trust_policy(account_id: str, delivery_stream_arn_pattern: str) -> Document:
     """Only Firehose, acting for this account's delivery stream, may assume the role."""
-    return document(
-        {
-            "Sid": "FirehoseForThisDeliveryStream",
-            "Effect": "Allow",
-            "Principal": {"Service": "firehose.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": account_id},
-                "ArnLike": {"aws:SourceArn": delivery_stream_arn_pattern},
-            },
-        }
+    return service_trust(
+        "FirehoseForThisDeliveryStream",
+        "firehose.amazonaws.com",
+        account_id,
+        delivery_stream_arn_pattern,
     )
 
 

@@ -3,7 +3,9 @@
 Identity, trust, bucket and key policies are all ``document(*statements)``; an
 identity-policy statement is ``allow(sid, actions, resources, ...)``, with its actions
 sorted and de-duplicated and its resources de-duplicated in order, so a policy renders
-the same whatever order its grants were collected in.
+the same whatever order its grants were collected in; a bucket- or key-policy statement
+is ``allow_principal``, the same for one principal; a role's trust policy is
+``service_trust``.
 """
 
 from __future__ import annotations
@@ -33,3 +35,43 @@ def allow(sid: str, actions: Sequence[str], resources: Sequence[str], **extra: A
         "Resource": list(dict.fromkeys(resources)),
         **extra,
     }
+
+
+def allow_principal(
+    sid: str, principal: Document, actions: Sequence[str], resources: Sequence[str], **extra: Any
+) -> Document:
+    """A resource-policy statement (a bucket's, a key's): ``allow`` for ``principal``."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": principal,
+        **allow(sid, actions, resources, **extra),
+    }
+
+
+def service_trust(
+    sid: str,
+    service: str,
+    account_id: str,
+    source_arn: str | list[str] | None = None,
+    *,
+    exact: bool = False,
+) -> Document:
+    """A trust policy: only ``service``, acting for this account (and for its resource
+    ``source_arn``, matched as an ARN pattern unless ``exact``), may assume the role:
+    the confused-deputy conditions ("The confused deputy problem", IAM user guide)."""
+    equals: dict[str, Any] = {"aws:SourceAccount": account_id}
+    condition: dict[str, Any] = {"StringEquals": equals}
+    if source_arn is not None and exact:
+        equals["aws:SourceArn"] = source_arn
+    elif source_arn is not None:
+        condition["ArnLike"] = {"aws:SourceArn": source_arn}
+    return document(
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": condition,
+        }
+    )

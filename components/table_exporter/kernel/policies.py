@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from table_exporter.kernel.iam import Document, allow, document
+from table_exporter.kernel.iam import Document, allow, document, service_trust
 from table_exporter.kernel.targets import AwsScope, ExportTarget
 
 INLINE_POLICY_LIMIT = 10_240
@@ -75,35 +75,22 @@ def states_trust_policy(scope: AwsScope, machine_arn_pattern: str) -> Document:
     state in Distributed mode"). Which of the two forms Step Functions sends as
     ``aws:SourceArn`` when it assumes the role for a child is not documented, so both
     are admitted; nothing else is."""
-    return document(
-        {
-            "Sid": "StepFunctionsForThisStateMachine",
-            "Effect": "Allow",
-            "Principal": {"Service": "states.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": scope.account_id},
-                "ArnLike": {"aws:SourceArn": [machine_arn_pattern, f"{machine_arn_pattern}/*"]},
-            },
-        }
+    return service_trust(
+        "StepFunctionsForThisStateMachine",
+        "states.amazonaws.com",
+        scope.account_id,
+        [machine_arn_pattern, f"{machine_arn_pattern}/*"],
     )
 
 
 def scheduler_trust_policy(scope: AwsScope, schedule_group_arn: str) -> Document:
     """Only EventBridge Scheduler, acting for this account's schedule group, may assume."""
-    return document(
-        {
-            "Sid": "SchedulerForThisScheduleGroup",
-            "Effect": "Allow",
-            "Principal": {"Service": "scheduler.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {
-                "StringEquals": {
-                    "aws:SourceAccount": scope.account_id,
-                    "aws:SourceArn": schedule_group_arn,
-                },
-            },
-        }
+    return service_trust(
+        "SchedulerForThisScheduleGroup",
+        "scheduler.amazonaws.com",
+        scope.account_id,
+        schedule_group_arn,
+        exact=True,
     )
 
 
