@@ -127,7 +127,13 @@ class Registry:
     # -- what the tests register ---------------------------------------------------------
 
     def put_role_policy(self, role_arn: str, *documents: Document) -> None:
-        """Attach inline policy documents to a role (added to those it has)."""
+        """Attach inline policy documents to a role (added to those it has). IAM refuses
+        a policy whose statement ids repeat ("IAM JSON policy elements: Sid": "In IAM,
+        the Sid value must be unique within a JSON policy"); so does this."""
+        for document in documents:
+            sids = [s["Sid"] for s in document.get("Statement", []) if "Sid" in s]
+            if len(sids) != len(set(sids)):
+                raise ValueError(f"MalformedPolicyDocument: repeated statement ids in {sids}")
         with self.lock:
             self.roles.setdefault(role_arn, []).extend(documents)
 

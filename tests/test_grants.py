@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pytest
 from table_exporter.kernel.grants import Grant, Resource, collect, optional, statements
-from table_exporter.kernel.iam import document
+from table_exporter.kernel.iam import allow, document
 
 
 @dataclass(frozen=True)
@@ -58,3 +58,9 @@ def test_a_policy_with_two_statements_of_one_id_is_refused() -> None:
 
     with pytest.raises(ValueError, match="unique within a policy: Objects"):
         document(*statements(grants, _Role("b")))
+
+
+def test_a_statement_id_of_other_than_ascii_letters_and_digits_is_refused() -> None:
+    statement = allow("Reads-Exports", ["s3:GetObject"], ["arn:aws:s3:::b/*"])
+    with pytest.raises(ValueError, match="ASCII letters and digits only: Reads-Exports"):
+        document(statement)

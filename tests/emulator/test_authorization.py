@@ -438,3 +438,13 @@ def test_a_drill_writes_its_report_into_a_bucket_encrypted_with_the_exporters_ke
     harness.drill_role(SPEC, [harness.SCOPE.arn("dynamodb", "table/orders")], kms_key_arn=KEY)
     result = drill(aws, "orders", "with-key")
     assert result["status"] == "SUCCEEDED", [str(d) for d in REGISTRY.denials]
+
+
+def test_a_role_policy_whose_statement_ids_repeat_is_refused_as_iam_refuses_it() -> None:
+    statement = {"Sid": "Twice", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+    with pytest.raises(ValueError, match="MalformedPolicyDocument"):
+        REGISTRY.put_role_policy(
+            "arn:aws:iam::123456789012:role/twice",
+            {"Version": "2012-10-17", "Statement": [statement, dict(statement)]},
+        )
+    assert "arn:aws:iam::123456789012:role/twice" not in REGISTRY.roles

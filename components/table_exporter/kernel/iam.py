@@ -24,6 +24,10 @@ def document(*statements: Document) -> Document:
     repeated = sorted({sid for sid in sids if sids.count(sid) > 1})
     if repeated:
         raise ValueError(f"statement ids must be unique within a policy: {', '.join(repeated)}")
+    # The same page: a Sid holds ASCII letters and digits only.
+    unfit = sorted(sid for sid in set(sids) if not (sid.isascii() and sid.isalnum()))
+    if unfit:
+        raise ValueError(f"statement ids hold ASCII letters and digits only: {', '.join(unfit)}")
     return {"Version": VERSION, "Statement": list(statements)}
 
 
