@@ -209,30 +209,12 @@ class _Builder(StateBuilder):
 
     def export_tables(self) -> Map:
         spec = self.spec
-        map_item = "$states.context.Map.Item.Value"
         return self.add(
             Map(
                 "ExportTables",
                 comment="One child workflow execution per table, MaxConcurrency exports at once.",
                 items=jsonata(TABLES),
-                item_selector={
-                    "tableArn": jsonata(f"{map_item}.tableArn"),
-                    "prefix": jsonata(f"{map_item}.prefix"),
-                    "mode": jsonata(f"$exists({map_item}.mode) ? {map_item}.mode : 'full'"),
-                    "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
-                    **(
-                        {
-                            "current": jsonata(
-                                f"$exists({map_item}.current) and {map_item}.current = true"
-                            )
-                        }
-                        if _any_current(spec)
-                        else {}
-                    ),
-                    "runKey": jsonata("$runKey"),
-                    "runDate": jsonata("$runDate"),
-                    "run": jsonata("$states.context.Execution.Id"),
-                },
+                item_selector=self.item_selector(),
                 processor=self.export_one_table(),
                 distributed=True,
                 label=MAP_LABEL,
@@ -266,19 +248,36 @@ class _Builder(StateBuilder):
                         ),
                     ),
                 ),
-                catch=[
-                    Catch(
-                        ["States.ALL"],
-                        self.add(
-                            Fail(
-                                "RunReportFailed",
-                                comment="The Map could not run or write its report (a missing bucket, say).",
-                                error="RunReportFailed",
-                                cause=jsonata("$string($states.input)"),
-                            )
-                        ),
-                    )
-                ],
+                catch=[Catch(["States.ALL"], self.report_failed())],
+            )
+        )
+
+    def item_selector(self) -> dict[str, Any]:
+        """Each item: its table and prefix, mode and columns (and ``current`` when some
+        table keeps a current table), and the run's key and date."""
+        map_item = "$states.context.Map.Item.Value"
+        return {
+            "tableArn": jsonata(f"{map_item}.tableArn"),
+            "prefix": jsonata(f"{map_item}.prefix"),
+            "mode": jsonata(f"$exists({map_item}.mode) ? {map_item}.mode : 'full'"),
+            "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
+            **(
+                {"current": jsonata(f"$exists({map_item}.current) and {map_item}.current = true")}
+                if _any_current(self.spec)
+                else {}
+            ),
+            "runKey": jsonata("$runKey"),
+            "runDate": jsonata("$runDate"),
+            "run": jsonata("$states.context.Execution.Id"),
+        }
+
+    def report_failed(self) -> Fail:
+        return self.add(
+            Fail(
+                "RunReportFailed",
+                comment="The Map could not run or write its report (a missing bucket, say).",
+                error="RunReportFailed",
+                cause=jsonata("$string($states.input)"),
             )
         )
 
@@ -286,7 +285,6 @@ class _Builder(StateBuilder):
         """One Map item: start the table's export execution and wait for it; a table that
         fails is recorded and fails its item. The item's states are its own graph's, not
         the run's top level."""
-        item = "$states.input"
         processor = StateBuilder(self.spec.partition)
         export = processor.add(
             Task(
@@ -295,29 +293,7 @@ class _Builder(StateBuilder):
                 arguments={
                     "StateMachineArn": self.spec.table_machine_arn,
                     "Name": jsonata(TABLE_EXECUTION_NAME),
-                    "Input": {
-                        "tableArn": jsonata(f"{item}.tableArn"),
-                        "s3Prefix": jsonata(
-                            f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/') & "
-                            f"'/full/' & {item}.runDate"
-                        ),
-                        "clientToken": jsonata(
-                            f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"
-                        ),
-                        "mode": jsonata(f"{item}.mode"),
-                        "columns": jsonata(f"{item}.columns"),
-                        **(
-                            {"current": jsonata(f"{item}.current")}
-                            if _any_current(self.spec)
-                            else {}
-                        ),
-                        "prefix": jsonata(
-                            f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"
-                        ),
-                        "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": jsonata(
-                            "$states.context.Execution.Id"
-                        ),
-                    },
+                    "Input": self.child_input(),
                 },
                 output=jsonata("$states.result.Output"),
                 retry=start_execution_retry(),
@@ -353,6 +329,23 @@ class _Builder(StateBuilder):
             )
         )
         return Graph(export, built=processor.built)
+
+    def child_input(self) -> dict[str, Any]:
+        """The table export execution's input, from the item."""
+        item = "$states.input"
+        return {
+            "tableArn": jsonata(f"{item}.tableArn"),
+            "s3Prefix": jsonata(
+                f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/') & "
+                f"'/full/' & {item}.runDate"
+            ),
+            "clientToken": jsonata(f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"),
+            "mode": jsonata(f"{item}.mode"),
+            "columns": jsonata(f"{item}.columns"),
+            **({"current": jsonata(f"{item}.current")} if _any_current(self.spec) else {}),
+            "prefix": jsonata(f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"),
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": jsonata("$states.context.Execution.Id"),
+        }
 
     # -- the run's verdict: its counts, and the failed tables named from the report --------
 

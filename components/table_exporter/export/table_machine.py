@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from table_exporter.catalog import tables as catalog
 from table_exporter.catalog.tables import INPUT
@@ -158,7 +158,10 @@ Link = Callable[[State], object]
 choice's ``otherwise``, or a choice's ``when`` for a condition (``partial``)."""
 
 
-def _go_on(links: Iterable[Link], state: State) -> State:
+_S = TypeVar("_S", bound=State)
+
+
+def _go_on(links: Iterable[Link], state: _S) -> _S:
     for link in links:
         link(state)
     return state
@@ -326,23 +329,25 @@ class _Builder(StateBuilder):
             },
             catch=[
                 Catch(
-                    [error_name("dynamodb", "ConditionalCheckFailedException")],
-                    self.add(
-                        Succeed(
-                            "AnotherRunHoldsTheLock",
-                            comment="An overlapping run is exporting this table; it will advance the watermark.",
-                            output={
-                                "table": jsonata(TABLE_NAME),
-                                "tableArn": jsonata(f"{INPUT}.tableArn"),
-                                "mode": "incremental",
-                                "status": "SKIPPED",
-                                "message": "another run holds this table's lock",
-                            },
-                        )
-                    ),
+                    [error_name("dynamodb", "ConditionalCheckFailedException")], self.lock_held()
                 ),
                 *fragments.catch_all(self.rejected),
             ],
+        )
+
+    def lock_held(self) -> Succeed:
+        return self.add(
+            Succeed(
+                "AnotherRunHoldsTheLock",
+                comment="An overlapping run is exporting this table; it will advance the watermark.",
+                output={
+                    "table": jsonata(TABLE_NAME),
+                    "tableArn": jsonata(f"{INPUT}.tableArn"),
+                    "mode": "incremental",
+                    "status": "SKIPPED",
+                    "message": "another run holds this table's lock",
+                },
+            )
         )
 
     def plan_windows(self, locked: Task) -> tuple[Task, list[Task]]:
@@ -350,29 +355,7 @@ class _Builder(StateBuilder):
         missing or expired baseline starts one, a chain caught up ends the run, else the
         next window. Returns the read (each recorded window comes back to it) and the
         two exports."""
-        read = locked.then(
-            self.task(
-                "ReadRecoveryWindow",
-                "dynamodb",
-                "describeContinuousBackups",
-                grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeContinuousBackups",)),),
-                arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
-                assign={
-                    "pitr": jsonata(
-                        "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                    ),
-                    # Absent while PITR is off: null, and PlanNextExport reports that first.
-                    "target": jsonata(
-                        "$type($target) = 'string' ? $target : "
-                        "($exists($states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                        ".LatestRestorableDateTime) ? "
-                        "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                        ".LatestRestorableDateTime : null)"
-                    ),
-                },
-                catch=fragments.catch_all(self.released),
-            )
-        )
+        read = locked.then(self.read_recovery_window())
         plan = read.then(self.add(Choice("PlanNextExport")))
         plan.when(
             jsonata("$pitr.PointInTimeRecoveryStatus != 'ENABLED'"),
@@ -405,6 +388,27 @@ class _Builder(StateBuilder):
         window = self.start_window()
         plan.otherwise(window)
         return read, [baseline, window]
+
+    def read_recovery_window(self) -> Task:
+        """Whether PITR is on, and where this run catches up to (read once per run)."""
+        backups = "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
+        return self.task(
+            "ReadRecoveryWindow",
+            "dynamodb",
+            "describeContinuousBackups",
+            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeContinuousBackups",)),),
+            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+            assign={
+                "pitr": jsonata(backups),
+                # Absent while PITR is off: null, and PlanNextExport reports that first.
+                "target": jsonata(
+                    "$type($target) = 'string' ? $target : "
+                    f"($exists({backups}.LatestRestorableDateTime) ? "
+                    f"{backups}.LatestRestorableDateTime : null)"
+                ),
+            },
+            catch=fragments.catch_all(self.released),
+        )
 
     def start_baseline(self) -> Task:
         return self.start_export(
@@ -589,6 +593,7 @@ class _Builder(StateBuilder):
         if spec.catalog_database:
             stages.add(*self.latest_tables("", self.rejected))
         if spec.keeps_current_tables:
+            # Made here, in flow order; a completed window goes through them too.
             self.current = self.current_table()
             stages.add(self.current.keep, self.current.full)
         return stages.end(
@@ -708,7 +713,6 @@ class _Builder(StateBuilder):
         if spec.incremental is None:
             return _Current(keep, [keep.otherwise, *(state.then for state in kept)], [])
         by_mode = _go_on([state.then for state in kept], self.add(Choice("CurrentTableKept")))
-        assert isinstance(by_mode, Choice)
         incremental = jsonata(INCREMENTAL_MODE)
         return _Current(
             keep,
@@ -743,7 +747,6 @@ class _Builder(StateBuilder):
         )
         _go_on(published, changes)
         saved = _go_on(changed, self.add(Choice("CurrentStateQuerySaved")))
-        assert isinstance(saved, Choice)
         save = self.task(
             "SaveCurrentStateQuery",
             "athena",
