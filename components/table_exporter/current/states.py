@@ -18,12 +18,14 @@ goes to the caller's failure state with ``{Error, Cause}``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
 from table_exporter.catalog.tables import DAY_STAMP, GLUE_NAME, INPUT
 from table_exporter.current import grants as on
 from table_exporter.current.sql import CURRENT_SUFFIX, KEY, KEY_NAME_RULE, RESERVED, templates
+from table_exporter.kernel import fragments
 from table_exporter.kernel.asl import Catch, Choice, Pass, State, StateBuilder, Task, jsonata
 from table_exporter.kernel.grants import Grant, Resource
 from table_exporter.kernel.retries import error_name, retry_for
@@ -140,50 +142,158 @@ def build(
     window: tuple[str, str] | None,
     merge_when: str | None,
     failed: State,
-    done: State,
-) -> State:
-    """The states; returns ``ReadCurrentKeys``. ``export_time`` is JSONata of the
-    replacing export's time; ``window`` JSONata of the merged window's start and end,
-    merged instead of replacing when ``merge_when`` holds; ``failed`` gets
-    ``{Error, Cause}``; ``done`` follows a kept table. ``tables`` is the caller's
-    resource for DescribeTable on the exported table; ``key`` its grant on the bucket's
-    key, when there is one (Athena reads and writes the objects with the caller's rights)."""
-    table = GLUE_NAME
-    grants = QUERY_GRANTS if key is None else (*QUERY_GRANTS, key)
-    sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
+) -> tuple[Task, list[Task]]:
+    """The states; returns ``ReadCurrentKeys`` and the states a kept table goes on from
+    (the caller links them on). ``export_time`` is JSONata of the replacing export's
+    time; ``window`` JSONata of the merged window's start and end, merged instead of
+    replacing when ``merge_when`` holds; ``failed`` gets ``{Error, Cause}``. ``tables``
+    is the caller's resource for DescribeTable on the exported table; ``key`` its grant
+    on the bucket's key, when there is one (Athena reads and writes the objects with the
+    caller's rights)."""
+    states = _States(
+        builder,
+        database=database,
+        workgroup=workgroup,
+        optimizer_role_arn=optimizer_role_arn,
+        grants=QUERY_GRANTS if key is None else (*QUERY_GRANTS, key),
+        failed=failed,
+    )
+    read = states.read_keys(tables)
+    usable = read.then(states.keys_usable())
+    kept: list[Task] = []
+    if window is not None and merge_when is not None:
+        merge = states.merge(window)
+        # After the unusable-key rule: choices are tried in order.
+        usable.when(jsonata(merge_when), merge)
+        kept.append(merge)
+    kept.append(states.replace(usable, location, export_time))
+    return read, kept
 
-    def query(name: str, statement: str, values: str, then: State, comment: str) -> Task:
-        return builder.add(
+
+class _States:
+    """Builds the current table's states in the order an execution meets them."""
+
+    def __init__(
+        self,
+        builder: StateBuilder,
+        *,
+        database: str,
+        workgroup: str,
+        optimizer_role_arn: str | None,
+        grants: tuple[Grant, ...],
+        failed: State,
+    ) -> None:
+        self.builder = builder
+        self.database = database
+        self.workgroup = workgroup
+        self.optimizer_role_arn = optimizer_role_arn
+        self.grants = grants
+        self.failed = failed
+        self.sync = START_QUERY_SYNC.format(partition=builder.sdk.split(":")[1])
+
+    def read_keys(self, tables: Resource[Any]) -> Task:
+        return self.builder.task(
+            "ReadCurrentKeys",
+            "dynamodb",
+            "describeTable",
+            grants=(Grant(tables, ("dynamodb:DescribeTable",)),),
+            comment="The key schema types the current table's key columns.",
+            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+            assign={
+                "currentColumns": jsonata(COLUMNS),
+                # A JSONata literal (JSON is one), not a JSON value: the text keeps its newlines.
+                "currentTemplates": _expression(json.dumps(templates(self.database))),
+            },
+            catch=fragments.catch_all(self.failed),
+        )
+
+    def keys_usable(self) -> Choice:
+        """``CurrentKeysUsable``: a key attribute whose name cannot be a column fails the
+        table; the other ways on are the caller's."""
+        return self.builder.add(
+            Choice("CurrentKeysUsable").when(
+                jsonata(f"$count({UNUSABLE}) > 0"),
+                self.builder.add(
+                    Pass(
+                        "UnusableKeyAttribute",
+                        output={
+                            "Error": "CurrentTable.UnusableKeyAttribute",
+                            "Cause": jsonata(
+                                f"'key attribute ' & $join({UNUSABLE}.('\"' & attr & '\"'), ', ') & "
+                                f"' cannot be a column of ' & {GLUE_NAME} & '{CURRENT_SUFFIX}: a key attribute "
+                                f"name must match {KEY_NAME_RULE} and not be one of ' & $join({_RESERVED}, ', ')"
+                            ),
+                        },
+                        next=self.failed,
+                    )
+                ),
+            )
+        )
+
+    def merge(self, window: tuple[str, str]) -> Task:
+        start, end = window
+        return self.query(
+            "MergeCurrentWindow",
+            "merge",
+            f"{{'table': {GLUE_NAME}, 'day': $fromMillis($toMillis({start}), {DAY_STAMP}), "
+            f"'from': {_micros(start)}, 'to': {_micros(end)}}}",
+            "One MERGE of the window's net changes, before the watermark moves.",
+        )
+
+    def replace(self, usable: Choice, location: str, export_time: str) -> Task:
+        """``CreateCurrent`` ─▶ ``Optimize*`` ─▶ ``ReplaceCurrent``, the way on from
+        ``usable`` by default; returns the last, whose way on is the caller's."""
+        quoted = f'$join($split({location}, "\'"), "\'\'")'
+        create = self.query(
+            "CreateCurrent",
+            "create",
+            f"{{'table': {GLUE_NAME}, 'location': {quoted}}}",
+            "CREATE TABLE IF NOT EXISTS: the Iceberg table, typed by the key schema.",
+        )
+        usable.otherwise(create)
+        optimizers = [
+            self.optimizer(name, kind, extra)
+            for name, kind, extra in (OPTIMIZERS if self.optimizer_role_arn else ())
+        ]
+        replace = self.query(
+            "ReplaceCurrent",
+            "replace",
+            f"{{'table': {GLUE_NAME}, 'stamp': {_micros(export_time, minus_one=True)}}}",
+            "One MERGE: the table becomes the export <table>_latest_raw points at.",
+        )
+        for step, after in itertools.pairwise([create, *optimizers, replace]):
+            step.then(after)
+            if step is not create:
+                # An optimizer already there (an earlier run made it) is not an error.
+                step.on_error([error_name("glue", "AlreadyExistsException")], after)
+                step.catch += fragments.catch_all(self.failed)
+        return replace
+
+    def query(self, name: str, statement: str, values: str, comment: str) -> Task:
+        """``statement`` of the templates, filled in with ``values``, run and waited for."""
+        return self.builder.add(
             Task(
                 name,
-                resource=sync,
+                resource=self.sync,
                 comment=comment,
                 arguments={
                     # The SQL text is in $currentTemplates: whitespace in the code may fold.
                     "QueryString": jsonata(_fill(statement, values)),
-                    "QueryExecutionContext": {"Database": database},
-                    "WorkGroup": workgroup,
+                    "QueryExecutionContext": {"Database": self.database},
+                    "WorkGroup": self.workgroup,
                 },
                 output={},
-                grants=grants,
+                grants=self.grants,
                 # Athena's quota of running queries frees up as queries finish.
                 retry=retry_for("athena", "startQueryExecution"),
-                catch=[Catch(["States.ALL"], failed, jsonata(QUERY_FAILURE))],
-                next=then,
+                catch=[Catch(["States.ALL"], self.failed, jsonata(QUERY_FAILURE))],
             )
         )
 
-    location = f'$join($split({location}, "\'"), "\'\'")'
-    replace = query(
-        "ReplaceCurrent",
-        "replace",
-        f"{{'table': {table}, 'stamp': {_micros(export_time, minus_one=True)}}}",
-        done,
-        "One MERGE: the table becomes the export <table>_latest_raw points at.",
-    )
-    after_create: State = replace
-    for name, kind, extra in reversed(OPTIMIZERS if optimizer_role_arn else ()):
-        after_create = builder.task(
+    def optimizer(self, name: str, kind: str, extra: dict[str, Any]) -> Task:
+        """A Glue table optimizer of ``kind``; its ways on are added once the next state
+        is made (``replace``)."""
+        return self.builder.task(
             name,
             "glue",
             "createTableOptimizer",
@@ -194,74 +304,16 @@ def build(
             comment="Already there (an earlier run made it): nothing to do.",
             arguments={
                 "CatalogId": jsonata("$split($states.context.StateMachine.Id, ':')[4]"),
-                "DatabaseName": database,
-                "TableName": jsonata(f"{table} & '{CURRENT_SUFFIX}'"),
+                "DatabaseName": self.database,
+                "TableName": jsonata(f"{GLUE_NAME} & '{CURRENT_SUFFIX}'"),
                 "Type": kind,
                 "TableOptimizerConfiguration": {
-                    "RoleArn": optimizer_role_arn,
+                    "RoleArn": self.optimizer_role_arn,
                     "Enabled": True,
                     **extra,
                 },
             },
-            catch=[
-                Catch([error_name("glue", "AlreadyExistsException")], after_create),
-                Catch(["States.ALL"], failed, jsonata("$states.errorOutput")),
-            ],
-            next=after_create,
         )
-    create = query(
-        "CreateCurrent",
-        "create",
-        f"{{'table': {table}, 'location': {location}}}",
-        after_create,
-        "CREATE TABLE IF NOT EXISTS: the Iceberg table, typed by the key schema.",
-    )
-    unusable = builder.add(
-        Pass(
-            "UnusableKeyAttribute",
-            output={
-                "Error": "CurrentTable.UnusableKeyAttribute",
-                "Cause": jsonata(
-                    f"'key attribute ' & $join({UNUSABLE}.('\"' & attr & '\"'), ', ') & "
-                    f"' cannot be a column of ' & {table} & '{CURRENT_SUFFIX}: a key attribute "
-                    f"name must match {KEY_NAME_RULE} and not be one of ' & $join({_RESERVED}, ', ')"
-                ),
-            },
-            next=failed,
-        )
-    )
-    usable = builder.add(
-        Choice("CurrentKeysUsable", default=create).when(
-            jsonata(f"$count({UNUSABLE}) > 0"), unusable
-        )
-    )
-    if window is not None and merge_when is not None:
-        start, end = window
-        merge = query(
-            "MergeCurrentWindow",
-            "merge",
-            f"{{'table': {table}, 'day': $fromMillis($toMillis({start}), {DAY_STAMP}), "
-            f"'from': {_micros(start)}, 'to': {_micros(end)}}}",
-            done,
-            "One MERGE of the window's net changes, before the watermark moves.",
-        )
-        # After the unusable-key rule: choices are tried in order.
-        usable.when(jsonata(merge_when), merge)
-    return builder.task(
-        "ReadCurrentKeys",
-        "dynamodb",
-        "describeTable",
-        grants=(Grant(tables, ("dynamodb:DescribeTable",)),),
-        comment="The key schema types the current table's key columns.",
-        arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
-        assign={
-            "currentColumns": jsonata(COLUMNS),
-            # A JSONata literal (JSON is one), not a JSON value: the text keeps its newlines.
-            "currentTemplates": _expression(json.dumps(templates(database))),
-        },
-        catch=[Catch(["States.ALL"], failed, jsonata("$states.errorOutput"))],
-        next=usable,
-    )
 
 
 QUERY_FAILURE = """(

@@ -41,13 +41,14 @@ from table_exporter.kernel.asl import (
     Machine,
     Map,
     Pass,
+    StateBuilder,
     Succeed,
     Task,
     jsonata,
 )
 from table_exporter.kernel.grants import Grant
 from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
-from table_exporter.kernel.retries import retry_for, start_execution_retry
+from table_exporter.kernel.retries import start_execution_retry
 from table_exporter.kernel.targets import REPORT_PREFIX, ExportTarget
 
 NAMED_FAILURES = 50
@@ -172,204 +173,264 @@ def _any_current(spec: RunSpec) -> bool:
     return any(t.current for t in spec.targets)
 
 
-def _export_one_table(spec: RunSpec) -> Graph:
-    """The states of one Map item: start the table's export execution, wait for it."""
-    item = "$states.input"
-    failed = Fail(
-        "TableFailed",
-        comment="Fails this item only: the Map tolerates it and the report lists it.",
-        error=jsonata(
-            "( $e := $states.input.error; $substring($e, 0, 7) = 'States.' ? "
-            "'TableExport.' & $substringAfter($e, 'States.') : $e )"
-        ),
-        cause=jsonata("$string($states.input)"),
-    )
-    record = Pass("RecordFailure", output=jsonata(FAILURE_RECORD), next=failed)
-    export = Task(
-        "ExportTable",
-        resource=f"arn:{spec.partition}:states:::states:startExecution.sync:2",
-        arguments={
-            "StateMachineArn": spec.table_machine_arn,
-            "Name": jsonata(TABLE_EXECUTION_NAME),
-            "Input": {
-                "tableArn": jsonata(f"{item}.tableArn"),
-                "s3Prefix": jsonata(
-                    f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/') & "
-                    f"'/full/' & {item}.runDate"
-                ),
-                "clientToken": jsonata(f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"),
-                "mode": jsonata(f"{item}.mode"),
-                "columns": jsonata(f"{item}.columns"),
-                **({"current": jsonata(f"{item}.current")} if _any_current(spec) else {}),
-                "prefix": jsonata(
-                    f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"
-                ),
-                "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": jsonata(
-                    "$states.context.Execution.Id"
-                ),
-            },
-        },
-        output=jsonata("$states.result.Output"),
-        retry=start_execution_retry(),
-        catch=[
-            Catch(
-                ["States.ALL"],
-                record,
-                jsonata("{'tableArn': $states.input.tableArn, 'error': $states.errorOutput}"),
+class _Builder(StateBuilder):
+    """Builds the run's states one stage at a time, in the order an execution meets
+    them: each stage links on from the states the one before it returned."""
+
+    def __init__(self, spec: RunSpec) -> None:
+        super().__init__(spec.partition)
+        self.spec = spec
+
+    def build(self) -> Machine:
+        plan = self.plan()
+        counted = plan.then(self.export_tables()).then(self.count_results())
+        self.verdict(counted)
+        return Machine(
+            plan,
+            built=self.built,
+            comment="Export DynamoDB tables to S3: one table export execution per table.",
+            timeout_seconds=self.spec.timeout_seconds,
+        )
+
+    def plan(self) -> Pass:
+        return self.add(
+            Pass(
+                "PlanRun",
+                assign={
+                    "runKey": jsonata(RUN_KEY),
+                    "runDate": jsonata(RUN_DATE),
+                    "configuredTables": _configured(self.spec.targets),
+                    "failed": [],
+                },
             )
-        ],
-        end=True,
-        grants=(
-            Grant(on.TABLE_MACHINE, ("states:StartExecution",)),
-            Grant(on.TABLE_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")),
-            Grant(on.SYNC_RULE, ("events:DescribeRule", "events:PutRule", "events:PutTargets")),
-        ),
-    )
-    return Graph(export, built=[export, record, failed])
+        )
 
+    # -- the tables: one child workflow execution each -------------------------------------
 
-def run_machine(spec: RunSpec) -> Machine:
-    """Export every configured table once (or the ``tables`` given in the input)."""
-    sdk = f"arn:{spec.partition}:states:::aws-sdk:"
-    plan = Pass(
-        "PlanRun",
-        assign={
-            "runKey": jsonata(RUN_KEY),
-            "runDate": jsonata(RUN_DATE),
-            "configuredTables": _configured(spec.targets),
-            "failed": [],
-        },
-    )
-    map_item = "$states.context.Map.Item.Value"
-    export_tables = Map(
-        "ExportTables",
-        comment="One child workflow execution per table, MaxConcurrency exports at once.",
-        items=jsonata(TABLES),
-        item_selector={
+    def export_tables(self) -> Map:
+        spec = self.spec
+        return self.add(
+            Map(
+                "ExportTables",
+                comment="One child workflow execution per table, MaxConcurrency exports at once.",
+                items=jsonata(TABLES),
+                item_selector=self.item_selector(),
+                processor=self.export_one_table(),
+                distributed=True,
+                label=MAP_LABEL,
+                max_concurrency=spec.max_concurrency,
+                tolerated_failure_percentage=100,
+                result_writer={
+                    "Resource": f"arn:{spec.partition}:states:::s3:putObject",
+                    "Arguments": {
+                        "Bucket": spec.bucket,
+                        "Prefix": jsonata(
+                            f"'{REPORT_PREFIX}/' & $runDate & '/' & $states.context.Execution.Name"
+                        ),
+                    },
+                },
+                assign={
+                    "mapRunArn": jsonata("$states.result.MapRunArn"),
+                    "report": jsonata("$states.result.ResultWriterDetails"),
+                },
+                output={},
+                grants=(
+                    # Child workflow executions are executions of this machine.
+                    Grant(on.OWN_MACHINE, ("states:StartExecution",)),
+                    Grant(on.MAP_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")),
+                    Grant(
+                        on.RUN_REPORTS,
+                        (
+                            "s3:AbortMultipartUpload",
+                            "s3:GetObject",
+                            "s3:ListMultipartUploadParts",
+                            "s3:PutObject",
+                        ),
+                    ),
+                ),
+                catch=[Catch(["States.ALL"], self.report_failed())],
+            )
+        )
+
+    def item_selector(self) -> dict[str, Any]:
+        """Each item: its table and prefix, mode and columns (and ``current`` when some
+        table keeps a current table), and the run's key and date."""
+        map_item = "$states.context.Map.Item.Value"
+        return {
             "tableArn": jsonata(f"{map_item}.tableArn"),
             "prefix": jsonata(f"{map_item}.prefix"),
             "mode": jsonata(f"$exists({map_item}.mode) ? {map_item}.mode : 'full'"),
             "columns": jsonata(f"$exists({map_item}.columns) ? {map_item}.columns : []"),
             **(
                 {"current": jsonata(f"$exists({map_item}.current) and {map_item}.current = true")}
-                if _any_current(spec)
+                if _any_current(self.spec)
                 else {}
             ),
             "runKey": jsonata("$runKey"),
             "runDate": jsonata("$runDate"),
             "run": jsonata("$states.context.Execution.Id"),
-        },
-        processor=_export_one_table(spec),
-        distributed=True,
-        label=MAP_LABEL,
-        max_concurrency=spec.max_concurrency,
-        tolerated_failure_percentage=100,
-        result_writer={
-            "Resource": f"arn:{spec.partition}:states:::s3:putObject",
-            "Arguments": {
-                "Bucket": spec.bucket,
-                "Prefix": jsonata(
-                    f"'{REPORT_PREFIX}/' & $runDate & '/' & $states.context.Execution.Name"
-                ),
-            },
-        },
-        assign={
-            "mapRunArn": jsonata("$states.result.MapRunArn"),
-            "report": jsonata("$states.result.ResultWriterDetails"),
-        },
-        output={},
-        grants=(
-            # Child workflow executions are executions of this machine.
-            Grant(on.OWN_MACHINE, ("states:StartExecution",)),
-            Grant(on.MAP_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")),
-            Grant(
-                on.RUN_REPORTS,
-                (
-                    "s3:AbortMultipartUpload",
-                    "s3:GetObject",
-                    "s3:ListMultipartUploadParts",
-                    "s3:PutObject",
-                ),
-            ),
-        ),
-    )
-    count = Task(
-        "CountResults",
-        resource=sdk + "sfn:describeMapRun",
-        arguments={"MapRunArn": jsonata("$mapRunArn")},
-        assign={"counts": jsonata("$states.result.ItemCounts")},
-        output={},
-        retry=retry_for("sfn", "describeMapRun"),
-        grants=(Grant(on.MAP_RUNS, ("states:DescribeMapRun",)),),
-    )
-    any_failed = Choice("AnyTableFailed")
-    read_report = Task(
-        "ReadReport",
-        comment="The manifest lists the report's files of failed tables.",
-        resource=sdk + "s3:getObject",
-        arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$report.Key")},
-        assign={"failedFiles": jsonata("[$parse($states.result.Body).ResultFiles.FAILED]")},
-        output={},
-        retry=retry_for("s3", "getObject"),
-        grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
-    )
-    read_failures = Task(
-        "ReadFailures",
-        comment="Names the failed tables of the first file (all are in the report).",
-        resource=sdk + "s3:getObject",
-        arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$failedFiles[0].Key")},
-        assign={
-            "failed": jsonata(
-                "[$parse($states.result.Body).$parse(Cause).{"
-                "'table': table, 'error': error, 'cause': cause}]"
+        }
+
+    def report_failed(self) -> Fail:
+        return self.add(
+            Fail(
+                "RunReportFailed",
+                comment="The Map could not run or write its report (a missing bucket, say).",
+                error="RunReportFailed",
+                cause=jsonata("$string($states.input)"),
             )
-        },
-        output={},
-        retry=retry_for("s3", "getObject"),
-        grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
-    )
-    run_failed = Fail("RunFailed", error="TableExportsFailed", cause=jsonata(RUN_FAILURE_CAUSE))
-    unreported = Fail(
-        "RunReportFailed",
-        comment="The Map could not run or write its report (a missing bucket, say).",
-        error="RunReportFailed",
-        cause=jsonata("$string($states.input)"),
-    )
-    export_tables.catch.append(Catch(["States.ALL"], unreported))
-    # A report too large to read into the run still leaves the counts and its location.
-    read_report.catch.append(Catch(["States.ALL"], run_failed))
-    read_failures.catch.append(Catch(["States.ALL"], run_failed))
-    succeeded = Succeed(
-        "RunSucceeded",
-        output={
-            "runKey": jsonata("$runKey"),
-            "runDate": jsonata("$runDate"),
-            "tableCount": jsonata("$counts.Total"),
-            "succeededCount": jsonata("$counts.Succeeded"),
-            "mapRunArn": jsonata("$mapRunArn"),
-            "report": jsonata(REPORT_URL),
-        },
-    )
-    plan.then(export_tables).then(count).then(any_failed)
-    any_failed.when(
-        jsonata("$counts.Failed + $counts.TimedOut + $counts.Aborted > 0"), read_report
-    ).otherwise(succeeded)
-    read_report.then(
-        Choice("FailuresListed")
-        .when(
+        )
+
+    def export_one_table(self) -> Graph:
+        """One Map item: start the table's export execution and wait for it; a table that
+        fails is recorded and fails its item. The item's states are its own graph's, not
+        the run's top level."""
+        processor = StateBuilder(self.spec.partition)
+        export = processor.add(
+            Task(
+                "ExportTable",
+                resource=f"arn:{self.spec.partition}:states:::states:startExecution.sync:2",
+                arguments={
+                    "StateMachineArn": self.spec.table_machine_arn,
+                    "Name": jsonata(TABLE_EXECUTION_NAME),
+                    "Input": self.child_input(),
+                },
+                output=jsonata("$states.result.Output"),
+                retry=start_execution_retry(),
+                end=True,
+                grants=(
+                    Grant(on.TABLE_MACHINE, ("states:StartExecution",)),
+                    Grant(
+                        on.TABLE_EXECUTIONS, ("states:DescribeExecution", "states:StopExecution")
+                    ),
+                    Grant(
+                        on.SYNC_RULE, ("events:DescribeRule", "events:PutRule", "events:PutTargets")
+                    ),
+                ),
+            )
+        )
+        record = processor.add(Pass("RecordFailure", output=jsonata(FAILURE_RECORD)))
+        export.on_error(
+            ["States.ALL"],
+            record,
+            jsonata("{'tableArn': $states.input.tableArn, 'error': $states.errorOutput}"),
+        )
+        record.then(
+            processor.add(
+                Fail(
+                    "TableFailed",
+                    comment="Fails this item only: the Map tolerates it and the report lists it.",
+                    error=jsonata(
+                        "( $e := $states.input.error; $substring($e, 0, 7) = 'States.' ? "
+                        "'TableExport.' & $substringAfter($e, 'States.') : $e )"
+                    ),
+                    cause=jsonata("$string($states.input)"),
+                )
+            )
+        )
+        return Graph(export, built=processor.built)
+
+    def child_input(self) -> dict[str, Any]:
+        """The table export execution's input, from the item."""
+        item = "$states.input"
+        return {
+            "tableArn": jsonata(f"{item}.tableArn"),
+            "s3Prefix": jsonata(
+                f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/') & "
+                f"'/full/' & {item}.runDate"
+            ),
+            "clientToken": jsonata(f"$hash({item}.runKey & '|' & {item}.tableArn, 'SHA-256')"),
+            "mode": jsonata(f"{item}.mode"),
+            "columns": jsonata(f"{item}.columns"),
+            **({"current": jsonata(f"{item}.current")} if _any_current(self.spec) else {}),
+            "prefix": jsonata(f"{item}.prefix & '/' & $substringAfter({item}.tableArn, ':table/')"),
+            "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID": jsonata("$states.context.Execution.Id"),
+        }
+
+    # -- the run's verdict: its counts, and the failed tables named from the report --------
+
+    def count_results(self) -> Task:
+        return self.task(
+            "CountResults",
+            "sfn",
+            "describeMapRun",
+            grants=(Grant(on.MAP_RUNS, ("states:DescribeMapRun",)),),
+            arguments={"MapRunArn": jsonata("$mapRunArn")},
+            assign={"counts": jsonata("$states.result.ItemCounts")},
+        )
+
+    def verdict(self, counted: Task) -> None:
+        """Succeeds when every table did; else reads the report to name the failed tables."""
+        counted.then(self.add(Choice("AnyTableFailed"))).when(
+            jsonata("$counts.Failed + $counts.TimedOut + $counts.Aborted > 0"),
+            self.name_failures(),
+        ).otherwise(
+            self.add(
+                Succeed(
+                    "RunSucceeded",
+                    output={
+                        "runKey": jsonata("$runKey"),
+                        "runDate": jsonata("$runDate"),
+                        "tableCount": jsonata("$counts.Total"),
+                        "succeededCount": jsonata("$counts.Succeeded"),
+                        "mapRunArn": jsonata("$mapRunArn"),
+                        "report": jsonata(REPORT_URL),
+                    },
+                )
+            )
+        )
+
+    def name_failures(self) -> Task:
+        """``ReadReport`` ─▶ ``FailuresListed`` ─▶ ``ReadFailures`` ─▶ ``RunFailed``; returns
+        the first."""
+        read_report = self.task(
+            "ReadReport",
+            "s3",
+            "getObject",
+            comment="The manifest lists the report's files of failed tables.",
+            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
+            arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$report.Key")},
+            assign={"failedFiles": jsonata("[$parse($states.result.Body).ResultFiles.FAILED]")},
+        )
+        listed = read_report.then(self.add(Choice("FailuresListed")))
+        read_failures = self.task(
+            "ReadFailures",
+            "s3",
+            "getObject",
+            comment="Names the failed tables of the first file (all are in the report).",
+            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
+            arguments={
+                "Bucket": jsonata("$report.Bucket"),
+                "Key": jsonata("$failedFiles[0].Key"),
+            },
+            assign={
+                "failed": jsonata(
+                    "[$parse($states.result.Body).$parse(Cause).{"
+                    "'table': table, 'error': error, 'cause': cause}]"
+                )
+            },
+        )
+        listed.when(
             jsonata(
                 f"$count($failedFiles) > 0 and $failedFiles[0].Size <= {READABLE_FAILURES_BYTES}"
             ),
             read_failures,
         )
-        .otherwise(run_failed)
-    )
-    read_failures.then(run_failed)
-    return Machine(
-        plan,
-        comment="Export DynamoDB tables to S3: one table export execution per table.",
-        timeout_seconds=spec.timeout_seconds,
-    )
+        run_failed = read_failures.then(
+            self.add(
+                Fail("RunFailed", error="TableExportsFailed", cause=jsonata(RUN_FAILURE_CAUSE))
+            )
+        )
+        listed.otherwise(run_failed)
+        # A report too large to read into the run still leaves the counts and its location.
+        for read in (read_report, read_failures):
+            read.on_error(["States.ALL"], run_failed)
+        return read_report
+
+
+def run_machine(spec: RunSpec) -> Machine:
+    """Export every configured table once (or the ``tables`` given in the input)."""
+    return _Builder(spec).build()
 
 
 def run_definition(spec: RunSpec) -> dict[str, Any]:

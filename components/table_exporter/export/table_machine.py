@@ -27,8 +27,10 @@ run. A full export's current table is replaced after its latest tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple, TypeVar
 
 from table_exporter.catalog import tables as catalog
 from table_exporter.catalog.tables import INPUT
@@ -40,6 +42,7 @@ from table_exporter.export.incremental import (
     MIN_WINDOW_MS,
     VIEW_TYPES,
 )
+from table_exporter.kernel import fragments
 from table_exporter.kernel.asl import (
     Catch,
     Choice,
@@ -49,7 +52,6 @@ from table_exporter.kernel.asl import (
     StateBuilder,
     Succeed,
     Task,
-    Wait,
     jsonata,
 )
 from table_exporter.kernel.grants import Grant
@@ -151,17 +153,357 @@ def _failure_record(error: str, cause: str) -> str:
     )
 
 
+Link = Callable[[State], object]
+"""One way on out of a stage, given the state it goes on to: a state's ``then``, a
+choice's ``otherwise``, or a choice's ``when`` for a condition (``partial``)."""
+
+
+_S = TypeVar("_S", bound=State)
+
+
+def _go_on(links: Iterable[Link], state: _S) -> _S:
+    for link in links:
+        link(state)
+    return state
+
+
+class _Stages:
+    """Stages some of which a machine may leave out, one after another: each goes on
+    from the ways out of the one before."""
+
+    def __init__(self) -> None:
+        self.entry: State | None = None
+        self.links: list[Link] = []
+
+    def add(self, entry: State, links: list[Link]) -> None:
+        if self.entry is None:
+            self.entry = entry
+        else:
+            _go_on(self.links, entry)
+        self.links = links
+
+    def end(self, state: State) -> State:
+        """``state`` after the last stage; returns the first stage's entry."""
+        self.add(state, [])
+        assert self.entry is not None
+        return self.entry
+
+
+class _Current(NamedTuple):
+    """The current table's states, where both modes' completed exports go."""
+
+    keep: Choice
+    """``KeepCurrentTable``: its entry."""
+    full: list[Link]
+    """Its ways on for a full export (to ``ExportCompleted``)."""
+    windows: list[Link]
+    """Its ways on for an incremental export (to ``RecordWindow``)."""
+
+
 class _Builder(StateBuilder):
-    """Builds one machine's states; ``built`` keeps every state for ``render``'s check."""
+    """Builds the machine's states one stage at a time, in the order an execution meets
+    them: each stage links on from the ways out of the one before."""
 
     def __init__(self, spec: TableExportSpec) -> None:
         super().__init__(spec.partition)
         self.spec = spec
+        # Made before the flow: nearly every task catches into it; it is an end, not a step.
+        self.rejected = fragments.rejected(
+            self,
+            "ExportRejected",
+            prefix="TableExport",
+            cause=_failure_record("$states.input.Error", "$states.input.Cause"),
+        )
+        # In the incremental chain the tasks catch into the lock's release instead, made
+        # early for the same reason; it then rejects the table.
+        self.released: State = self.rejected
+        if spec.incremental is not None:
+            self.released = self.release("ReleaseLockAfterError", next=self.rejected)
+        self.current: _Current | None = None
 
-    def reject_to(self, state: State) -> list[Catch]:
-        return [Catch(["States.ALL"], state, jsonata("$states.errorOutput"))]
+    def build(self) -> Machine:
+        spec = self.spec
+        first, starts, again = self.begin()
+        finished = self.poll(starts)
+        completed = self.full_completed()
+        failed = self.add(
+            Fail(
+                "ExportFailed",
+                comment="DynamoDB accepted the export but it ended FAILED.",
+                error="ExportFailed",
+                cause=_failure_record(
+                    "$export.FailureCode ? $export.FailureCode : 'ExportFailed'",
+                    "$export.FailureMessage ? $export.FailureMessage : 'export ended FAILED'",
+                ),
+            )
+        )
+        if again is not None:
+            # Tried first: the full export's exits match an export of either mode.
+            finished.when(
+                jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'COMPLETED'"),
+                self.window_completed(again),
+            ).when(
+                jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'FAILED'"),
+                self.window_failed(failed),
+            )
+        finished.when(jsonata("$export.ExportStatus = 'COMPLETED'"), completed)
+        finished.when(jsonata("$export.ExportStatus = 'FAILED'"), failed)
+        return Machine(
+            first,
+            built=self.built,
+            comment="Export one DynamoDB table to S3 and wait until the export has finished.",
+            timeout_seconds=spec.timeout_seconds,
+        )
 
-    # -- the export and its polling loop ----------------------------------------------
+    def begin(self) -> tuple[State, list[Task], Task | None]:
+        """``StartExport``; with incremental tables, ``ChooseMode`` first sends those to
+        the watermark chain. Returns the machine's start, the states that start an
+        export, and where the chain goes back to for its next window (``None`` without
+        the chain)."""
+        if self.spec.incremental is None:
+            full = self.start_full()
+            return full, [full], None
+        mode = self.add(Choice("ChooseMode"))
+        lock = self.lock()
+        mode.when(jsonata(INCREMENTAL_MODE), lock)
+        again, exports = self.plan_windows(lock)
+        full = self.start_full()
+        mode.otherwise(full)
+        return mode, [full, *exports], again
+
+    def start_full(self) -> Task:
+        return self.start_export(
+            "StartExport",
+            comment="ClientToken makes a repeated request return the export already started.",
+            catch=fragments.catch_all(self.rejected),
+            assign=self.started(),
+            ExportType="FULL_EXPORT",
+            S3Prefix=jsonata("$states.input.s3Prefix"),
+            ClientToken=jsonata("$states.input.clientToken"),
+        )
+
+    # -- the incremental chain: the lock, then the next window ---------------------------
+
+    def lock(self) -> Task:
+        """``AcquireLock``: one run per table at a time; when another run holds it, this
+        one ends, leaving the table to it."""
+        return self.task(
+            "AcquireLock",
+            "dynamodb",
+            "updateItem",
+            grants=self.watermarks,
+            comment="One run per table at a time; an abandoned lock expires after the export timeout.",
+            arguments={
+                "TableName": self.state_table,
+                "Key": self.key,
+                "UpdateExpression": "SET lockOwner = :me, lockedUntil = :until",
+                "ConditionExpression": "attribute_not_exists(lockedUntil) OR lockedUntil < :now OR lockOwner = :me",
+                "ExpressionAttributeValues": {
+                    ":me": {"S": jsonata(ME)},
+                    ":now": {"N": jsonata("$string($millis())")},
+                    ":until": {
+                        "N": jsonata(f"$string($millis() + {self.spec.timeout_seconds * 1000})")
+                    },
+                },
+                "ReturnValues": "ALL_NEW",
+            },
+            assign={
+                # null until the first baseline completes (undefined is not assignable).
+                "watermark": jsonata(_attribute("watermark")),
+                # The chain's baseline: its time names the folder every window goes to.
+                "baseline": jsonata(_attribute("baselineTime")),
+                # The table's saved current-state query, once the catalog has made one.
+                "queryId": jsonata(_attribute("currentStateQuery")),
+                "windows": [],
+                # Where this run catches up to: read once, so slow exports do not chase now.
+                "target": None,
+                # Failed exports of the window starting at the watermark: part of the
+                # window's ClientToken, so a retry after a failure starts a new export
+                # instead of getting the failed one back.
+                "attempt": jsonata(
+                    "($exists($states.result.Attributes.failedFrom) and "
+                    "$exists($states.result.Attributes.watermark) and "
+                    "$states.result.Attributes.failedFrom.S = $states.result.Attributes.watermark.S)"
+                    " ? $number($states.result.Attributes.failures.N) : 0"
+                ),
+            },
+            catch=[
+                Catch(
+                    [error_name("dynamodb", "ConditionalCheckFailedException")], self.lock_held()
+                ),
+                *fragments.catch_all(self.rejected),
+            ],
+        )
+
+    def lock_held(self) -> Succeed:
+        return self.add(
+            Succeed(
+                "AnotherRunHoldsTheLock",
+                comment="An overlapping run is exporting this table; it will advance the watermark.",
+                output={
+                    "table": jsonata(TABLE_NAME),
+                    "tableArn": jsonata(f"{INPUT}.tableArn"),
+                    "mode": "incremental",
+                    "status": "SKIPPED",
+                    "message": "another run holds this table's lock",
+                },
+            )
+        )
+
+    def plan_windows(self, locked: Task) -> tuple[Task, list[Task]]:
+        """``ReadRecoveryWindow`` ─▶ ``PlanNextExport``: PITR off ends the chain, a
+        missing or expired baseline starts one, a chain caught up ends the run, else the
+        next window. Returns the read (each recorded window comes back to it) and the
+        two exports."""
+        read = locked.then(self.read_recovery_window())
+        plan = read.then(self.add(Choice("PlanNextExport")))
+        plan.when(
+            jsonata("$pitr.PointInTimeRecoveryStatus != 'ENABLED'"),
+            self.release(
+                "PitrDisabled",
+                next=self.rejected,
+                output={
+                    "Error": error_name("dynamodb", "PointInTimeRecoveryUnavailableException"),
+                    "Cause": jsonata(
+                        "'Point in time recovery is not enabled for table ' & " + TABLE_NAME
+                    ),
+                },
+            ),
+        )
+        baseline = self.start_baseline()
+        plan.when(
+            jsonata(
+                "$type($watermark) != 'string' or $type($baseline) != 'string' or "
+                "$toMillis($watermark) < $toMillis($pitr.EarliestRestorableDateTime)"
+            ),
+            baseline,
+        )
+        plan.when(
+            jsonata(
+                f"$count($windows) >= {MAX_WINDOWS_PER_RUN} or "
+                f"{WINDOW_END} - $toMillis($watermark) < {MIN_WINDOW_MS}"
+            ),
+            self.caught_up(),
+        )
+        window = self.start_window()
+        plan.otherwise(window)
+        return read, [baseline, window]
+
+    def read_recovery_window(self) -> Task:
+        """Whether PITR is on, and where this run catches up to (read once per run)."""
+        backups = "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
+        return self.task(
+            "ReadRecoveryWindow",
+            "dynamodb",
+            "describeContinuousBackups",
+            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeContinuousBackups",)),),
+            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
+            assign={
+                "pitr": jsonata(backups),
+                # Absent while PITR is off: null, and PlanNextExport reports that first.
+                "target": jsonata(
+                    "$type($target) = 'string' ? $target : "
+                    f"($exists({backups}.LatestRestorableDateTime) ? "
+                    f"{backups}.LatestRestorableDateTime : null)"
+                ),
+            },
+            catch=fragments.catch_all(self.released),
+        )
+
+    def start_baseline(self) -> Task:
+        return self.start_export(
+            "StartBaseline",
+            comment="A full export at the latest restorable time starts (or restarts) the chain.",
+            catch=fragments.catch_all(self.released),
+            assign={
+                **self.started(),
+                "pending": jsonata(
+                    "{'kind': 'baseline', 'to': $fromMillis($toMillis($target)), 'replaces': $watermark}"
+                ),
+            },
+            ExportType="FULL_EXPORT",
+            ExportTime=jsonata("$target"),
+            S3Prefix=jsonata(
+                f"{INPUT}.prefix & '/baseline/' & $fromMillis($toMillis($target), {catalog.CHAIN_STAMP})"
+            ),
+            ClientToken=jsonata(f"$hash({INPUT}.tableArn & '|baseline|' & $target, 'SHA-256')"),
+        )
+
+    def caught_up(self) -> Task:
+        """``ReleaseLock`` ─▶ ``PublishWatermarkLag`` ─▶ ``IncrementalDone``; returns the first."""
+        incremental = self.spec.incremental
+        assert incremental is not None
+        release = self.release("ReleaseLock")
+        lag = release.then(
+            self.task(
+                "PublishWatermarkLag",
+                "cloudwatch",
+                "putMetricData",
+                grants=(Grant(on.LAG_METRIC, ("cloudwatch:PutMetricData",)),),
+                arguments={
+                    "Namespace": METRIC_NAMESPACE,
+                    "MetricData": [
+                        {
+                            "MetricName": LAG_METRIC,
+                            "Dimensions": [
+                                {"Name": "Exporter", "Value": incremental.exporter_name}
+                            ],
+                            "Value": jsonata("$round(($millis() - $toMillis($watermark)) / 1000)"),
+                            "Unit": "Seconds",
+                        }
+                    ],
+                },
+            )
+        )
+        done = lag.then(
+            self.add(
+                Succeed(
+                    "IncrementalDone",
+                    output={
+                        "table": jsonata(TABLE_NAME),
+                        "tableArn": jsonata(f"{INPUT}.tableArn"),
+                        "mode": "incremental",
+                        "status": jsonata("$count($windows) > 0 ? 'COMPLETED' : 'UP_TO_DATE'"),
+                        "watermark": jsonata("$watermark"),
+                        "exports": jsonata("$windows"),
+                        "message": jsonata(
+                            "$count($windows) > 0 ? $string($count($windows)) & ' export(s); watermark at ' & $watermark"
+                            " : 'nothing to do yet: the next window is shorter than 15 minutes'"
+                        ),
+                    },
+                )
+            )
+        )
+        # The metric only reports: the chain is done whether or not it was published.
+        lag.on_error(["States.ALL"], done)
+        return release
+
+    def start_window(self) -> Task:
+        incremental = self.spec.incremental
+        assert incremental is not None
+        return self.start_export(
+            "StartWindow",
+            catch=fragments.catch_all(self.released),
+            assign={
+                **self.started(),
+                "pending": jsonata(
+                    f"{{'kind': 'incremental', 'from': $watermark, 'to': $fromMillis({WINDOW_END})}}"
+                ),
+            },
+            ExportType="INCREMENTAL_EXPORT",
+            IncrementalExportSpecification={
+                "ExportFromTime": jsonata("$watermark"),
+                "ExportToTime": jsonata(f"$fromMillis({WINDOW_END})"),
+                "ExportViewType": incremental.view_type,
+            },
+            S3Prefix=jsonata(catalog.window_prefix(f"{INPUT}.prefix", "$baseline", "$watermark")),
+            ClientToken=jsonata(
+                f"$hash({INPUT}.tableArn & '|incremental|' & $string($attempt) & '|' & $watermark & '|' & "
+                f"$string({WINDOW_END}), 'SHA-256')"
+            ),
+        )
+
+    # -- the export and its polling loop, shared by both modes ---------------------------
 
     def export_arguments(self) -> dict[str, Any]:
         dest = self.spec.destination
@@ -198,7 +540,13 @@ class _Builder(StateBuilder):
         return Grant(on.EXPORT_KEY, ("kms:Decrypt", "kms:GenerateDataKey"))
 
     def start_export(
-        self, name: str, rejected: State, comment: str | None = None, **arguments: Any
+        self,
+        name: str,
+        *,
+        catch: list[Catch],
+        assign: dict[str, Any],
+        comment: str | None = None,
+        **arguments: Any,
     ) -> Task:
         return self.task(
             name,
@@ -207,12 +555,22 @@ class _Builder(StateBuilder):
             comment=comment,
             grants=self.export_grants(),
             arguments={**self.export_arguments(), **arguments},
-            catch=self.reject_to(rejected),
+            assign=assign,
+            catch=catch,
         )
 
-    def polling(self, rejected: State) -> tuple[Wait, Choice]:
-        """``WaitForExport`` ─▶ ``DescribeExport`` ─▶ ``ExportFinished`` (its choices are
-        the caller's to add, ``Default`` back to waiting)."""
+    def started(self) -> dict[str, Any]:
+        """What starting an export assigns: its ARN, for the polling loop."""
+        return {
+            "exportArn": jsonata("$states.result.ExportDescription.ExportArn"),
+            "elapsed": 0,
+            "wait": self.spec.poll.min_seconds,
+        }
+
+    def poll(self, starts: list[Task]) -> Choice:
+        """``WaitForExport`` ─▶ ``DescribeExport`` ─▶ ``ExportFinished`` after every
+        start; returns the choice, whose exits ``build`` adds (``Default`` back to
+        waiting)."""
         wait, _, finished = self.polling_loop(
             ("WaitForExport", "DescribeExport", "ExportFinished"),
             action="describeExport",
@@ -220,82 +578,46 @@ class _Builder(StateBuilder):
             arguments={"ExportArn": jsonata("$exportArn")},
             described=("export", "ExportDescription"),
             next_wait=self.spec.poll.jsonata_next_wait,
-            catch=self.reject_to(rejected),
+            catch=fragments.catch_all(self.rejected),
         )
-        return wait, finished
+        _go_on([start.then for start in starts], wait)
+        return finished
 
-    def started(self) -> dict[str, Any]:
-        return {
-            "exportArn": jsonata("$states.result.ExportDescription.ExportArn"),
-            "elapsed": 0,
-            "wait": self.spec.poll.min_seconds,
-        }
+    # -- a full export that COMPLETED ----------------------------------------------------
 
-    # -- catalog ------------------------------------------------------------------------
-
-    def upsert(
-        self, update: str, create: str, table_input: str, after: State, rejected: State
-    ) -> Task:
-        """``update`` a Glue table, or ``create`` it when it does not exist yet; when a
-        run delivered twice created it meanwhile (``AlreadyExistsException``), update it
-        once more: Scheduler delivers at least once."""
-        database = self.spec.catalog_database
-        glue = (Grant(on.CATALOG, ("glue:CreateTable", "glue:UpdateTable")),)
-        arguments = {"DatabaseName": database, "TableInput": table_input}
-        update_arguments = {**arguments, "SkipArchive": True}
-        update_again = self.task(
-            f"{update}Again",
-            "glue",
-            "updateTable",
-            grants=glue,
-            comment="Created meanwhile by a duplicate run of the same table: update it.",
-            arguments=update_arguments,
-            catch=self.reject_to(rejected),
-            next=after,
-        )
-        create_state = self.task(
-            create,
-            "glue",
-            "createTable",
-            grants=glue,
-            arguments=arguments,
-            catch=[
-                Catch([error_name("glue", "AlreadyExistsException")], update_again),
-                *self.reject_to(rejected),
-            ],
-            next=after,
-        )
-        return self.task(
-            update,
-            "glue",
-            "updateTable",
-            grants=glue,
-            comment=catalog.SKIP_ARCHIVE_REASON,
-            arguments=update_arguments,
-            catch=[
-                Catch([error_name("glue", "EntityNotFoundException")], create_state),
-                *self.reject_to(rejected),
-            ],
-            next=after,
+    def full_completed(self) -> State:
+        """Its latest tables (with the catalog), its current table (for a table that keeps
+        one), then ``ExportCompleted``; returns the first of them."""
+        spec = self.spec
+        stages = _Stages()
+        if spec.catalog_database:
+            stages.add(*self.latest_tables("", self.rejected))
+        if spec.keeps_current_tables:
+            # Made here, in flow order; a completed window goes through them too.
+            self.current = self.current_table()
+            stages.add(self.current.keep, self.current.full)
+        return stages.end(
+            self.add(
+                Succeed(
+                    "ExportCompleted",
+                    output={
+                        "table": jsonata(TABLE_NAME),
+                        "tableArn": jsonata("$export.TableArn"),
+                        "mode": "full",
+                        "status": jsonata("$export.ExportStatus"),
+                        "exportArn": jsonata("$export.ExportArn"),
+                        "itemCount": jsonata("$export.ItemCount"),
+                        "billedSizeBytes": jsonata("$export.BilledSizeBytes"),
+                        "s3Location": jsonata(EXPORT_LOCATION),
+                    },
+                )
+            )
         )
 
-    def latest_tables(self, prefix: str, after: State, rejected: State) -> Task:
-        """Point ``<table>_latest`` and ``<table>_latest_raw`` at the completed export."""
-        raw = self.upsert(
-            f"{prefix}PublishLatestRaw",
-            f"{prefix}CreateLatestRaw",
-            jsonata("$rawInput"),
-            after,
-            rejected,
-        )
-        latest = self.upsert(
-            f"{prefix}PublishLatest",
-            f"{prefix}CreateLatest",
-            jsonata("$latestInput"),
-            raw,
-            rejected,
-        )
-        return self.task(
+    def latest_tables(self, prefix: str, failed: State) -> tuple[Task, list[Link]]:
+        """Point ``<table>_latest`` and ``<table>_latest_raw`` at the completed export;
+        errors go to ``failed``."""
+        read = self.task(
             f"{prefix}ReadKeySchema",
             "dynamodb",
             "describeTable",
@@ -306,34 +628,72 @@ class _Builder(StateBuilder):
                 "latestInput": jsonata(catalog.LATEST_INPUT),
                 "rawInput": jsonata(catalog.RAW_INPUT),
             },
-            catch=self.reject_to(rejected),
-            next=latest,
+            catch=fragments.catch_all(failed),
         )
+        latest, published = self.upsert(
+            f"{prefix}PublishLatest", f"{prefix}CreateLatest", jsonata("$latestInput"), failed
+        )
+        read.then(latest)
+        raw, published_raw = self.upsert(
+            f"{prefix}PublishLatestRaw", f"{prefix}CreateLatestRaw", jsonata("$rawInput"), failed
+        )
+        _go_on(published, raw)
+        return read, published_raw
 
-    # -- the current table ----------------------------------------------------------------
+    def upsert(
+        self, update: str, create: str, table_input: str, failed: State
+    ) -> tuple[Task, list[Link]]:
+        """``update`` a Glue table, or ``create`` it when it does not exist yet; when a
+        run delivered twice created it meanwhile (``AlreadyExistsException``), update it
+        once more: Scheduler delivers at least once. Returns the update and the ways on
+        from each of the three tasks."""
+        glue = (Grant(on.CATALOG, ("glue:CreateTable", "glue:UpdateTable")),)
+        arguments = {"DatabaseName": self.spec.catalog_database, "TableInput": table_input}
+        update_arguments = {**arguments, "SkipArchive": True}
+        updated = self.task(
+            update,
+            "glue",
+            "updateTable",
+            grants=glue,
+            comment=catalog.SKIP_ARCHIVE_REASON,
+            arguments=update_arguments,
+        )
+        created = self.task(create, "glue", "createTable", grants=glue, arguments=arguments)
+        updated.on_error([error_name("glue", "EntityNotFoundException")], created)
+        updated.catch += fragments.catch_all(failed)
+        updated_again = self.task(
+            f"{update}Again",
+            "glue",
+            "updateTable",
+            grants=glue,
+            comment="Created meanwhile by a duplicate run of the same table: update it.",
+            arguments=update_arguments,
+            catch=fragments.catch_all(failed),
+        )
+        created.on_error([error_name("glue", "AlreadyExistsException")], updated_again)
+        created.catch += fragments.catch_all(failed)
+        return updated, [updated.then, created.then, updated_again.then]
 
-    current_kept: Choice | None = None
-    current_failed: Choice | None = None
-
-    def current_table(self, completed: State, rejected: State) -> Choice:
+    def current_table(self) -> _Current:
         """``KeepCurrentTable``: for a table whose input says ``current: true``, the
         current table's states (``current/states.py``), after the latest tables (and a
         baseline's catalog) and before ``ExportCompleted`` or ``RecordWindow``; others
-        go straight on. The incremental chain adds its own exits to the three choices."""
+        go straight on. With the incremental chain, a kept table and a failure go on by
+        mode, through ``CurrentTableKept`` and ``CurrentTableFailed``."""
         spec = self.spec
         assert spec.catalog_database is not None and spec.athena_workgroup is not None
-        kept: State = completed
-        failed: State = rejected
+        keep = self.add(Choice("KeepCurrentTable"))
+        failed: State = self.rejected
         if spec.incremental is not None:
-            kept = self.current_kept = self.add(Choice("CurrentTableKept", default=completed))
-            failed = self.current_failed = self.add(
+            # Made before the current table's states: each of them catches into it.
+            failed = self.add(
                 Choice(
                     "CurrentTableFailed",
                     comment="The current table was not brought up to date: fail the table.",
-                    default=rejected,
-                )
+                    default=self.rejected,
+                ).when(jsonata(INCREMENTAL_MODE), self.released)
             )
-        entry = current_states.build(
+        entry, kept = current_states.build(
             self,
             database=spec.catalog_database,
             workgroup=spec.athena_workgroup,
@@ -348,286 +708,96 @@ class _Builder(StateBuilder):
             window=("$pending.from", "$pending.to"),
             merge_when=f"{INCREMENTAL_MODE} and $pending.kind = 'incremental'",
             failed=failed,
-            done=kept,
         )
-        return self.add(
-            Choice("KeepCurrentTable", default=completed).when(
-                jsonata(f"{INPUT}.current = true"), entry
-            )
+        keep.when(jsonata(f"{INPUT}.current = true"), entry)
+        if spec.incremental is None:
+            return _Current(keep, [keep.otherwise, *(state.then for state in kept)], [])
+        by_mode = _go_on([state.then for state in kept], self.add(Choice("CurrentTableKept")))
+        incremental = jsonata(INCREMENTAL_MODE)
+        return _Current(
+            keep,
+            [keep.otherwise, by_mode.otherwise],
+            [partial(keep.when, incremental), partial(by_mode.when, incremental)],
         )
 
-    # -- the machine ---------------------------------------------------------------------
+    # -- an incremental export that ended ------------------------------------------------
 
-    def build(self) -> Machine:
+    def window_completed(self, again: Task) -> State:
+        """A baseline's catalog (with the catalog and the workgroup), the current table
+        (for a table that keeps one), then ``RecordWindow``, which moves the watermark
+        and goes back for the next window; returns the first of them."""
         spec = self.spec
-        rejected = self.add(
-            Fail(
-                "ExportRejected",
-                comment="A permanent error, or a transient one that outlasted its retries.",
-                # Names starting "States." are reserved for Step Functions' own errors.
-                error=jsonata(
-                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
-                    "'TableExport.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
-                ),
-                cause=_failure_record("$states.input.Error", "$states.input.Cause"),
-            )
-        )
-        failed = self.add(
-            Fail(
-                "ExportFailed",
-                comment="DynamoDB accepted the export but it ended FAILED.",
-                error="ExportFailed",
-                cause=_failure_record(
-                    "$export.FailureCode ? $export.FailureCode : 'ExportFailed'",
-                    "$export.FailureMessage ? $export.FailureMessage : 'export ended FAILED'",
-                ),
-            )
-        )
-        completed = self.add(
-            Succeed(
-                "ExportCompleted",
-                output={
-                    "table": jsonata(TABLE_NAME),
-                    "tableArn": jsonata("$export.TableArn"),
-                    "mode": "full",
-                    "status": jsonata("$export.ExportStatus"),
-                    "exportArn": jsonata("$export.ExportArn"),
-                    "itemCount": jsonata("$export.ItemCount"),
-                    "billedSizeBytes": jsonata("$export.BilledSizeBytes"),
-                    "s3Location": jsonata(EXPORT_LOCATION),
-                },
-            )
-        )
-        wait, finished = self.polling(rejected)
-        keep: Choice | None = None
-        if spec.keeps_current_tables:
-            keep = self.current_table(completed, rejected)
-        start = self.start_export(
-            "StartExport",
-            rejected,
-            comment="ClientToken makes a repeated request return the export already started.",
-            ExportType="FULL_EXPORT",
-            S3Prefix=jsonata("$states.input.s3Prefix"),
-            ClientToken=jsonata("$states.input.clientToken"),
-        )
-        start.assign = self.started()
-        start.then(wait)
-        after_latest: State = keep if keep is not None else completed
-        after_full = (
-            self.latest_tables("", after_latest, rejected) if spec.catalog_database else completed
-        )
-        first: State = start
-        if spec.incremental is not None:
-            chain = self.incremental(finished, wait, rejected, failed, keep)
-            first = self.add(
-                Choice("ChooseMode", default=start).when(jsonata(INCREMENTAL_MODE), chain)
-            )
-        finished.when(jsonata("$export.ExportStatus = 'COMPLETED'"), after_full)
-        finished.when(jsonata("$export.ExportStatus = 'FAILED'"), failed)
-        return Machine(
-            first,
-            built=self.built,
-            comment="Export one DynamoDB table to S3 and wait until the export has finished.",
-            timeout_seconds=spec.timeout_seconds,
-        )
+        stages = _Stages()
+        if spec.catalog_database is not None and spec.athena_workgroup is not None:
+            baseline = self.add(Choice("BaselineCompleted"))
+            catalogued, links = self.baseline_catalog()
+            baseline.when(jsonata("$pending.kind = 'baseline'"), catalogued)
+            stages.add(baseline, [baseline.otherwise, *links])
+        if self.current is not None:
+            stages.add(self.current.keep, self.current.windows)
+        return stages.end(self.record_window(again))
 
-    def incremental(
-        self, finished: Choice, wait: Wait, rejected: State, failed: State, keep: Choice | None
-    ) -> State:
-        """The watermark chain; returns its entry, ``AcquireLock``. Its exports share the
-        polling loop, which comes back through ``finished``'s first two choices."""
+    def baseline_catalog(self) -> tuple[Task, list[Link]]:
+        """After a baseline: the latest tables, ``<table>_changes`` over the new chain,
+        and the table's current-state query, saved once (its id kept in the state item)."""
         spec = self.spec
-        assert spec.incremental is not None
-        state_table = spec.incremental.state_table
-        key = {"pk": {"S": jsonata(f"{INPUT}.tableArn")}}
-        watermarks = (Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),)
-
-        def release(name: str, then: State, **overrides: Any) -> Task:
-            fields: dict[str, Any] = {
-                "arguments": {
-                    "TableName": state_table,
-                    "Key": key,
-                    "UpdateExpression": "REMOVE lockOwner, lockedUntil",
-                    "ConditionExpression": "lockOwner = :me",
-                    "ExpressionAttributeValues": {":me": {"S": jsonata(ME)}},
-                },
-                "output": jsonata("$states.input"),
-                **overrides,
-            }
-            return self.task(name, "dynamodb", "updateItem", grants=watermarks, next=then, **fields)
-
-        released_after_error = release("ReleaseLockAfterError", rejected)
-        to_release = self.reject_to(released_after_error)
-        done = self.add(
-            Succeed(
-                "IncrementalDone",
-                output={
-                    "table": jsonata(TABLE_NAME),
-                    "tableArn": jsonata(f"{INPUT}.tableArn"),
-                    "mode": "incremental",
-                    "status": jsonata("$count($windows) > 0 ? 'COMPLETED' : 'UP_TO_DATE'"),
-                    "watermark": jsonata("$watermark"),
-                    "exports": jsonata("$windows"),
-                    "message": jsonata(
-                        "$count($windows) > 0 ? $string($count($windows)) & ' export(s); watermark at ' & $watermark"
-                        " : 'nothing to do yet: the next window is shorter than 15 minutes'"
-                    ),
-                },
-            )
+        read, published = self.latest_tables("Baseline", self.released)
+        changes, changed = self.upsert(
+            "PublishChanges", "CreateChanges", jsonata(catalog.CHANGES_INPUT), self.released
         )
-        lag = self.task(
-            "PublishWatermarkLag",
-            "cloudwatch",
-            "putMetricData",
-            grants=(Grant(on.LAG_METRIC, ("cloudwatch:PutMetricData",)),),
+        _go_on(published, changes)
+        saved = _go_on(changed, self.add(Choice("CurrentStateQuerySaved")))
+        save = self.task(
+            "SaveCurrentStateQuery",
+            "athena",
+            "createNamedQuery",
+            grants=(Grant(on.SAVED_QUERIES, ("athena:CreateNamedQuery",)),),
+            comment="The token makes a retried call return the query the first one created.",
             arguments={
-                "Namespace": METRIC_NAMESPACE,
-                "MetricData": [
-                    {
-                        "MetricName": LAG_METRIC,
-                        "Dimensions": [
-                            {"Name": "Exporter", "Value": spec.incremental.exporter_name}
-                        ],
-                        "Value": jsonata("$round(($millis() - $toMillis($watermark)) / 1000)"),
-                        "Unit": "Seconds",
-                    }
-                ],
-            },
-            catch=[Catch(["States.ALL"], done)],
-            next=done,
-        )
-        release_lock = release("ReleaseLock", lag)
-        pitr_off = release(
-            "PitrDisabled",
-            rejected,
-            output={
-                "Error": error_name("dynamodb", "PointInTimeRecoveryUnavailableException"),
-                "Cause": jsonata(
-                    "'Point in time recovery is not enabled for table ' & " + TABLE_NAME
+                "Name": jsonata(catalog.QUERY_NAME),
+                "Description": jsonata(
+                    f"'Current items of ' & {TABLE_NAME}"
+                    " & ': the baseline export and the incremental windows after it'"
+                ),
+                "Database": spec.catalog_database,
+                "WorkGroup": spec.athena_workgroup,
+                "QueryString": jsonata(catalog.current_state_query(str(spec.catalog_database))),
+                "ClientRequestToken": jsonata(
+                    f"$hash({INPUT}.tableArn & '|current-state', 'SHA-256')"
                 ),
             },
+            assign={"queryId": jsonata("$states.result.NamedQueryId")},
+            catch=fragments.catch_all(self.released),
         )
-        release_after_failure = release(
-            "ReleaseLockAfterFailure",
-            failed,
-            comment="The watermark stays; a failed window is counted so the next run retries it afresh.",
-            arguments={
-                "TableName": state_table,
-                "Key": key,
-                "UpdateExpression": jsonata(
-                    "'REMOVE lockOwner, lockedUntil' & ($pending.kind = 'incremental' ? "
-                    "' SET failedFrom = :from, failures = :failures' : '')"
-                ),
-                "ConditionExpression": "lockOwner = :me",
-                "ExpressionAttributeValues": jsonata(
-                    "$merge([{':me': {'S': " + ME + "}}, $pending.kind = 'incremental' ? "
-                    "{':from': {'S': $pending.from}, ':failures': {'N': $string($attempt + 1)}} : {}])"
-                ),
-            },
-        )
-        skipped = self.add(
-            Succeed(
-                "AnotherRunHoldsTheLock",
-                comment="An overlapping run is exporting this table; it will advance the watermark.",
-                output={
-                    "table": jsonata(TABLE_NAME),
-                    "tableArn": jsonata(f"{INPUT}.tableArn"),
-                    "mode": "incremental",
-                    "status": "SKIPPED",
-                    "message": "another run holds this table's lock",
+        saved.otherwise(save)
+        recorded = save.then(
+            self.task(
+                "RecordCurrentStateQuery",
+                "dynamodb",
+                "updateItem",
+                grants=(Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),),
+                arguments={
+                    "TableName": self.state_table,
+                    "Key": self.key,
+                    "UpdateExpression": "SET currentStateQuery = :id",
+                    "ExpressionAttributeValues": {":id": {"S": jsonata("$queryId")}},
                 },
+                catch=fragments.catch_all(self.released),
             )
         )
-        read_window = self.task(
-            "ReadRecoveryWindow",
-            "dynamodb",
-            "describeContinuousBackups",
-            grants=(Grant(on.EXPORTED_TABLES, ("dynamodb:DescribeContinuousBackups",)),),
-            arguments={"TableName": jsonata(f"{INPUT}.tableArn")},
-            assign={
-                "pitr": jsonata(
-                    "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                ),
-                # Absent while PITR is off: null, and PlanNextExport reports that first.
-                "target": jsonata(
-                    "$type($target) = 'string' ? $target : "
-                    "($exists($states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                    ".LatestRestorableDateTime) ? "
-                    "$states.result.ContinuousBackupsDescription.PointInTimeRecoveryDescription"
-                    ".LatestRestorableDateTime : null)"
-                ),
-            },
-            catch=to_release,
-        )
-        base = f"{INPUT}.prefix"
-        baseline = self.start_export(
-            "StartBaseline",
-            released_after_error,
-            comment="A full export at the latest restorable time starts (or restarts) the chain.",
-            ExportType="FULL_EXPORT",
-            ExportTime=jsonata("$target"),
-            S3Prefix=jsonata(
-                f"{base} & '/baseline/' & $fromMillis($toMillis($target), {catalog.CHAIN_STAMP})"
-            ),
-            ClientToken=jsonata(f"$hash({INPUT}.tableArn & '|baseline|' & $target, 'SHA-256')"),
-        )
-        baseline.assign = {
-            **self.started(),
-            "pending": jsonata(
-                "{'kind': 'baseline', 'to': $fromMillis($toMillis($target)), 'replaces': $watermark}"
-            ),
-        }
-        window = self.start_export(
-            "StartWindow",
-            released_after_error,
-            ExportType="INCREMENTAL_EXPORT",
-            IncrementalExportSpecification={
-                "ExportFromTime": jsonata("$watermark"),
-                "ExportToTime": jsonata(f"$fromMillis({WINDOW_END})"),
-                "ExportViewType": spec.incremental.view_type,
-            },
-            S3Prefix=jsonata(catalog.window_prefix(base, "$baseline", "$watermark")),
-            ClientToken=jsonata(
-                f"$hash({INPUT}.tableArn & '|incremental|' & $string($attempt) & '|' & $watermark & '|' & "
-                f"$string({WINDOW_END}), 'SHA-256')"
-            ),
-        )
-        window.assign = {
-            **self.started(),
-            "pending": jsonata(
-                f"{{'kind': 'incremental', 'from': $watermark, 'to': $fromMillis({WINDOW_END})}}"
-            ),
-        }
-        baseline.then(wait)
-        window.then(wait)
-        plan = self.add(
-            Choice("PlanNextExport", default=window)
-            .when(jsonata("$pitr.PointInTimeRecoveryStatus != 'ENABLED'"), pitr_off)
-            .when(
-                jsonata(
-                    "$type($watermark) != 'string' or $type($baseline) != 'string' or "
-                    "$toMillis($watermark) < $toMillis($pitr.EarliestRestorableDateTime)"
-                ),
-                baseline,
-            )
-            .when(
-                jsonata(
-                    f"$count($windows) >= {MAX_WINDOWS_PER_RUN} or "
-                    f"{WINDOW_END} - $toMillis($watermark) < {MIN_WINDOW_MS}"
-                ),
-                release_lock,
-            )
-        )
-        read_window.then(plan)
+        return read, [partial(saved.when, jsonata("$type($queryId) = 'string'")), recorded.then]
+
+    def record_window(self, again: Task) -> Task:
+        """``RecordWindow``: the watermark moves to the export's end, then ``again``."""
         record = self.task(
             "RecordWindow",
             "dynamodb",
             "updateItem",
-            grants=watermarks,
+            grants=self.watermarks,
             comment="Advance only from the watermark this export started at, and only while holding the lock.",
             arguments={
-                "TableName": state_table,
-                "Key": key,
+                "TableName": self.state_table,
+                "Key": self.key,
                 "UpdateExpression": jsonata(
                     "'SET watermark = :to, lastExportArn = :arn' & "
                     "($pending.kind = 'baseline' ? ', baselineTime = :to, baselineExportArn = :arn' : '')"
@@ -653,134 +823,65 @@ class _Builder(StateBuilder):
                     f"'s3Location': {EXPORT_LOCATION}}}])"
                 ),
             },
-            catch=to_release,
-            next=read_window,
+            catch=fragments.catch_all(self.released),
         )
-        # After an export COMPLETED, before the watermark moves: a baseline's catalog,
-        # then the current table (both must be in place before a run may go on from it).
-        after_catalog: State = record
-        if keep is not None:
-            # An incremental table goes on to RecordWindow, or releases its lock on failure.
-            for choice, then in (
-                (keep, record),
-                (self.current_kept, record),
-                (self.current_failed, released_after_error),
-            ):
-                assert choice is not None
-                choice.when(jsonata(INCREMENTAL_MODE), then)
-            after_catalog = keep
-        completed_export: State = after_catalog
-        if spec.catalog_database is not None and spec.athena_workgroup is not None:
-            completed_export = self.add(
-                Choice("BaselineCompleted", default=after_catalog).when(
-                    jsonata("$pending.kind = 'baseline'"),
-                    self.baseline_catalog(after_catalog, released_after_error, state_table, key),
-                )
-            )
-        finished.when(
-            jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'COMPLETED'"),
-            completed_export,
-        ).when(
-            jsonata(f"{INCREMENTAL_MODE} and $export.ExportStatus = 'FAILED'"),
-            release_after_failure,
-        )
-        return self.task(
-            "AcquireLock",
-            "dynamodb",
-            "updateItem",
-            grants=watermarks,
-            comment="One run per table at a time; an abandoned lock expires after the export timeout.",
-            arguments={
-                "TableName": state_table,
-                "Key": key,
-                "UpdateExpression": "SET lockOwner = :me, lockedUntil = :until",
-                "ConditionExpression": "attribute_not_exists(lockedUntil) OR lockedUntil < :now OR lockOwner = :me",
-                "ExpressionAttributeValues": {
-                    ":me": {"S": jsonata(ME)},
-                    ":now": {"N": jsonata("$string($millis())")},
-                    ":until": {"N": jsonata(f"$string($millis() + {spec.timeout_seconds * 1000})")},
-                },
-                "ReturnValues": "ALL_NEW",
-            },
-            assign={
-                # null until the first baseline completes (undefined is not assignable).
-                "watermark": jsonata(_attribute("watermark")),
-                # The chain's baseline: its time names the folder every window goes to.
-                "baseline": jsonata(_attribute("baselineTime")),
-                # The table's saved current-state query, once the catalog has made one.
-                "queryId": jsonata(_attribute("currentStateQuery")),
-                "windows": [],
-                # Where this run catches up to: read once, so slow exports do not chase now.
-                "target": None,
-                # Failed exports of the window starting at the watermark: part of the
-                # window's ClientToken, so a retry after a failure starts a new export
-                # instead of getting the failed one back.
-                "attempt": jsonata(
-                    "($exists($states.result.Attributes.failedFrom) and "
-                    "$exists($states.result.Attributes.watermark) and "
-                    "$states.result.Attributes.failedFrom.S = $states.result.Attributes.watermark.S)"
-                    " ? $number($states.result.Attributes.failures.N) : 0"
-                ),
-            },
-            catch=[
-                Catch([error_name("dynamodb", "ConditionalCheckFailedException")], skipped),
-                *self.reject_to(rejected),
-            ],
-            next=read_window,
-        )
+        record.then(again)
+        return record
 
-    def baseline_catalog(
-        self, after: State, rejected: State, state_table: str, key: dict[str, Any]
-    ) -> State:
-        """After a baseline: the latest tables, ``<table>_changes`` over the new chain,
-        and the table's current-state query, saved once (its id kept in the state item)."""
-        spec = self.spec
-        record_query = self.task(
-            "RecordCurrentStateQuery",
-            "dynamodb",
-            "updateItem",
-            grants=(Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),),
+    def window_failed(self, failed: Fail) -> Task:
+        """``ReleaseLockAfterFailure`` ─▶ ``failed``: the watermark stays."""
+        release = self.release(
+            "ReleaseLockAfterFailure",
+            comment="The watermark stays; a failed window is counted so the next run retries it afresh.",
             arguments={
-                "TableName": state_table,
-                "Key": key,
-                "UpdateExpression": "SET currentStateQuery = :id",
-                "ExpressionAttributeValues": {":id": {"S": jsonata("$queryId")}},
-            },
-            catch=self.reject_to(rejected),
-            next=after,
-        )
-        save_query = self.task(
-            "SaveCurrentStateQuery",
-            "athena",
-            "createNamedQuery",
-            grants=(Grant(on.SAVED_QUERIES, ("athena:CreateNamedQuery",)),),
-            comment="The token makes a retried call return the query the first one created.",
-            arguments={
-                "Name": jsonata(catalog.QUERY_NAME),
-                "Description": jsonata(
-                    f"'Current items of ' & {TABLE_NAME}"
-                    " & ': the baseline export and the incremental windows after it'"
+                "TableName": self.state_table,
+                "Key": self.key,
+                "UpdateExpression": jsonata(
+                    "'REMOVE lockOwner, lockedUntil' & ($pending.kind = 'incremental' ? "
+                    "' SET failedFrom = :from, failures = :failures' : '')"
                 ),
-                "Database": spec.catalog_database,
-                "WorkGroup": spec.athena_workgroup,
-                "QueryString": jsonata(catalog.current_state_query(str(spec.catalog_database))),
-                "ClientRequestToken": jsonata(
-                    f"$hash({INPUT}.tableArn & '|current-state', 'SHA-256')"
+                "ConditionExpression": "lockOwner = :me",
+                "ExpressionAttributeValues": jsonata(
+                    "$merge([{':me': {'S': " + ME + "}}, $pending.kind = 'incremental' ? "
+                    "{':from': {'S': $pending.from}, ':failures': {'N': $string($attempt + 1)}} : {}])"
                 ),
             },
-            assign={"queryId": jsonata("$states.result.NamedQueryId")},
-            catch=self.reject_to(rejected),
-            next=record_query,
         )
-        saved = self.add(
-            Choice("CurrentStateQuerySaved", default=save_query).when(
-                jsonata("$type($queryId) = 'string'"), after
-            )
-        )
-        changes = self.upsert(
-            "PublishChanges", "CreateChanges", jsonata(catalog.CHANGES_INPUT), saved, rejected
-        )
-        return self.latest_tables("Baseline", changes, rejected)
+        release.then(failed)
+        return release
+
+    # -- the chain's state item ----------------------------------------------------------
+
+    @property
+    def state_table(self) -> str:
+        incremental = self.spec.incremental
+        assert incremental is not None
+        return incremental.state_table
+
+    @property
+    def key(self) -> dict[str, Any]:
+        """The table's item in the state table."""
+        return {"pk": {"S": jsonata(f"{INPUT}.tableArn")}}
+
+    @property
+    def watermarks(self) -> tuple[Grant, ...]:
+        return (Grant(on.WATERMARKS, ("dynamodb:UpdateItem",)),)
+
+    def release(self, name: str, **overrides: Any) -> Task:
+        """Removes this run's lock (only its own) and passes its input on; ``overrides``
+        the task's fields. Its way on is the caller's."""
+        fields: dict[str, Any] = {
+            "arguments": {
+                "TableName": self.state_table,
+                "Key": self.key,
+                "UpdateExpression": "REMOVE lockOwner, lockedUntil",
+                "ConditionExpression": "lockOwner = :me",
+                "ExpressionAttributeValues": {":me": {"S": jsonata(ME)}},
+            },
+            "output": jsonata("$states.input"),
+            **overrides,
+        }
+        return self.task(name, "dynamodb", "updateItem", grants=self.watermarks, **fields)
 
 
 def _attribute(name: str) -> str:

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from table_exporter.kernel import fragments
 from table_exporter.kernel.alarms import AlarmSpec, any_in_five_minutes, none_succeeded_within
 from table_exporter.kernel.asl import (
-    Catch,
     Choice,
     Fail,
     Graph,
@@ -64,38 +64,52 @@ PIPES: Resource[PipeWatchRole] = Resource(
 
 
 class _Builder(StateBuilder):
+    """Builds the watch in the order an execution meets its states: the pipes are
+    described, then judged."""
+
     def __init__(self, spec: PipeWatchSpec) -> None:
         super().__init__(spec.partition)
         self.spec = spec
 
     def build(self) -> Machine:
-        stopped = self.add(
-            Fail(
-                "PipesNotRunning",
-                error="PipesNotRunning",
-                cause=jsonata(
-                    "$substring($string({'message': $string($count($stopped)) & ' of ' & "
-                    f"'{len(self.spec.pipe_names)} change-history pipes are not running: ' & "
-                    "$join($stopped.(name & ' (' & state & ')'), ', '), 'pipes': $stopped}), 0, 32768)"
+        pipes = self.describe_pipes()
+        self.verdict(pipes)
+        return Machine(
+            pipes,
+            built=self.built,
+            comment="Fail when a change-history pipe is not running, naming it and why.",
+            timeout_seconds=900,
+        )
+
+    def describe_pipes(self) -> Map:
+        """Every pipe's state, ten at a time; the pipes not ``RUNNING`` go to ``$stopped``."""
+        return self.add(
+            Map(
+                "DescribePipes",
+                items=list(self.spec.pipe_names),
+                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
+                max_concurrency=10,
+                processor=Graph(self.describe_pipe()),
+                assign={
+                    "stopped": jsonata(
+                        "[$filter($states.result, function($p) { $p.state != 'RUNNING' })]"
+                    )
+                },
+                catch=fragments.catch_all(
+                    fragments.rejected(
+                        self,
+                        "WatchFailed",
+                        prefix="PipeWatch",
+                        cause=jsonata("$string($states.input.Cause)"),
+                        comment="DescribePipe itself failed (after its retries): say which error.",
+                    )
                 ),
             )
         )
-        rejected = self.add(
-            Fail(
-                "WatchFailed",
-                comment="DescribePipe itself failed (after its retries): say which error.",
-                error=jsonata(
-                    "$substring($states.input.Error, 0, 7) = 'States.' ? "
-                    "'PipeWatch.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
-                ),
-                cause=jsonata("$string($states.input.Cause)"),
-            )
-        )
-        running = self.add(Succeed("AllRunning"))
-        verdict = self.add(
-            Choice("AnyStopped", default=running).when(jsonata("$count($stopped) > 0"), stopped)
-        )
-        describe = Task(
+
+    def describe_pipe(self) -> Task:
+        """One Map item. Not added to ``built``: it belongs to the Map's processor."""
+        return Task(
             "DescribePipe",
             resource=f"{self.sdk}pipes:describePipe",
             retry=retry_for("pipes", "describePipe"),
@@ -109,28 +123,18 @@ class _Builder(StateBuilder):
             },
             end=True,
         )
-        pipes = self.add(
-            Map(
-                "DescribePipes",
-                items=list(self.spec.pipe_names),
-                item_selector={"name": jsonata("$states.context.Map.Item.Value")},
-                max_concurrency=10,
-                processor=Graph(describe),
-                assign={
-                    "stopped": jsonata(
-                        "[$filter($states.result, function($p) { $p.state != 'RUNNING' })]"
-                    )
-                },
-                catch=[Catch(["States.ALL"], rejected, jsonata("$states.errorOutput"))],
-                next=verdict,
-            )
+
+    def verdict(self, pipes: Map) -> None:
+        """Fails naming the pipes that are not running, if any."""
+        cause = (
+            "$substring($string({'message': $string($count($stopped)) & ' of ' & "
+            f"'{len(self.spec.pipe_names)} change-history pipes are not running: ' & "
+            "$join($stopped.(name & ' (' & state & ')'), ', '), 'pipes': $stopped}), 0, 32768)"
         )
-        return Machine(
-            pipes,
-            built=self.built,
-            comment="Fail when a change-history pipe is not running, naming it and why.",
-            timeout_seconds=900,
-        )
+        pipes.then(self.add(Choice("AnyStopped"))).when(
+            jsonata("$count($stopped) > 0"),
+            self.add(Fail("PipesNotRunning", error="PipesNotRunning", cause=jsonata(cause))),
+        ).otherwise(self.add(Succeed("AllRunning")))
 
 
 def pipe_watch_machine(spec: PipeWatchSpec) -> Machine:

@@ -38,14 +38,21 @@ def catch_all(handler: State) -> list[Catch]:
     return [Catch(["States.ALL"], handler, ERROR_OUTPUT)]
 
 
-def rejected(builder: StateBuilder, name: str, *, prefix: str, cause: str) -> Fail:
+def rejected(
+    builder: StateBuilder,
+    name: str,
+    *,
+    prefix: str,
+    cause: str,
+    comment: str = "A permanent error, or a transient one that outlasted its retries.",
+) -> Fail:
     """The machine's end for an error its tasks catch (``catch_all``). Error names that
     start ``States.`` are reserved for Step Functions' own errors, so those become
     ``<prefix>.<rest>``; others pass through."""
     return builder.add(
         Fail(
             name,
-            comment="A permanent error, or a transient one that outlasted its retries.",
+            comment=comment,
             error=jsonata(
                 "$substring($states.input.Error, 0, 7) = 'States.' ? "
                 f"'{prefix}.' & $substringAfter($states.input.Error, 'States.') : $states.input.Error"
