@@ -31,6 +31,7 @@ from table_exporter import checks
 from table_exporter.catalog.schema import COLUMN_TYPES
 from table_exporter.checks import Range, shown
 from table_exporter.kernel.limits import MAX_CONCURRENT_EXPORTS
+from table_exporter.kernel.polling import PollPolicy
 from table_exporter.kernel.targets import EXPORT_FORMATS, SSE_ALGORITHMS
 
 
@@ -183,8 +184,12 @@ ARGUMENTS: tuple[Arg, ...] = (
     Arg("tracing_enabled", FLAG, False),
     Arg("export_timeout_hours", WHOLE, 24, _hours(168)),
     Arg("run_timeout_hours", WHOLE, 48, _hours(8760, "at most one year")),
-    Arg("poll_min_seconds", WHOLE, 60, Range(1, 86_400, "seconds"), setting=None),
-    Arg("poll_max_seconds", WHOLE, 3600, Range(1, 86_400, "seconds"), setting=None),
+    Arg(
+        "poll_min_seconds", WHOLE, PollPolicy.min_seconds, Range(1, 86_400, "seconds"), setting=None
+    ),
+    Arg(
+        "poll_max_seconds", WHOLE, PollPolicy.max_seconds, Range(1, 86_400, "seconds"), setting=None
+    ),
     Arg("noncurrent_version_expiration_days", WHOLE, 30, Range(1, 3650, "days")),
     Arg("expiration_days", WHOLE, None, Range(1, 3650, "days")),
     Arg("tags", TAGS, {}, checks.check_tags),

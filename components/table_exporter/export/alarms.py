@@ -4,6 +4,7 @@ lag), as plain data built from the alarm shapes in ``kernel/alarms.py``.
 
 from __future__ import annotations
 
+from table_exporter.config import DEFAULTS
 from table_exporter.kernel.alarms import (
     AlarmSpec,
     any_in_five_minutes,
@@ -18,7 +19,7 @@ def alarm_specs(
     staleness_hours: int,
     schedule_enabled: bool,
     incremental: bool = False,
-    watermark_lag_hours: int = 30,
+    watermark_lag_hours: int = DEFAULTS["watermark_lag_alarm_hours"],
 ) -> list[AlarmSpec]:
     specs = [
         any_in_five_minutes(

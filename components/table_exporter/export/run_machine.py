@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from table_exporter.config import DEFAULTS
 from table_exporter.export import grants as on
 from table_exporter.kernel.asl import (
     Catch,
@@ -135,8 +136,8 @@ class RunSpec:
     table_machine_arn: str
     bucket: str
     targets: Sequence[ExportTarget]
-    max_concurrency: int = 10
-    timeout_seconds: int = 48 * 3600
+    max_concurrency: int = DEFAULTS["max_concurrency"]
+    timeout_seconds: int = DEFAULTS["run_timeout_hours"] * 3600
     partition: str = "aws"
 
     def __post_init__(self) -> None:

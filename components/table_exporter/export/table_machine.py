@@ -34,6 +34,7 @@ from typing import Any, NamedTuple, TypeVar
 
 from table_exporter.catalog import tables as catalog
 from table_exporter.catalog.tables import INPUT
+from table_exporter.config import DEFAULTS
 from table_exporter.current import states as current_states
 from table_exporter.export import grants as on
 from table_exporter.export.incremental import (
@@ -116,7 +117,7 @@ class TableExportSpec:
 
     destination: Destination
     poll: PollPolicy = field(default_factory=PollPolicy)
-    timeout_seconds: int = 24 * 3600
+    timeout_seconds: int = DEFAULTS["export_timeout_hours"] * 3600
     partition: str = "aws"
     incremental: IncrementalSpec | None = None
     """Set when any table is exported incrementally: adds the incremental branch."""
