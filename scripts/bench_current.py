@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import duckdb
+from bench_support import count_transitions, in_emulator
+from bench_support import table as _table
 
 Out = Callable[[str], object]
 
@@ -501,7 +503,6 @@ def hourly_run_transitions(*, current: bool) -> dict[str, int]:
     ``current``, the table's MERGE), the Map item's ``ExportTable`` state, and the run
     machine's own states (shared by every table of the run)."""
     import boto3
-    from bench_support import count_transitions, in_emulator
 
     from emulator import clock, harness
 
@@ -660,7 +661,6 @@ def _usd(value: float) -> str:
 
 def run(out: Out = print) -> None:
     """Measure and print the current-state section of ``make bench``."""
-    from bench_support import table as _table
 
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     started = time.perf_counter()

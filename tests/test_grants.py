@@ -64,3 +64,12 @@ def test_a_statement_id_of_other_than_ascii_letters_and_digits_is_refused() -> N
     statement = allow("Reads-Exports", ["s3:GetObject"], ["arn:aws:s3:::b/*"])
     with pytest.raises(ValueError, match="ASCII letters and digits only: Reads-Exports"):
         document(statement)
+
+
+def test_a_resource_that_may_be_absent_gives_no_statement_where_the_role_has_none() -> None:
+    key: Resource[_Role] = Resource("Key", lambda role: optional(role.key), may_be_absent=True)
+    grants = collect([Grant(OBJECTS, ("s3:GetObject",)), Grant(key, ("kms:Decrypt",))])
+
+    assert [s["Sid"] for s in statements(grants, _Role("b"))] == ["Objects"]
+    with_key = statements(grants, _Role("b", key="arn:aws:kms:eu-west-1:111122223333:key/k"))
+    assert [s["Sid"] for s in with_key] == ["Objects", "Key"]

@@ -1071,6 +1071,7 @@ def test_the_grants_come_from_the_states_that_make_the_calls():
         on.OWN_MACHINE,  # the Distributed Map, then the states each of its items runs
         on.MAP_EXECUTIONS,
         on.RUN_REPORTS,
+        on.RUN_REPORTS_KEY,  # no statement without a key (WITH_KMS has one)
         on.TABLE_MACHINE,
         on.TABLE_EXECUTIONS,
         on.SYNC_RULE,
@@ -1083,7 +1084,9 @@ def test_the_grants_come_from_the_states_that_make_the_calls():
     }
     assert set(DEFAULT.grants(TABLE_EXPORT)) == {on.EXPORTED_TABLES, on.EXPORT_OBJECTS}
     sids = [s["Sid"] for s in DEFAULT.policy(RUN)["Statement"]]
-    assert sids[: len(DEFAULT.grants(RUN))] == [r.sid for r in DEFAULT.grants(RUN)]
+    keyless = [r.sid for r in DEFAULT.grants(RUN) if r is not on.RUN_REPORTS_KEY]
+    assert sids[: len(keyless)] == keyless
+    assert "EncryptRunReports" in [s["Sid"] for s in WITH_KMS.policy(RUN)["Statement"]]
 
 
 def test_scheduler_role_may_start_runs_and_park_failed_deliveries():
@@ -1685,7 +1688,7 @@ def test_too_many_tables_for_exact_names_is_refused_naming_tables_limit_and_opti
 
 
 def _granted_tables(policy: Mapping[str, Any]) -> list[str]:
-    (statement,) = (s for s in policy["Statement"] if s["Sid"] == "ExportConfiguredTables")
+    (statement,) = (s for s in policy["Statement"] if s["Sid"] == on.EXPORTED_TABLES.sid)
     return statement["Resource"]
 
 

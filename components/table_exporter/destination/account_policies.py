@@ -5,7 +5,7 @@ destination account owns (``S3BucketOwner`` set to that account), and a
 ``TableImporter`` there imports them. The destination account applies:
 
 - ``destination_bucket_statements``: its bucket policy lets the exporter's table-export
-  role write export objects under the prefix ("Requesting a table export in DynamoDB":
+  role write export objects under each table prefix ("Requesting a table export in DynamoDB":
   ``s3:PutObject``, ``s3:AbortMultipartUpload``, ``s3:PutObjectAcl``). With S3 Object
   Ownership "bucket owner enforced" the destination account owns every object written;
 - ``kms_key_statements``: when the bucket's default encryption is a customer-managed
@@ -24,7 +24,7 @@ destination account owns (``S3BucketOwner`` set to that account), and a
   ("Cross-account policy evaluation logic"), so every role needs its statement here;
 - ``importer_read_statements``: what the importer's role needs to read the exports
   (identity policy; ImportTable reads with its caller's rights, "Requesting a table
-  import in DynamoDB"): ``s3:ListBucket`` limited to the prefix and ``s3:GetObject``
+  import in DynamoDB"): ``s3:ListBucket`` limited to the prefixes and ``s3:GetObject``
   on it, plus ``kms:Decrypt`` on the key if there is one. With ``principal_arn`` the
   same access as bucket-policy statements, for a bucket in a third account.
 """
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from table_exporter.kernel import iam
-from table_exporter.kernel.grants import Resource, statements
+from table_exporter.kernel.grants import Resource, optional, statements
 from table_exporter.kernel.targets import ATHENA_RESULTS_PREFIX
 
 Statement = dict[str, Any]
@@ -162,7 +162,7 @@ def kms_key_statements(
     """Key-policy statements of the destination bucket's customer-managed key.
     ``other_writer_role_arns``: the exporter's other roles that read and write the
     bucket (restore drills, change-history delivery); each only through S3."""
-    via_s3 = {"StringEquals": {"kms:ViaService": f"s3.{region}.{partition_suffix}"}}
+    via_s3 = {"StringEquals": iam.via_service("s3", region, partition_suffix)}
     encrypt = ["kms:Decrypt", "kms:GenerateDataKey"]
     statements = [
         iam.allow_principal(
@@ -202,6 +202,8 @@ class ExportReader:
 
     bucket_arn: str
     prefixes: Sequence[str]
+    kms_key_arn: str | None = None
+    """The bucket's customer-managed key, if it has one."""
 
 
 def _keys_under(prefix: str) -> str:
@@ -220,6 +222,11 @@ EXPORT_OBJECTS: Resource[ExportReader] = Resource(
     lambda reader: [f"{reader.bucket_arn}/{_keys_under(p)}" for p in reader.prefixes],
 )
 
+EXPORTS_KEY: Resource[ExportReader] = Resource(
+    "ImporterDecryptsExports", lambda reader: optional(reader.kms_key_arn), may_be_absent=True
+)
+"""ImportTable decrypts SSE-KMS exports with the caller's rights."""
+
 IMPORTER_READS = {EXPORT_LISTING: ("s3:ListBucket",), EXPORT_OBJECTS: ("s3:GetObject",)}
 """What the importer's states ask of the exports (``importer/machine.py``; a test
 holds the two to each other)."""
@@ -237,27 +244,12 @@ def importer_read_statements(
     then: a key policy grants that, see ``kms_key_statements``). One statement per
     kind for all ``prefixes``: IAM wants statement ids unique within a policy."""
     _bucket_name(bucket_arn)
-    reader = ExportReader(bucket_arn, sorted({_prefix(p) for p in prefixes}))
-    found = statements(IMPORTER_READS, reader)
+    prefixes = sorted({_prefix(p) for p in prefixes})
     if principal_arn:
-        found = [
-            iam.allow_principal(
-                s["Sid"],
-                {"AWS": principal_arn},
-                s["Action"],
-                s["Resource"],
-                **({"Condition": s["Condition"]} if "Condition" in s else {}),
-            )
-            for s in found
-        ]
-    elif kms_key_arn:
-        found.append(importer_decrypt_statement(kms_key_arn))
-    return found
-
-
-def importer_decrypt_statement(kms_key_arn: str) -> Statement:
-    """The importer's role reads SSE-KMS exports: ImportTable decrypts with its rights."""
-    return iam.allow("ImporterDecryptsExports", ["kms:Decrypt"], [kms_key_arn])
+        reader = ExportReader(bucket_arn, prefixes)
+        return statements(IMPORTER_READS, reader, {"AWS": principal_arn})
+    reader = ExportReader(bucket_arn, prefixes, kms_key_arn)
+    return statements({**IMPORTER_READS, EXPORTS_KEY: ("kms:Decrypt",)}, reader)
 
 
 def document(statements: list[Statement]) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from table_exporter.kernel.grants import Resource
+from table_exporter.kernel.grants import Resource, optional
+from table_exporter.kernel.iam import via_service
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class DrillRole:
     """The drilled tables, exactly or by pattern as IAM's size limit allows."""
     exports: Sequence[str] = field(default=())
     """Their exports (``<table ARN>/export/*``), named the same way."""
+    kms_key_arn: str | None = None
+    """The bucket's customer-managed key, if it has one."""
 
     @property
     def scratch(self) -> str:
@@ -59,3 +62,34 @@ EXPORT_BUCKET: Resource[DrillRole] = Resource("ExportBucket", lambda role: [role
 DRILL_REPORTS: Resource[DrillRole] = Resource(
     "DrillReports", lambda role: [f"{role.bucket_arn}/{role.report_prefix}/*"]
 )
+
+
+def _via_s3(role: DrillRole) -> dict[str, str]:
+    return via_service("s3", role.region)
+
+
+EXPORTS_KEY: Resource[DrillRole] = Resource(
+    "DecryptExports",
+    lambda role: optional(role.kms_key_arn),
+    lambda role: {"StringEquals": _via_s3(role)},
+    may_be_absent=True,
+)
+"""ImportTable reads the data with the caller's rights, as the manifest read does."""
+
+REPORTS_KEY: Resource[DrillRole] = Resource(
+    "EncryptDrillReports",
+    lambda role: optional(role.kms_key_arn),
+    # With S3 Bucket Keys (the bucket the exporter creates has them) the context is
+    # the bucket's ARN; without, the report object's.
+    lambda role: {
+        "StringEquals": _via_s3(role),
+        "StringLike": {
+            "kms:EncryptionContext:aws:s3:arn": [
+                role.bucket_arn,
+                f"{role.bucket_arn}/{role.report_prefix}/*",
+            ]
+        },
+    },
+    may_be_absent=True,
+)
+"""Writing the report into an SSE-KMS bucket needs a data key."""

@@ -66,7 +66,7 @@ from table_exporter.kernel.asl import (
     jsonata,
 )
 from table_exporter.kernel.grants import Grant, statements
-from table_exporter.kernel.iam import allow, document
+from table_exporter.kernel.iam import document
 from table_exporter.kernel.imports import ACCOUNT_LISTS
 from table_exporter.kernel.policies import (
     INLINE_POLICY_LIMIT,
@@ -353,7 +353,10 @@ class _Builder(StateBuilder):
             "s3",
             "getObject",
             comment="The export's own count of the items it wrote.",
-            grants=(Grant(on.EXPORT_OBJECTS, ("s3:GetObject",)),),
+            grants=(
+                Grant(on.EXPORT_OBJECTS, ("s3:GetObject",)),
+                Grant(on.EXPORTS_KEY, ("kms:Decrypt",)),
+            ),
             arguments={
                 "Bucket": jsonata("$export.S3Bucket"),
                 "Key": jsonata(EXPORT_ROOT + " & 'manifest-summary.json'"),
@@ -402,6 +405,7 @@ class _Builder(StateBuilder):
                 into=on.SCRATCH_TABLES,
                 objects=on.EXPORT_OBJECTS,
                 bucket_resource=on.EXPORT_BUCKET,
+                key=on.EXPORTS_KEY,
                 token_from="$states.context.Execution.Id",
                 bucket=jsonata("$export.S3Bucket"),
                 folder=EXPORT_ROOT,
@@ -557,7 +561,10 @@ class _Builder(StateBuilder):
                 "WriteReport",
                 "s3",
                 "putObject",
-                grants=(Grant(on.DRILL_REPORTS, ("s3:PutObject",)),),
+                grants=(
+                    Grant(on.DRILL_REPORTS, ("s3:PutObject",)),
+                    Grant(on.REPORTS_KEY, ("kms:GenerateDataKey",)),
+                ),
                 arguments={
                     "Bucket": spec.bucket,
                     "Key": jsonata("$reportKey"),
@@ -679,40 +686,12 @@ def drill_role_policy(
         bucket=spec.bucket,
         table_prefix=spec.table_prefix,
         report_prefix=spec.report_prefix,
+        kms_key_arn=kms_key_arn,
     )
     grants = drill_machine(spec).grants()
 
     def with_sources(sources: list[str], exports: list[str]) -> dict[str, Any]:
-        found = statements(grants, replace(role, sources=sources, exports=exports))
-        if kms_key_arn:
-            via_s3 = {"kms:ViaService": f"s3.{region}.amazonaws.com"}
-            found.append(
-                allow(
-                    "DecryptExports",
-                    ["kms:Decrypt"],
-                    [kms_key_arn],
-                    Condition={"StringEquals": via_s3},
-                )
-            )
-            # With S3 Bucket Keys (the bucket the exporter creates has them) the context
-            # is the bucket's ARN; without, the report object's.
-            found.append(
-                allow(
-                    "EncryptDrillReports",
-                    ["kms:GenerateDataKey"],
-                    [kms_key_arn],
-                    Condition={
-                        "StringEquals": via_s3,
-                        "StringLike": {
-                            "kms:EncryptionContext:aws:s3:arn": [
-                                role.bucket_arn,
-                                f"{role.bucket_arn}/{spec.report_prefix}/*",
-                            ]
-                        },
-                    },
-                )
-            )
-        return document(*found)
+        return document(*statements(grants, replace(role, sources=sources, exports=exports)))
 
     access: TableAccess = "prefix" if table_access == "exact" else table_access
     # Everything but the source tables: measured with one-name placeholders, less their size.

@@ -101,6 +101,8 @@ class RunRole:
     bucket: str
     report_prefix: str
     map_label: str
+    kms_key_arn: str | None = None
+    """The report bucket's customer-managed key, if it has one."""
 
 
 MANAGED_SYNC_RULE = "rule/StepFunctionsGetEventsForStepFunctionsExecutionRule"
@@ -148,3 +150,8 @@ RUN_REPORTS: Resource[RunRole] = Resource(
     "WriteAndReadRunReports",
     lambda role: [f"arn:{role.scope.partition}:s3:::{role.bucket}/{role.report_prefix}/*"],
 )
+
+RUN_REPORTS_KEY: Resource[RunRole] = Resource(
+    "EncryptRunReports", lambda role: optional(role.kms_key_arn), via_s3, may_be_absent=True
+)
+"""Only through S3, for the reports; none where the bucket has no customer-managed key."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from table_exporter.export.grants import RunRole, TableExportRole
-from table_exporter.kernel.grants import Grants, s3_in_region_of, statements
+from table_exporter.config import DEFAULTS
+from table_exporter.export.grants import EXPORTED_TABLES, RunRole, TableExportRole
+from table_exporter.kernel.grants import Grants, statements
 from table_exporter.kernel.iam import Document, allow, document
 from table_exporter.kernel.policies import (
     INLINE_POLICY_LIMIT,
@@ -32,7 +33,7 @@ def table_export_role_policy(
     kms_key_arn: str | None = None,
     logging: bool = True,
     tracing: bool = False,
-    table_access: TableAccess = "exact",
+    table_access: TableAccess = DEFAULTS["table_access"],
     state_table_arn: str | None = None,
     catalog_database: str | None = None,
     athena_workgroup: str | None = None,
@@ -86,6 +87,12 @@ def table_export_role_policy(
     return result
 
 
+def granted_tables(document: Document) -> list[str]:
+    """The table resources a table export role policy grants."""
+    (statement,) = (s for s in document["Statement"] if s["Sid"] == EXPORTED_TABLES.sid)
+    return list(statement["Resource"])
+
+
 def run_role_policy(
     scope: AwsScope,
     *,
@@ -111,18 +118,9 @@ def run_role_policy(
         bucket=bucket,
         report_prefix=report_prefix,
         map_label=map_label,
+        kms_key_arn=kms_key_arn,
     )
-    found = statements(grants, role)
-    if kms_key_arn and any(s["Sid"] == "WriteAndReadRunReports" for s in found):
-        found.append(
-            allow(
-                "EncryptRunReports",
-                ["kms:Decrypt", "kms:GenerateDataKey"],
-                [kms_key_arn],
-                Condition={"StringEquals": {"kms:ViaService": s3_in_region_of(kms_key_arn)}},
-            )
-        )
-    return document(*found, *observability(logging, tracing))
+    return document(*statements(grants, role), *observability(logging, tracing))
 
 
 def scheduler_role_policy(

@@ -157,7 +157,7 @@ def export_machines(
             current_optimizer_role_arn=spec.current_optimizer_role_arn,
             current_bucket=spec.current_bucket,
         )
-        granted = policies.granted_tables(document)
+        granted = export_policies.granted_tables(document)
         if granted != policies.exact_table_resources(v["targets"]):
             shown = ", ".join(granted[:3]) + (" ..." if len(granted) > 3 else "")
             pulumi.log.warn(

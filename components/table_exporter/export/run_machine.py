@@ -129,6 +129,11 @@ RUN_FAILURE_CAUSE = f"""(
 ``NAMED_FAILURES``) as fit in ``CAUSE_LIMIT`` characters."""
 
 
+REPORT_KEY = Grant(on.RUN_REPORTS_KEY, ("kms:Decrypt", "kms:GenerateDataKey"))
+"""A report in a bucket encrypted with a customer-managed key: S3 uses the key with the
+caller's rights, both to write the report (a data key) and to read it back."""
+
+
 @dataclass(frozen=True)
 class RunSpec:
     """Everything the run machine needs."""
@@ -248,6 +253,7 @@ class _Builder(StateBuilder):
                             "s3:PutObject",
                         ),
                     ),
+                    REPORT_KEY,
                 ),
                 catch=[Catch(["States.ALL"], self.report_failed())],
             )
@@ -389,7 +395,7 @@ class _Builder(StateBuilder):
             "s3",
             "getObject",
             comment="The manifest lists the report's files of failed tables.",
-            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
+            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)), REPORT_KEY),
             arguments={"Bucket": jsonata("$report.Bucket"), "Key": jsonata("$report.Key")},
             assign={"failedFiles": jsonata("[$parse($states.result.Body).ResultFiles.FAILED]")},
         )
@@ -399,7 +405,7 @@ class _Builder(StateBuilder):
             "s3",
             "getObject",
             comment="Names the failed tables of the first file (all are in the report).",
-            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)),),
+            grants=(Grant(on.RUN_REPORTS, ("s3:GetObject",)), REPORT_KEY),
             arguments={
                 "Bucket": jsonata("$report.Bucket"),
                 "Key": jsonata("$failedFiles[0].Key"),

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, NamedTuple, TypeVar
 
 from table_exporter.catalog import tables as catalog
@@ -78,8 +78,8 @@ class Destination:
     """Where and how exports are written."""
 
     bucket: str
-    export_format: str = "DYNAMODB_JSON"
-    sse_algorithm: str = "AES256"
+    export_format: str = DEFAULTS["export_format"]
+    sse_algorithm: str = DEFAULTS["sse_algorithm"]
     kms_key_arn: str | None = None
     bucket_owner: str | None = None
 
@@ -102,7 +102,7 @@ class IncrementalSpec:
 
     state_table: str
     exporter_name: str
-    view_type: str = "NEW_AND_OLD_IMAGES"
+    view_type: str = DEFAULTS["export_view_type"]
 
     def __post_init__(self) -> None:
         if self.view_type not in VIEW_TYPES:
@@ -220,7 +220,13 @@ class _Builder(StateBuilder):
         self.released: State = self.rejected
         if spec.incremental is not None:
             self.released = self.release("ReleaseLockAfterError", next=self.rejected)
-        self.current: _Current | None = None
+
+    @cached_property
+    def current(self) -> _Current | None:
+        """The current table's states, made once for a table that keeps one: a completed
+        full export and a completed window both go through them, whichever stage is
+        built first."""
+        return self.current_table() if self.spec.keeps_current_tables else None
 
     def build(self) -> Machine:
         spec = self.spec
@@ -593,9 +599,7 @@ class _Builder(StateBuilder):
         stages = _Stages()
         if spec.catalog_database:
             stages.add(*self.latest_tables("", self.rejected))
-        if spec.keeps_current_tables:
-            # Made here, in flow order; a completed window goes through them too.
-            self.current = self.current_table()
+        if self.current is not None:
             stages.add(self.current.keep, self.current.full)
         return stages.end(
             self.add(

@@ -41,7 +41,14 @@ from table_exporter.catalog.tables import (
     SERDE,
 )
 from table_exporter.kernel.alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
-from table_exporter.kernel.iam import Document, allow, document, service_trust
+from table_exporter.kernel.iam import (
+    Document,
+    allow,
+    document,
+    region_of,
+    service_trust,
+    via_service,
+)
 from table_exporter.kernel.targets import normalise_prefix
 
 HISTORY_FOLDER = "history"
@@ -534,10 +541,6 @@ def firehose_trust_policy(account_id: str, delivery_stream_arn_pattern: str) -> 
     )
 
 
-def _region_of(arn: str) -> str:
-    return arn.split(":")[3]
-
-
 def pipe_role_policy(
     *,
     table_arn: str,
@@ -571,11 +574,7 @@ def pipe_role_policy(
                 "EncryptDeadLetters",
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [kms_key_arn],
-                Condition={
-                    "StringEquals": {
-                        "kms:ViaService": f"sqs.{_region_of(kms_key_arn)}.amazonaws.com"
-                    }
-                },
+                Condition={"StringEquals": via_service("sqs", region_of(kms_key_arn))},
             )
         )
     return document(*statements)
@@ -618,9 +617,7 @@ def firehose_role_policy(
                 ["kms:Decrypt", "kms:GenerateDataKey"],
                 [kms_key_arn],
                 Condition={
-                    "StringEquals": {
-                        "kms:ViaService": f"s3.{_region_of(kms_key_arn)}.amazonaws.com"
-                    },
+                    "StringEquals": via_service("s3", region_of(kms_key_arn)),
                     "StringLike": {"kms:EncryptionContext:aws:s3:arn": [bucket_arn, *objects]},
                 },
             )

@@ -10,7 +10,7 @@ from table_exporter.destination.account_policies import ExportReader
 from table_exporter.kernel.grants import Resource
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImporterRole(ExportReader):
     """The importer's role reads the exports (``ExportReader``) and owns its tables."""
 

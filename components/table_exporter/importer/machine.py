@@ -42,7 +42,7 @@ from typing import Any
 from table_exporter.destination.account_policies import (
     EXPORT_LISTING,
     EXPORT_OBJECTS,
-    importer_decrypt_statement,
+    EXPORTS_KEY,
 )
 from table_exporter.importer import grants as on
 from table_exporter.importer.args import ImporterSpec
@@ -282,7 +282,7 @@ class _Builder(StateBuilder):
             "ReadSummary",
             "s3",
             "getObject",
-            grants=(Grant(EXPORT_OBJECTS, ("s3:GetObject",)),),
+            grants=(Grant(EXPORT_OBJECTS, ("s3:GetObject",)), Grant(EXPORTS_KEY, ("kms:Decrypt",))),
             arguments={
                 "Bucket": spec.source_bucket,
                 "Key": jsonata("$candidates[0] & 'manifest-summary.json'"),
@@ -332,6 +332,7 @@ class _Builder(StateBuilder):
             into=on.TABLES,
             objects=EXPORT_OBJECTS,
             bucket_resource=EXPORT_LISTING,
+            key=EXPORTS_KEY,
             token_from="$name",
             bucket=spec.source_bucket,
             folder="$folder",
@@ -561,13 +562,11 @@ def importer_role_policy(
     role = ImporterRole(
         bucket_arn=f"arn:{spec.partition}:s3:::{spec.source_bucket}",
         prefixes=[spec.source_prefix],
+        kms_key_arn=kms_key_arn,
         partition=spec.partition,
         region=region,
         account_id=account_id,
         table_prefix=spec.table_prefix,
         parameter_name=spec.parameter_name,
     )
-    found = statements(import_machine(spec).grants(), role)
-    if kms_key_arn:
-        found.append(importer_decrypt_statement(kms_key_arn))
-    return document(*found)
+    return document(*statements(import_machine(spec).grants(), role))

@@ -195,6 +195,7 @@ def import_table(
     into: Resource[Any],
     objects: Resource[Any],
     bucket_resource: Resource[Any],
+    key: Resource[Any],
     token_from: str,
     bucket: str,
     folder: str,
@@ -210,7 +211,7 @@ def import_table(
     JSONata field), then the start of ``import_polling``. ``table``: the new table's name (JSONata), key schema and
     attribute definitions. ``export_format`` (JSONata) is DynamoDB JSON when absent. The
     ``ClientToken`` is a hash of ``token_from`` (JSONata), so a retried call returns the
-    import the first one started. ``into``, ``objects`` and ``bucket_resource``: what the
+    import the first one started. ``into``, ``objects``, ``bucket_resource`` and ``key``: what the
     call creates and reads, granted as ``kernel/imports.py`` says."""
     source: dict[str, Any] = {"S3Bucket": bucket, "S3KeyPrefix": jsonata(f"{folder} & 'data/'")}
     if bucket_owner:
@@ -221,7 +222,7 @@ def import_table(
         "dynamodb",
         "importTable",
         comment=comment,
-        grants=import_table_grants(into, objects, bucket_resource),
+        grants=import_table_grants(into, objects, bucket_resource, key),
         arguments={
             "ClientToken": jsonata(f"$substring($hash({token_from}, 'SHA-256'), 0, 36)"),
             "S3BucketSource": source,

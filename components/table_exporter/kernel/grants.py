@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from table_exporter.kernel.iam import Document, allow
+from table_exporter.kernel.iam import Document, allow, allow_principal, region_of, via_service
 
 R = TypeVar("R", contravariant=True)
 
@@ -29,11 +29,13 @@ R = TypeVar("R", contravariant=True)
 class Resource(Generic[R]):
     """The resources of one statement: ``arns`` and ``condition`` read the role's
     description; no ARNs for a role whose machine asks for them is an error, never
-    a statement dropped."""
+    a statement dropped, unless the resource ``may_be_absent`` (a bucket's
+    customer-managed key: the states need it only where there is one)."""
 
     sid: str
     arns: Callable[[R], Sequence[str]]
     condition: Callable[[R], Document] | None = None
+    may_be_absent: bool = False
 
     def __repr__(self) -> str:
         return f"Resource({self.sid})"
@@ -60,18 +62,24 @@ def collect(grants: Iterable[Grant]) -> dict[Resource[Any], tuple[str, ...]]:
     return {resource: tuple(sorted(actions)) for resource, actions in collected.items()}
 
 
-def statements(grants: Grants, role: Any) -> list[Document]:
-    """One ``Allow`` per resource, its ARNs and condition read from ``role``."""
+def statements(grants: Grants, role: Any, principal: Document | None = None) -> list[Document]:
+    """One ``Allow`` per resource, its ARNs and condition read from ``role``; for a
+    resource policy (a bucket's), the same statements for ``principal``."""
     rendered: list[Document] = []
     for resource, actions in grants.items():
         arns = list(resource.arns(role))
+        if not arns and resource.may_be_absent:
+            continue
         if not arns:
             raise ValueError(
                 f"the machine's states need {resource.sid}, "
                 f"but this {type(role).__name__} names no resources for it"
             )
         extra = {"Condition": resource.condition(role)} if resource.condition else {}
-        rendered.append(allow(resource.sid, actions, arns, **extra))
+        if principal is None:
+            rendered.append(allow(resource.sid, actions, arns, **extra))
+        else:
+            rendered.append(allow_principal(resource.sid, principal, actions, arns, **extra))
     return rendered
 
 
@@ -80,14 +88,10 @@ def fixed(*arns: str) -> Callable[[object], Sequence[str]]:
     return lambda _role: arns
 
 
-def s3_in_region_of(kms_key_arn: str) -> str:
-    """``kms:ViaService`` for S3 calling a key: S3 calls KMS from the key's region."""
-    return f"s3.{kms_key_arn.split(':')[3]}.amazonaws.com"
-
-
 def via_s3(role: Any) -> Document:
     """Only for S3's requests made with the caller's rights, never direct use of the key."""
-    return {"StringEquals": {"kms:ViaService": s3_in_region_of(role.kms_key_arn)}}
+    # S3 calls KMS from the bucket's region, which is the key's.
+    return {"StringEquals": via_service("s3", region_of(role.kms_key_arn))}
 
 
 def optional(arn: str | None) -> Sequence[str]:

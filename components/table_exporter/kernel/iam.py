@@ -45,12 +45,9 @@ def allow_principal(
     sid: str, principal: Document, actions: Sequence[str], resources: Sequence[str], **extra: Any
 ) -> Document:
     """A resource-policy statement (a bucket's, a key's): ``allow`` for ``principal``."""
-    return {
-        "Sid": sid,
-        "Effect": "Allow",
-        "Principal": principal,
-        **allow(sid, actions, resources, **extra),
-    }
+    statement = allow(sid, actions, resources, **extra)
+    head = {"Sid": statement.pop("Sid"), "Effect": statement.pop("Effect")}
+    return {**head, "Principal": principal, **statement}
 
 
 def service_trust(
@@ -79,3 +76,13 @@ def service_trust(
             "Condition": condition,
         }
     )
+
+
+def region_of(arn: str) -> str:
+    return arn.split(":")[3]
+
+
+def via_service(service: str, region: str, suffix: str = "amazonaws.com") -> dict[str, str]:
+    """``kms:ViaService``: the key may be used only by ``service`` in ``region``, on the
+    caller's behalf (AWS KMS developer guide, "kms:ViaService")."""
+    return {"kms:ViaService": f"{service}.{region}.{suffix}"}

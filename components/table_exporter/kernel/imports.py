@@ -42,13 +42,15 @@ IMPORT_LOG_ACTIONS = (
 
 
 def import_table_grants(
-    tables: Resource[Any], objects: Resource[Any], bucket: Resource[Any]
+    tables: Resource[Any], objects: Resource[Any], bucket: Resource[Any], key: Resource[Any]
 ) -> tuple[Grant, ...]:
-    """ImportTable into ``tables``, reading ``objects`` in ``bucket``."""
+    """ImportTable into ``tables``, reading ``objects`` in ``bucket``, decrypting them
+    with ``key`` where they are encrypted with a customer-managed one."""
     return (
         Grant(tables, ("dynamodb:ImportTable",)),
         Grant(objects, ("s3:GetObject",)),
         Grant(bucket, ("s3:ListBucket",)),
+        Grant(key, ("kms:Decrypt",)),
         Grant(ACCOUNT_LISTS, ("logs:DescribeLogGroups",)),
         Grant(IMPORT_LOGS, IMPORT_LOG_ACTIONS),
     )

@@ -188,13 +188,6 @@ def exact_policy_estimate(tables: Iterable[str], prefixes: Iterable[str] = ()) -
     return len(json.dumps(resources, separators=(",", ":"))) + 1_500
 
 
-def granted_tables(document: Document) -> list[str]:
-    """The table resources a table export role policy grants."""
-    return list(
-        next(s for s in document["Statement"] if s["Sid"] == "ExportConfiguredTables")["Resource"]
-    )
-
-
 def tls_only_bucket_policy(bucket_arn: str) -> Document:
     """Deny every request to the bucket that does not use TLS."""
     return document(
