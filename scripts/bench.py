@@ -185,6 +185,8 @@ def exports_in_flight(concurrencies: list[int]) -> list[dict[str, Any]]:
                     tables=tables,
                     name=name,
                     max_concurrency=concurrency,
+                    # Up to 305 tables: named by pattern, as the prd stack does.
+                    table_access="prefix",
                 )
                 most[0] = 0
                 started = time.perf_counter()
