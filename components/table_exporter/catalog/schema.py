@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from table_exporter.catalog.tables import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
+from table_exporter.catalog.tables import json_storage
 
 ColumnType = Literal[
     "string", "number", "boolean", "list", "map", "string_set", "number_set", "binary"
@@ -240,16 +240,7 @@ def _table_input(
         "TableType": "EXTERNAL_TABLE",
         # The format parameters come last: the SerDe below depends on them.
         "Parameters": {**(parameters or {}), "classification": "json", "compressionType": "gzip"},
-        "StorageDescriptor": {
-            "Columns": storage_columns,
-            "Location": location,
-            "InputFormat": INPUT_FORMAT,
-            "OutputFormat": OUTPUT_FORMAT,
-            "SerdeInfo": {
-                "SerializationLibrary": SERDE,
-                "Parameters": {"ignore.malformed.json": "true"},
-            },
-        },
+        "StorageDescriptor": json_storage(storage_columns, location),
     }
 
 

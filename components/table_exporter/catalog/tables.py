@@ -19,9 +19,27 @@ location moves only once the export is complete. A failed export never gets here
 
 from __future__ import annotations
 
+from typing import Any
+
 INPUT_FORMAT = "org.apache.hadoop.mapred.TextInputFormat"
 OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
 SERDE = "org.openx.data.jsonserde.JsonSerDe"
+
+
+def json_storage(columns: list[dict[str, str]], location: str) -> dict[str, Any]:
+    """A Glue ``StorageDescriptor`` for gzipped JSON lines read by the OpenX SerDe, as
+    every JSON table here is (the exports' tables and the change histories)."""
+    return {
+        "Columns": columns,
+        "Location": location,
+        "InputFormat": INPUT_FORMAT,
+        "OutputFormat": OUTPUT_FORMAT,
+        "SerdeInfo": {
+            "SerializationLibrary": SERDE,
+            "Parameters": {"ignore.malformed.json": "true"},
+        },
+    }
+
 
 INPUT = "$states.context.Execution.Input"
 """JSONata: the table export execution's input."""

@@ -20,7 +20,6 @@ import pulumi
 import pulumi_aws as aws
 
 from table_exporter.catalog.schema import KEY_ATTRIBUTE_TYPES, Column
-from table_exporter.catalog.tables import INPUT_FORMAT, OUTPUT_FORMAT, SERDE
 from table_exporter.history import spec as history
 from table_exporter.history.spec import HistorySettings
 from table_exporter.kernel.limits import max_history_name
@@ -351,26 +350,26 @@ class ChangeHistory(pulumi.ComponentResource):
             )
         )
         storage = table_input.apply(lambda t: t["StorageDescriptor"])
+        # What does not depend on the bucket, known at preview: the same builder's output.
+        shape = history.glue_table_input(
+            table_name=args.table_name, bucket="b", prefix=args.prefix, start_day=start
+        )
+        form = shape["StorageDescriptor"]
         self.glue_table = aws.glue.CatalogTable(
             f"{name}-glue-table",
             name=history.history_glue_name(args.table_name),
             database_name=database,
             table_type="EXTERNAL_TABLE",
             parameters=table_input.apply(lambda t: t["Parameters"]),
-            partition_keys=[
-                {"name": k["Name"], "type": k["Type"]}
-                for k in history.glue_table_input(
-                    table_name=args.table_name, bucket="b", prefix=args.prefix, start_day=start
-                )["PartitionKeys"]
-            ],
+            partition_keys=[{"name": k["Name"], "type": k["Type"]} for k in shape["PartitionKeys"]],
             storage_descriptor={
                 "location": storage.apply(lambda s: s["Location"]),
-                "input_format": INPUT_FORMAT,
-                "output_format": OUTPUT_FORMAT,
-                "columns": [{"name": n, "type": t} for n, t in history.GLUE_COLUMNS],
+                "input_format": form["InputFormat"],
+                "output_format": form["OutputFormat"],
+                "columns": [{"name": c["Name"], "type": c["Type"]} for c in form["Columns"]],
                 "ser_de_info": {
-                    "serialization_library": SERDE,
-                    "parameters": {"ignore.malformed.json": "true"},
+                    "serialization_library": form["SerdeInfo"]["SerializationLibrary"],
+                    "parameters": form["SerdeInfo"]["Parameters"],
                 },
             },
             opts=pulumi.ResourceOptions(parent=self),

@@ -34,12 +34,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from table_exporter.catalog.schema import DECIMAL, Column, glue_table_name, quote_identifier
-from table_exporter.catalog.tables import (
-    INPUT_FORMAT,
-    OUTPUT_FORMAT,
-    QUERY_NAME_LIMIT,
-    SERDE,
-)
+from table_exporter.catalog.tables import QUERY_NAME_LIMIT, json_storage
 from table_exporter.kernel.alarms import AlarmSpec, Subject, any_in_five_minutes, messages_waiting
 from table_exporter.kernel.iam import (
     Document,
@@ -290,16 +285,9 @@ def glue_table_input(
             "projection.hour.digits": "2",
             "storage.location.template": location + "${day}/${hour}/",
         },
-        "StorageDescriptor": {
-            "Columns": [{"Name": n, "Type": t} for n, t in GLUE_COLUMNS],
-            "Location": location,
-            "InputFormat": INPUT_FORMAT,
-            "OutputFormat": OUTPUT_FORMAT,
-            "SerdeInfo": {
-                "SerializationLibrary": SERDE,
-                "Parameters": {"ignore.malformed.json": "true"},
-            },
-        },
+        "StorageDescriptor": json_storage(
+            [{"Name": n, "Type": t} for n, t in GLUE_COLUMNS], location
+        ),
     }
 
 
