@@ -75,6 +75,7 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
+from table_exporter.catalog.schema import quote_identifier
 
 from . import clock, iam_requests
 from .authorization import REGISTRY, AccessDenied, Request, current_principal
@@ -161,16 +162,12 @@ def current_rows(
 ) -> list[dict[str, Any]]:
     """Every row of an Iceberg table as the emulator's Athena holds it (for tests)."""
     store = _store(_athena_backend(account, region))
-    order = ", ".join(_q(c) for c in order_by)
-    sql = f"SELECT * FROM {_q(database)}.{_q(table)}" + (f" ORDER BY {order}" if order else "")
+    order = ", ".join(quote_identifier(c) for c in order_by)
+    sql = f"SELECT * FROM {quote_identifier(database)}.{quote_identifier(table)}" + (f" ORDER BY {order}" if order else "")
     with store.lock:
         cursor = store.connection.execute(sql)
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -581,7 +578,7 @@ class _Run:
         return self.store.connection
 
     def _schema(self, database: str) -> None:
-        self.db.execute(f"CREATE SCHEMA IF NOT EXISTS {_q(database)}")
+        self.db.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(database)}")
 
     def _glue_or_fail(self, database: str, name: str) -> dict[str, Any]:
         table = _glue_table(self.account, self.region, database, name)
@@ -595,10 +592,10 @@ class _Run:
         """A DuckDB table for an Iceberg table Glue knows (empty if created elsewhere)."""
         self._schema(database)
         columns = ", ".join(
-            f"{_q(c['Name'].lower())} {_duckdb_type(_hive_type(c['Type']))}"
+            f"{quote_identifier(c['Name'].lower())} {_duckdb_type(_hive_type(c['Type']))}"
             for c in (table.get("StorageDescriptor") or {}).get("Columns") or []
         )
-        self.db.execute(f"CREATE TABLE IF NOT EXISTS {_q(database)}.{_q(name)} ({columns})")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {quote_identifier(database)}.{quote_identifier(name)} ({columns})")
 
     def bind(self, refs: list[exp.Table], folder: Path) -> None:
         """Make every table the statement reads resolvable in DuckDB (each read from
@@ -627,7 +624,7 @@ class _Run:
             self.scanned += sum(size for _, _, size in read)
             self.reads(table, read)
             self._schema(key[0])
-            view = f"{_q(key[0])}.{_q(key[1])}"
+            view = f"{quote_identifier(key[0])}.{quote_identifier(key[1])}"
             self.db.execute(f"CREATE OR REPLACE VIEW {view} AS {select}")
             self.views.append(view)
 
@@ -686,7 +683,7 @@ class _Run:
                 "StorageDescriptor": {"Columns": columns, "Location": location},
             },
         )
-        self.db.execute(f"DROP TABLE IF EXISTS {_q(database)}.{_q(name)}")
+        self.db.execute(f"DROP TABLE IF EXISTS {quote_identifier(database)}.{quote_identifier(name)}")
         self._iceberg_table(
             database, name, _glue_table(self.account, self.region, database, name) or {}
         )
@@ -704,7 +701,7 @@ class _Run:
                 return
             raise QueryFailed(f"Table awsdatacatalog.{database}.{name} does not exist")
         _glue(self.account, self.region).delete_table(database, name)
-        self.db.execute(f"DROP TABLE IF EXISTS {_q(database)}.{_q(name)}")
+        self.db.execute(f"DROP TABLE IF EXISTS {quote_identifier(database)}.{quote_identifier(name)}")
 
     def check_merge_cardinality(self, statement: exp.Merge) -> None:
         """Fail as Athena does when one target row matches several source rows. The

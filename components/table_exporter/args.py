@@ -310,7 +310,7 @@ def _check_on_resolve(
 def _checked_when_resolved(values: dict[str, Any], region: str | None) -> dict[str, Any]:
     """The values with every Output wrapped in the check its plain value gets here."""
     checked = dict(values)
-    for argument in rules.RESOLVED_ARGUMENTS:
+    for argument in config.RESOLVED:
         value = values.get(argument)
         if isinstance(value, pulumi.Output):
             checked[argument] = _check_on_resolve(value, (argument,), region)

@@ -119,7 +119,6 @@ def _hours(high: int, why: str = "") -> Range:
 EXPORT_TYPES = ("FULL_EXPORT", "INCREMENTAL_EXPORT")
 EXPORT_VIEW_TYPES = ("NEW_IMAGE", "NEW_AND_OLD_IMAGES")
 TABLE_ACCESS = ("exact", "prefix", "all")
-LOG_LEVELS = checks.LOG_LEVELS
 
 TABLE_ENTRY: tuple[Arg, ...] = (
     Arg("table", TEXT, check=checks.check_table_ref, output=True, required=True),
@@ -178,7 +177,7 @@ ARGUMENTS: tuple[Arg, ...] = (
     Arg("alarm_topic_arn", TEXT, check=checks.check_sns_topic_arn, output=True),
     Arg("alarm_emails", EMAILS, (), checks.check_email),
     Arg("staleness_hours", WHOLE, 26, _hours(168, "at most one week")),
-    Arg("log_level", CHOICE, "ERROR", choices=LOG_LEVELS),
+    Arg("log_level", CHOICE, "ERROR", choices=checks.LOG_LEVELS),
     Arg("log_retention_days", WHOLE, 30, checks.check_log_retention_days),
     Arg("include_execution_data", FLAG, False, setting=None),
     Arg("tracing_enabled", FLAG, False),

@@ -23,6 +23,7 @@ import pulumi
 
 from table_exporter import config
 from table_exporter.catalog.schema import glue_table_name
+from table_exporter.catalog.tables import LATEST_RAW_SUFFIX
 from table_exporter.checks import (
     _REGION,
     check_columns,
@@ -156,6 +157,7 @@ def _apply(check: Callable[[Any], Any], value: Any, path: Path) -> list[Problem]
 
 
 _ENTRY_TEXTS = tuple(arg.name for arg in config.TABLE_ENTRY if arg.kind is config.TEXT)
+_ENTRY_FLAGS = tuple(arg.name for arg in config.TABLE_ENTRY if arg.kind is config.FLAG)
 
 
 def _table_type_problems(
@@ -189,7 +191,7 @@ def _table_type_problems(
             "export_type",
             f"must be one of {config.EXPORT_TYPES} (a plain value), got {shown(kind)}",
         )
-    for flag in ("change_history", "current_table"):
+    for flag in _ENTRY_FLAGS:
         value = entry.get(flag)
         if value is not None and not isinstance(value, bool):
             bad(flag, f"must be true or false (a plain value), got {shown(value)}")
@@ -353,7 +355,7 @@ def table_list_problems(
         glue: dict[str, tuple[int, str]] = {}
         for index, table, _ in plain:
             name = table_name_of(table)
-            key = glue_table_name(name, "_latest_raw")
+            key = glue_table_name(name, LATEST_RAW_SUFFIX)
             earlier, other = glue.setdefault(key, (index, name))
             if other != name:
                 problems.append(
@@ -534,9 +536,6 @@ def argument_problems(
 def is_region(region: Any) -> bool:
     return isinstance(region, str) and bool(_REGION.fullmatch(region))
 
-
-RESOLVED_ARGUMENTS = config.RESOLVED
-"""The arguments that may be Outputs: checked by ``resolved_problems`` when they resolve."""
 
 _IN_REGION = {
     "kms_key_arn": (

@@ -446,14 +446,11 @@ def test_the_statements_jsonata_builds_at_run_time_are_those_sql_renders(
         },
     )
     window = ("'2026-01-05T03:55:00.000Z'", "'2026-01-05T05:55:00.000Z'")
+    # The machine's own value expressions, for the table "shaped".
     values = {
-        "create": "{'table': 'shaped', 'location': 's3://b/p/shaped/current/'}",
-        "replace": f"{{'table': 'shaped', 'stamp': {states._micros(window[0], minus_one=True)}}}",
-        "merge": (
-            f"{{'table': 'shaped', 'day': $fromMillis($toMillis({window[0]}), "
-            f"'[Y0001]-[M01]-[D01]'), 'from': {states._micros(window[0])}, "
-            f"'to': {states._micros(window[1])}}}"
-        ),
+        "create": states.create_values("'s3://b/p/shaped/current/'", table="'shaped'"),
+        "replace": states.replace_values(window[0], table="'shaped'"),
+        "merge": states.merge_values(window, table="'shaped'"),
     }
     out = Pass(
         "Render",

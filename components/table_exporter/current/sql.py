@@ -142,22 +142,18 @@ KINDS: dict[str, str] = {d.lower(): t for t, d in DYNAMO_DESCRIPTOR.items()}
 """Declared column kind (its descriptor, lowercase, as in a Glue member) -> column type."""
 
 
-def _q(name: str) -> str:
-    return quote_identifier(name)
-
-
 def _ddl(name: str) -> str:
     """Hive DDL quotes identifiers with backticks."""
     return "`" + name.replace("`", "``") + "`"
 
 
-_TARGET, _SOURCE, _PRESENT = _q("target"), _q("source"), _q("present")
-_STAMP, _RAW, _REMOVED = _q(WRITE_TIMESTAMP), _q(ITEM_RAW), _q("removed")
-_COLUMN = _q(NAME)
+_TARGET, _SOURCE, _PRESENT = quote_identifier("target"), quote_identifier("source"), quote_identifier("present")
+_STAMP, _RAW, _REMOVED = quote_identifier(WRITE_TIMESTAMP), quote_identifier(ITEM_RAW), quote_identifier("removed")
+_COLUMN = quote_identifier(NAME)
 
 
 def _raw(image: str) -> str:
-    return f"element_at({_q(image)}, '{ATTR}')"
+    return f"element_at({quote_identifier(image)}, '{ATTR}')"
 
 
 def _key_value(image: str) -> str:
@@ -224,11 +220,11 @@ _APPLY = (
 
 def _item_json(image: str) -> str:
     """Every attribute of the image as one JSON object text (NULL without an image)."""
-    return f"json_format(CAST(transform_values({_q(image)}, (k, v) -> json_parse(v)) AS JSON))"
+    return f"json_format(CAST(transform_values({quote_identifier(image)}, (k, v) -> json_parse(v)) AS JSON))"
 
 
 def _glue(database: str, suffix: str) -> str:
-    return f"{_q(database)}.{_q('<<table>>' + suffix)}"
+    return f"{quote_identifier(database)}.{quote_identifier('<<table>>' + suffix)}"
 
 
 def templates(database: str) -> dict[str, Any]:
@@ -267,8 +263,8 @@ def templates(database: str) -> dict[str, Any]:
         f"  WHERE NOT EXISTS (SELECT 1 FROM {raw} WHERE <<in_export>>)\n"
         f") AS {_SOURCE}\n" + _APPLY
     )
-    written = f"CAST({_q('metadata')}.{_q('writetimestampmicros')}.{_q('n')} AS BIGINT)"
-    rank = _q("change_rank")
+    written = f"CAST({quote_identifier('metadata')}.{quote_identifier('writetimestampmicros')}.{quote_identifier('n')} AS BIGINT)"
+    rank = quote_identifier("change_rank")
     merge = (
         f"MERGE INTO {current} AS {_TARGET}\n"
         "USING (\n"
@@ -279,10 +275,10 @@ def templates(database: str) -> dict[str, Any]:
         "      SELECT\n"
         "<<window_values>>,\n"
         f"{_INDENT * 2}{written} AS {_STAMP},\n"
-        f"{_INDENT * 2}{_q('newimage')} IS NULL AS {_REMOVED},\n"
+        f"{_INDENT * 2}{quote_identifier('newimage')} IS NULL AS {_REMOVED},\n"
         f"{_INDENT * 2}{_item_json('newimage')} AS {_RAW}\n"
         f"      FROM {_glue(database, CHANGES_SUFFIX)}\n"
-        f"      WHERE {_q('window_day')} = '<<day>>'\n"
+        f"      WHERE {quote_identifier('window_day')} = '<<day>>'\n"
         f"        AND {written} >= <<from>>\n"
         f"        AND {written} < <<to>>\n"
         '    ) AS "records"\n'

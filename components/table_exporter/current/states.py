@@ -170,6 +170,28 @@ def build(
     return read, kept
 
 
+# The values each statement's template is filled in with (JSONata objects): the table
+# name from the execution input unless ``table`` says otherwise.
+
+
+def create_values(location: str, table: str = GLUE_NAME) -> str:
+    """``location`` (JSONata) quoted for a SQL string."""
+    quoted = f'$join($split({location}, "\'"), "\'\'")'
+    return f"{{'table': {table}, 'location': {quoted}}}"
+
+
+def replace_values(export_time: str, table: str = GLUE_NAME) -> str:
+    return f"{{'table': {table}, 'stamp': {_micros(export_time, minus_one=True)}}}"
+
+
+def merge_values(window: tuple[str, str], table: str = GLUE_NAME) -> str:
+    start, end = window
+    return (
+        f"{{'table': {table}, 'day': $fromMillis($toMillis({start}), {DAY_STAMP}), "
+        f"'from': {_micros(start)}, 'to': {_micros(end)}}}"
+    )
+
+
 class _States:
     """Builds the current table's states in the order an execution meets them."""
 
@@ -231,23 +253,20 @@ class _States:
         )
 
     def merge(self, window: tuple[str, str]) -> Task:
-        start, end = window
         return self.query(
             "MergeCurrentWindow",
             "merge",
-            f"{{'table': {GLUE_NAME}, 'day': $fromMillis($toMillis({start}), {DAY_STAMP}), "
-            f"'from': {_micros(start)}, 'to': {_micros(end)}}}",
+            merge_values(window),
             "One MERGE of the window's net changes, before the watermark moves.",
         )
 
     def replace(self, usable: Choice, location: str, export_time: str) -> Task:
         """``CreateCurrent`` ─▶ ``Optimize*`` ─▶ ``ReplaceCurrent``, the way on from
         ``usable`` by default; returns the last, whose way on is the caller's."""
-        quoted = f'$join($split({location}, "\'"), "\'\'")'
         create = self.query(
             "CreateCurrent",
             "create",
-            f"{{'table': {GLUE_NAME}, 'location': {quoted}}}",
+            create_values(location),
             "CREATE TABLE IF NOT EXISTS: the Iceberg table, typed by the key schema.",
         )
         usable.otherwise(create)
@@ -258,7 +277,7 @@ class _States:
         replace = self.query(
             "ReplaceCurrent",
             "replace",
-            f"{{'table': {GLUE_NAME}, 'stamp': {_micros(export_time, minus_one=True)}}}",
+            replace_values(export_time),
             "One MERGE: the table becomes the export <table>_latest_raw points at.",
         )
         for step, after in itertools.pairwise([create, *optimizers, replace]):
